@@ -1,0 +1,144 @@
+"""The concrete data of one point: input, weights and the reference output that judges a backend.
+
+Weights are rounded to the dtype the backend receives (fp16/bf16 for those precisions, as strongly
+typed TensorRT requires; fp32 for int8), and the reference is computed from those rounded values, so
+a correct backend is judged only on its own arithmetic. int8 inputs and outputs are quantized with
+per-tensor scales taken from the data's range (TensorRT's dynamic range).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from bench import precision as prec
+from bench import reference
+from bench.point import Point
+
+
+@dataclass
+class Verification:
+    max_abs_err: float
+    tolerance: float
+    correct: bool
+
+
+@dataclass
+class Problem:
+    point: Point
+    x: np.ndarray  # input in the storage dtype (int8 codes for int8)
+    shift: np.ndarray  # weights, flat, in prec.weight_dtype
+    scale: np.ndarray
+    power: np.ndarray
+    in_scale: float | None = None  # int8 input quantization scale
+
+    @cached_property
+    def _reference(self) -> np.ndarray:
+        """float64 reference from the input and weights as the backend sees them (computed on demand,
+        so a point with bad weights reaches the backend, whose own error is what gets recorded)."""
+        p = self.point
+        return reference.scale(
+            self.real_input(), p.mode, self.shift, self.scale, None if self.power_is_one else self.power,
+            p.channel_axis, out_dtype=np.float64,
+        )
+
+    @cached_property
+    def out_scale(self) -> float | None:
+        """int8 output quantization scale, from the reference's range (a calibrated dynamic range)."""
+        if self.point.precision != "int8":
+            return None
+        ref = self._reference
+        return prec.amax_scale(ref[np.isfinite(ref)])
+
+    @cached_property
+    def expected(self) -> np.ndarray:
+        """The best output the point's precision can hold, float64 in real units."""
+        if self.out_scale is None:
+            return self._reference
+        return prec.dequantize(prec.quantize(self._reference, self.out_scale), self.out_scale)
+
+    @property
+    def power_is_one(self) -> bool:
+        """Every power is 1: backends leave power empty (TensorRT-RTX turns pow(negative, 1) into NaN)."""
+        return bool(np.all(self.power.astype(np.float64) == 1.0))
+
+    def real_input(self) -> np.ndarray:
+        """The input in real units (float64): int8 codes dequantized."""
+        if self.in_scale is not None:
+            return prec.dequantize(self.x, self.in_scale)
+        return self.x.astype(np.float64)
+
+    def check(self, out: np.ndarray) -> Verification:
+        """Compare a backend's output with the reference; NaN where the reference has none is wrong."""
+        out = np.asarray(out)
+        if out.shape != self.expected.shape and out.size == self.expected.size:
+            out = out.reshape(self.expected.shape)
+        if out.shape != self.expected.shape:
+            return Verification(float("inf"), float("nan"), False)
+        got = prec.dequantize(out, self.out_scale) if self.out_scale is not None else out.astype(np.float64)
+        finite = np.isfinite(self.expected)
+        ref_max = float(np.max(np.abs(self.expected[finite]))) if finite.any() else 0.0
+        tol = prec.tolerance(self.point.precision, ref_max, self.out_scale)
+        with np.errstate(invalid="ignore"):
+            err = np.abs(got - self.expected)
+        # NaN in both is agreement (e.g. a negative base to a fractional power); NaN in one is not.
+        both_nan = np.isnan(got) & np.isnan(self.expected)
+        err = np.where(both_nan, 0.0, err)
+        err = np.where(np.isnan(err), np.inf, err)
+        max_err = float(np.max(err)) if err.size else 0.0
+        return Verification(max_err, tol, bool(max_err <= tol))
+
+
+def _weights(point: Point, count: int, wdtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    spec = point.weights
+
+    def constant(name: str, value: float | list[float]) -> np.ndarray:
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+        # a scalar fills every slot; a list is taken as written (its count is TensorRT's to judge)
+        return np.full(count, arr[0]) if arr.size == 1 else arr
+
+    if spec.kind == "constant":
+        shift, scale = constant("shift", spec.shift), constant("scale", spec.scale)
+    elif spec.kind == "random":
+        rng = np.random.default_rng([spec.seed, 0x5CA1E])
+        scale = rng.uniform(0.5, 1.5, count)
+        shift = rng.uniform(-1.0, 1.0, count)
+    else:
+        raise ValueError(f"weights.kind must be 'constant' or 'random', got {spec.kind!r}")
+    power = np.full(count, float(spec.power))
+    return tuple(a.astype(wdtype) for a in (shift, scale, power))  # type: ignore[return-value]
+
+
+def _input(point: Point) -> np.ndarray:
+    """The input in real units, float32 (before rounding to the storage dtype)."""
+    kind = point.data.kind
+    if kind == "arange":
+        return np.arange(1, 1 + point.numel, dtype=np.float32).reshape(point.shape)
+    if kind == "zeros":
+        return np.zeros(point.shape, dtype=np.float32)
+    if kind == "random":
+        rng = np.random.default_rng([point.data.seed, 0xDA7A])
+        return rng.standard_normal(point.shape, dtype=np.float32)
+    raise ValueError(f"data.kind must be 'random', 'arange' or 'zeros', got {kind!r}")
+
+
+def make_problem(point: Point, x_real: np.ndarray | None = None) -> Problem:
+    """Input and weights for ``point`` (the reference is computed when first needed).
+
+    ``x_real`` reuses a float32 input already made for this shape and data spec.
+    """
+    try:
+        count = int(np.prod(reference.weight_shape(point.shape, point.mode, point.channel_axis)))
+    except ValueError:
+        count = 1  # axis out of range: the backend (TensorRT) reports it; the reference raises on check
+    shift, scale, power = _weights(point, count, prec.weight_dtype(point.precision))
+    real = _input(point) if x_real is None else x_real
+    in_scale = None
+    if point.precision == "int8":
+        in_scale = prec.amax_scale(real)
+        x = prec.quantize(real, in_scale)
+    else:
+        x = real.astype(prec.numpy_dtype(point.precision))
+    return Problem(point, x, shift, scale, power, in_scale)

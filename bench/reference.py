@@ -1,0 +1,107 @@
+"""NumPy reference of IScaleLayer: y = (x * scale + shift) ** power.
+
+It is the judge of every backend, so it computes in float64 and casts at the end: an fp16 or bf16
+result is compared against the exact value, not against another rounded one.
+
+Weight layout follows TensorRT:
+- UNIFORM: one value each, applied to every element;
+- CHANNEL: one value per index along the channel axis;
+- ELEMENTWISE: weights shaped like ``x.shape[channel_axis:]``, broadcast over the leading dims.
+``channel_axis=None`` is what ``add_scale`` does (axis 1); ``add_scale_nd`` takes it explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+MODES: tuple[str, ...] = ("uniform", "channel", "elementwise")
+DEFAULT_CHANNEL_AXIS = 1  # add_scale's implicit channel axis (the C of NCHW)
+
+
+def normalize_mode(mode: object) -> str:
+    """'UNIFORM', 'channel', trt.ScaleMode.ELEMENTWISE ... -> 'uniform' | 'channel' | 'elementwise'."""
+    name = getattr(mode, "name", mode)
+    if isinstance(name, str) and name.lower() in MODES:
+        return name.lower()
+    raise ValueError(f"mode must be one of {', '.join(MODES)} (any case), got {mode!r}")
+
+
+def resolve_axis(shape: Sequence[int], channel_axis: int | None) -> int:
+    """The non-negative channel axis for a tensor of this shape, or ValueError naming the valid range."""
+    rank = len(shape)
+    axis = DEFAULT_CHANNEL_AXIS if channel_axis is None else channel_axis
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"channel_axis must be an integer or None, got {channel_axis!r}")
+    if not -rank <= axis < rank:
+        what = "the default channel_axis (1)" if channel_axis is None else f"channel_axis={channel_axis}"
+        raise ValueError(f"{what} is out of range for a rank-{rank} input: expected -{rank} <= channel_axis < {rank}")
+    return int(axis) % rank
+
+
+def weight_shape(shape: Sequence[int], mode: str, channel_axis: int | None) -> tuple[int, ...]:
+    """Shape of each weight array TensorRT expects for this input, mode and channel axis."""
+    mode = normalize_mode(mode)
+    if mode == "uniform":
+        return (1,)
+    axis = resolve_axis(shape, channel_axis)
+    if mode == "channel":
+        return (int(shape[axis]),)
+    return tuple(int(d) for d in shape[axis:])
+
+
+def _broadcastable(
+    name: str, w: np.ndarray | Sequence[float] | float | None, default: float, shape: tuple[int, ...], mode: str, axis: int
+) -> np.ndarray:
+    if w is None:
+        return np.array(default, dtype=np.float64)
+    arr = np.asarray(w).astype(np.float64).reshape(-1)
+    rank = len(shape)
+    if mode == "uniform":
+        expected = 1
+    elif mode == "channel":
+        expected = shape[axis]
+    else:
+        expected = math.prod(shape[axis:])
+    if arr.size != expected:
+        raise ValueError(
+            f"{name} has {arr.size} values but {mode.upper()} mode on shape {'x'.join(map(str, shape))} "
+            f"with channel_axis {axis} expects {expected}"
+        )
+    if mode == "uniform":
+        return arr.reshape(())
+    if mode == "channel":
+        return arr.reshape((1,) * axis + (expected,) + (1,) * (rank - axis - 1))
+    return arr.reshape(shape[axis:])
+
+
+def scale(
+    x: np.ndarray,
+    mode: object,
+    shift: np.ndarray | Sequence[float] | float | None = None,
+    scale: np.ndarray | Sequence[float] | float | None = None,
+    power: np.ndarray | Sequence[float] | float | None = None,
+    channel_axis: int | None = None,
+    out_dtype: np.dtype | type | None = None,
+) -> np.ndarray:
+    """IScaleLayer's output for input ``x``; computed in float64, returned as ``out_dtype`` (default x's).
+
+    ``None`` weights mean shift 0, scale 1, power 1. A wrong weight count or an out-of-range axis
+    raises ValueError naming the argument and the expected size.
+    """
+    mode = normalize_mode(mode)
+    x = np.asarray(x)
+    shape = tuple(int(d) for d in x.shape)
+    axis = resolve_axis(shape, channel_axis) if mode != "uniform" else 0
+    if mode != "uniform" and len(shape) == 0:
+        raise ValueError("x must have at least one dimension for CHANNEL or ELEMENTWISE mode")
+    s = _broadcastable("scale", scale, 1.0, shape, mode, axis)
+    b = _broadcastable("shift", shift, 0.0, shape, mode, axis)
+    p = _broadcastable("power", power, 1.0, shape, mode, axis)
+    y = x.astype(np.float64) * s + b
+    if power is not None and not np.all(p == 1.0):
+        with np.errstate(invalid="ignore"):
+            y = np.power(y, p)
+    return y.astype(out_dtype if out_dtype is not None else x.dtype)

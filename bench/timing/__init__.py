@@ -1,0 +1,1 @@
+"""Timing: settings, the measurement record, and the loops that fill it (host and device)."""

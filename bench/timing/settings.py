@@ -1,0 +1,30 @@
+"""Measurement settings: how long to warm up, when to stop, which method to use."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+TIMING_METHODS = ("graph", "events")
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """What the sweep's [measure] table and the CLI's timing flags set.
+
+    method: 'graph' replays k captured enqueues per sample (device time, no launch overhead), falling
+    back to 'events' (k back-to-back enqueues, launch overhead included) where capture fails.
+    Host backends (numpy) always time with the host clock and record 'host'.
+    """
+
+    method: str = "graph"
+    warmup_s: float = 0.02  # warm-up budget, seconds
+    min_samples: int = 10
+    max_samples: int = 2000
+    min_time_s: float = 0.05  # keep sampling at least this long (seconds of samples)
+    max_time_s: float = 1.0  # time cap: stop here even if noise is above target, and say so
+    target_noise: float = 0.01  # stop once MAD/median <= this
+    sample_floor_us: float = 20.0  # a sample (k calls) lasts at least this long: far above event resolution
+    l2_flush: bool = False  # 'cold': flush L2 before every sample, outside the timed region
+
+    def to_dict(self) -> dict:
+        return asdict(self)
