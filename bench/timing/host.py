@@ -1,0 +1,61 @@
+"""Host-clock timing loop for CPU backends (perf_counter_ns), with the shared stopping rule."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from bench.timing.measurement import Measurement
+from bench.timing.settings import TimingSettings
+from bench.timing.stopping import should_stop
+
+
+def batch_size(one_call_ns: int, floor_us: float) -> int:
+    """Calls per sample so that one sample lasts at least ``floor_us`` (clock resolution, overhead)."""
+    if one_call_ns <= 0:
+        return 1024
+    return max(1, int(np.ceil(floor_us * 1e3 / one_call_ns)))
+
+
+def measure_host(fn: Callable[[], object], settings: TimingSettings) -> Measurement:
+    """Time ``fn`` on the host: warm up by time budget, batch k calls per sample, stop adaptively."""
+    clock = time.perf_counter_ns
+    t0 = clock()
+    calls = 0
+    one = 0
+    while True:  # warm-up: at least one call, then until the budget is spent
+        c0 = clock()
+        fn()
+        one = clock() - c0
+        calls += 1
+        if (clock() - t0) / 1e9 >= settings.warmup_s:
+            break
+    warmup_s = (clock() - t0) / 1e9
+    k = batch_size(one, settings.sample_floor_us)
+    samples: list[float] = []
+    start = clock()
+    while True:
+        s0 = clock()
+        for _ in range(k):
+            fn()
+        samples.append((clock() - s0) / 1e3 / k)
+        decision = should_stop(samples, (clock() - start) / 1e9, settings)
+        if decision.stop:
+            break
+    m = Measurement(
+        samples_us=np.asarray(samples, dtype=np.float64),
+        timing_method="host",
+        batch=k,
+        warmup_s=warmup_s,
+        measure_s=(clock() - start) / 1e9,
+        hit_time_cap=decision.hit_time_cap,
+        noise=decision.noise,
+    )
+    if decision.hit_time_cap:
+        m.warnings.append(
+            f"time cap {settings.max_time_s:g} s reached at noise {decision.noise:.2%} "
+            f"(target {settings.target_noise:.2%})"
+        )
+    return m
