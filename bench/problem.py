@@ -40,8 +40,13 @@ class Problem:
         so a point with bad weights reaches the backend, whose own error is what gets recorded)."""
         p = self.point
         return reference.scale(
-            self.real_input(), p.mode, self.shift, self.scale, None if self.power_is_one else self.power,
-            p.channel_axis, out_dtype=np.float64,
+            self.real_input(),
+            p.mode,
+            self.shift,
+            self.scale,
+            None if self.power_is_one else self.power,
+            p.channel_axis,
+            out_dtype=np.float64,
         )
 
     @cached_property

@@ -53,7 +53,12 @@ def weight_shape(shape: Sequence[int], mode: str, channel_axis: int | None) -> t
 
 
 def _broadcastable(
-    name: str, w: np.ndarray | Sequence[float] | float | None, default: float, shape: tuple[int, ...], mode: str, axis: int
+    name: str,
+    w: np.ndarray | Sequence[float] | float | None,
+    default: float,
+    shape: tuple[int, ...],
+    mode: str,
+    axis: int,
 ) -> np.ndarray:
     if w is None:
         return np.array(default, dtype=np.float64)

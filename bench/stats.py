@@ -21,7 +21,15 @@ def summarize(samples: np.ndarray) -> dict[str, float | int]:
     s = np.asarray(samples, dtype=np.float64)
     if s.size == 0:
         nan = float("nan")
-        return {"median_us": nan, "mean_us": nan, "min_us": nan, "p90_us": nan, "p99_us": nan, "cv": nan, "n_samples": 0}
+        return {
+            "median_us": nan,
+            "mean_us": nan,
+            "min_us": nan,
+            "p90_us": nan,
+            "p99_us": nan,
+            "cv": nan,
+            "n_samples": 0,
+        }
     mean = float(np.mean(s))
     return {
         "median_us": float(np.median(s)),
