@@ -1,0 +1,83 @@
+"""Arguments shared by `plan` and `run`: which points (sweep, axes, shard) and how to time them."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from bench.backends import BACKEND_NAMES
+from bench.backends.base import BackendOptions
+from bench.errors import UserError
+from bench.planning import PlannedPoint, expand, make_backends, parse_shard, plan, shard
+from bench.sweepfile import Sweep, cli_sweep, load_sweep, parse_measure, with_cli_axes
+from bench.timing.settings import TIMING_METHODS, TimingSettings
+
+AXIS_FLAGS = {
+    "shape": "input shape, dims joined by 'x' (e.g. 2x3x4x5)",
+    "mode": "uniform, channel or elementwise",
+    "precision": "fp32, fp16, bf16 or int8",
+    "channel_axis": "'default' (add_scale's axis 1) or an integer axis, negative counts from the end",
+    "backend": ", ".join(BACKEND_NAMES),
+}
+
+
+def add_point_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("points")
+    g.add_argument("--sweep", metavar="NAME|PATH", help="bench/sweeps/NAME.toml, or any sweep file")
+    for axis, text in AXIS_FLAGS.items():
+        flag = "--" + axis.replace("_", "-")
+        g.add_argument(flag, dest=axis, action="append", default=[], metavar="VALUE", help=f"{text} (repeatable)")
+    g.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic shares of the points (1-based)")
+    t = parser.add_argument_group("timing (override the sweep's [measure])")
+    t.add_argument(
+        "--method",
+        choices=TIMING_METHODS,
+        help="graph: device time from CUDA-graph replay; events: with launch overhead",
+    )
+    t.add_argument("--cold", action="store_true", default=None, help="flush the L2 cache before every sample")
+    t.add_argument("--warmup", type=float, metavar="S", help="warm-up budget in seconds")
+    t.add_argument("--min-time", type=float, metavar="S", help="sample at least this long (seconds)")
+    t.add_argument("--max-time", type=float, metavar="S", help="time cap per point (seconds)")
+    t.add_argument("--target-noise", type=float, metavar="F", help="stop at this MAD/median, e.g. 0.01")
+    t.add_argument("--min-samples", type=int, metavar="N", help="take at least N samples")
+    b = parser.add_argument_group("backends")
+    b.add_argument("--trt-api", choices=("v2", "v3"), help="TensorRT execute API (v2 only on TensorRT 8.x)")
+    b.add_argument("--cache-dir", default=".cache/bench", help="engine and timing caches (default: %(default)s)")
+
+
+def sweep_from_args(args: argparse.Namespace) -> Sweep:
+    overrides = {axis: getattr(args, axis) for axis in AXIS_FLAGS}
+    sweep = with_cli_axes(load_sweep(args.sweep), overrides) if args.sweep else cli_sweep(overrides)
+    measure_flags = {
+        "method": args.method,
+        "l2_flush": args.cold,
+        "warmup_s": args.warmup,
+        "min_time_s": args.min_time,
+        "max_time_s": args.max_time,
+        "target_noise": args.target_noise,
+        "min_samples": args.min_samples,
+    }
+    given = {k: v for k, v in measure_flags.items() if v is not None}
+    if given:
+        sweep = replace(sweep, measure=parse_measure(given, sweep.measure, "command line"))
+    return sweep
+
+
+def backend_options(args: argparse.Namespace) -> BackendOptions:
+    from pathlib import Path
+
+    return BackendOptions(
+        build_only=bool(getattr(args, "build_only", False)), trt_api=args.trt_api, cache_dir=Path(args.cache_dir)
+    )
+
+
+def planned_points(args: argparse.Namespace) -> tuple[Sweep, list[PlannedPoint], dict, TimingSettings]:
+    """Everything `plan` shows and `run` runs, validated before any work."""
+    sweep = sweep_from_args(args)
+    points = expand(sweep)
+    if args.shard:
+        points = shard(points, *parse_shard(args.shard))
+    if not points:
+        raise UserError("the sweep expands to no points")
+    backends = make_backends({p.backend for p in points}, backend_options(args))
+    return sweep, plan(points, backends), backends, sweep.measure

@@ -1,0 +1,112 @@
+"""Terminal output: the progress bar (points done, failures, ETA) and the end-of-run summary table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+
+class RunProgress:
+    """A rich bar on a terminal; on a log (CI, the device) a line every ~5% of the points."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total = total
+        self.failures = 0
+        self.done = 0
+        self.start = time.monotonic()
+        self.live = enabled and sys.stderr.isatty()
+        self.every = max(1, total // 20)
+        self._bar: Progress | None = None
+        if self.live:
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("failures: {task.fields[failures]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=err_console,
+            )
+            self._task = self._bar.add_task("points", total=total, failures=0)
+            self._bar.start()
+
+    def __call__(self, row: dict) -> None:
+        self.done += 1
+        if row["status"] in ("failed", "mismatch"):
+            self.failures += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, failures=self.failures, description=row["shape"])
+        elif self.done % self.every == 0 or self.done == self.total:
+            elapsed = time.monotonic() - self.start
+            eta = elapsed / self.done * (self.total - self.done)
+            print(
+                f"[{self.done}/{self.total}] failures {self.failures}  elapsed {elapsed:.0f}s  ETA {eta:.0f}s",
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _fmt(v: object, spec: str) -> str:
+    try:
+        if v is None or v != v:  # None or NaN
+            return "-"
+        return format(v, spec)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def summary_table(rows: list[dict], limit: int = 40) -> Table:
+    """One line per timed point (the first ``limit``), what was measured and how noisy."""
+    table = Table(title="timed points", show_lines=False)
+    for col in ("backend", "shape", "mode", "prec", "axis", "method", "median us", "noise", "GB/s", "% memcpy"):
+        table.add_column(col, justify="right" if col in ("median us", "noise", "GB/s", "% memcpy") else "left")
+    ok = [r for r in rows if r["status"] == "ok"]
+    for r in ok[:limit]:
+        table.add_row(
+            r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], r.get("timing_method") or "-",
+            _fmt(r.get("median_us"), ".2f"), _fmt(r.get("noise"), ".1%"), _fmt(r.get("gbps"), ".0f"),
+            _fmt(r.get("pct_of_memcpy"), ".0f"),
+        )  # fmt: skip
+    if len(ok) > limit:
+        table.caption = f"... and {len(ok) - limit} more timed points in the parquet file"
+    return table
+
+
+def status_table(counts: Counter, rows: list[dict]) -> Table:
+    table = Table(title="points by backend and status")
+    statuses = ("ok", "built", "mismatch", "failed", "skipped")
+    table.add_column("backend")
+    for s in statuses:
+        table.add_column(s, justify="right")
+    per: dict[str, Counter] = {}
+    for r in rows:
+        per.setdefault(r["backend"], Counter())[r["status"]] += 1
+    for backend, c in sorted(per.items()):
+        table.add_row(backend, *(str(c.get(s, 0)) for s in statuses))
+    return table
+
+
+def problems_table(rows: list[dict], limit: int = 20) -> Table | None:
+    bad = [r for r in rows if r["status"] in ("failed", "mismatch")]
+    if not bad:
+        return None
+    table = Table(title=f"failed and mismatched points ({len(bad)})")
+    for col in ("backend", "shape", "mode", "prec", "axis", "status", "error"):
+        table.add_column(col, overflow="fold")
+    for r in bad[:limit]:
+        table.add_row(
+            r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], r["status"], r["error"] or ""
+        )
+    return table

@@ -1,0 +1,50 @@
+"""Show the points a run would do: how many, which are skipped and why, and an estimated time."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from rich.table import Table
+
+from bench.cli.common import add_point_arguments, planned_points
+from bench.cli.console import console
+from bench.planning import estimate_seconds
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_point_arguments(parser)
+    parser.add_argument("--list", action="store_true", help="list every point, not only the counts")
+
+
+def run(args: argparse.Namespace) -> int:
+    sweep, planned, _backends, timing = planned_points(args)
+    runs = [pp for pp in planned if pp.runs]
+    console.print(f"sweep [bold]{sweep.name}[/] ({sweep.source}): {len(planned)} points, {len(runs)} to run, "
+                  f"{len(planned) - len(runs)} skipped")  # fmt: skip
+    per_backend = Counter(pp.point.backend for pp in runs)
+    for backend, n in sorted(per_backend.items()):
+        console.print(f"  {backend}: {n} points")
+    reasons = Counter((pp.point.backend, pp.skip_reason) for pp in planned if not pp.runs)
+    if reasons:
+        table = Table(title="skipped")
+        table.add_column("backend")
+        table.add_column("points", justify="right")
+        table.add_column("reason", overflow="fold")
+        for (backend, reason), n in reasons.most_common():
+            table.add_row(backend, str(n), reason)
+        console.print(table)
+    est = estimate_seconds(planned, timing)
+    console.print(f"estimated time: {est / 60:.1f} min ({timing.warmup_s:g} s warm-up and "
+                  f"{timing.min_time_s:g}-{timing.max_time_s:g} s of samples per point, plus data preparation)")  # fmt: skip
+    if args.list:
+        table = Table(title="points")
+        for col in ("key", "backend", "shape", "mode", "precision", "axis", "runs"):
+            table.add_column(col)
+        for pp in planned:
+            p = pp.point
+            table.add_row(
+                p.key, p.backend, p.shape_str, p.mode, p.precision, p.axis_label, "yes" if pp.runs else "skip"
+            )
+        console.print(table)
+    return 0

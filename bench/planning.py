@@ -1,0 +1,86 @@
+"""From a sweep to the list of points: cartesian expansion, skips with reasons, sharding, estimates.
+
+Pure: it asks each backend `unsupported(point)` (which needs no GPU and no TensorRT), so `plan`
+shows exactly what `run` will do, before any work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from bench.backends import create
+from bench.backends.base import Backend, BackendOptions
+from bench.errors import UserError
+from bench.point import Point
+from bench.sweepfile import Sweep
+from bench.timing.settings import TimingSettings
+
+
+@dataclass(frozen=True)
+class PlannedPoint:
+    point: Point
+    skip_reason: str | None = None  # None: the backend will run it
+
+    @property
+    def runs(self) -> bool:
+        return self.skip_reason is None
+
+
+def expand(sweep: Sweep) -> list[Point]:
+    """Every case's cartesian product, in declaration order, without repeats."""
+    points: dict[tuple[str, str], Point] = {}
+    for case in sweep.cases:
+        a = case.axes
+        for backend, shape, precision, mode, axis in itertools.product(
+            a.backend, a.shape, a.precision, a.mode, a.channel_axis
+        ):
+            p = Point(shape, mode, precision, axis, backend, case.weights, case.data)
+            points.setdefault((p.key, p.backend), p)
+    return list(points.values())
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4): the second of four shards (1-based)."""
+    try:
+        i, n = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard {text!r} is malformed: write I/N with 1 <= I <= N, e.g. --shard 1/4") from None
+    if not 1 <= i <= n:
+        raise UserError(f"--shard {text!r}: need 1 <= I <= N, e.g. --shard 1/4")
+    return i, n
+
+
+def shard(points: list[Point], index: int, count: int) -> list[Point]:
+    """A deterministic 1/count of the points: independent of sweep order and of the machine.
+
+    Points are ordered by (key, backend) and dealt round-robin, so shards differ in size by at most one.
+    """
+    if count == 1:
+        return points
+    ordered = sorted(points, key=lambda p: (p.key, p.backend))
+    chosen = {(p.key, p.backend) for p in ordered[index - 1 :: count]}
+    return [p for p in points if (p.key, p.backend) in chosen]
+
+
+def make_backends(names: set[str], options: BackendOptions) -> dict[str, Backend]:
+    """Backend objects for planning and running; constructing one needs no GPU."""
+    return {name: create(name, options) for name in sorted(names)}
+
+
+def plan(points: list[Point], backends: dict[str, Backend]) -> list[PlannedPoint]:
+    return [PlannedPoint(p, backends[p.backend].unsupported(p)) for p in points]
+
+
+def estimate_seconds(planned: list[PlannedPoint], timing: TimingSettings) -> float:
+    """Rough wall time: warm-up plus sampling time per point, plus data preparation and checking.
+
+    Sampling stops between min_time_s and max_time_s; the estimate takes the midpoint. Making the input
+    and the float64 reference costs about 50 ns per element on a CPU core.
+    """
+    total = 0.0
+    for pp in planned:
+        if not pp.runs:
+            continue
+        total += timing.warmup_s + (timing.min_time_s + timing.max_time_s) / 2 + 50e-9 * pp.point.numel + 0.01
+    return total

@@ -1,0 +1,271 @@
+"""Sweep specifications: TOML files in bench/sweeps/ and the same axes from the command line.
+
+A sweep declares axes (shape, mode, precision, channel_axis, backend), how weights and data are made,
+and measurement settings; it may list several `[[case]]` tables, each a cartesian product of its own
+axes (inheriting the top-level ones). Everything is validated here, before any work: an unknown key,
+a malformed shape or an impossible value raises UserError naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from bench.backends import BACKEND_NAMES
+from bench.errors import UserError
+from bench.point import DataSpec, WeightsSpec, parse_shape
+from bench.precision import PRECISIONS
+from bench.reference import MODES
+from bench.timing.settings import TIMING_METHODS, TimingSettings
+
+SWEEPS_DIR = Path(__file__).parent / "sweeps"
+AXES = ("shape", "mode", "precision", "channel_axis", "backend")
+TOP_KEYS = {"name", "description", "axes", "weights", "data", "measure", "case"}
+CASE_KEYS = {"name", "description", "weights", "data", *AXES}
+WEIGHT_KEYS = {f.name for f in fields(WeightsSpec)}
+DATA_KEYS = {f.name for f in fields(DataSpec)}
+MEASURE_KEYS = {f.name for f in fields(TimingSettings)}
+
+
+@dataclass(frozen=True)
+class Axes:
+    shape: tuple[tuple[int, ...], ...] = ()
+    mode: tuple[str, ...] = MODES
+    precision: tuple[str, ...] = ("fp32",)
+    channel_axis: tuple[int | None, ...] = (None,)
+    backend: tuple[str, ...] = ("numpy",)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    axes: Axes
+    weights: WeightsSpec = field(default_factory=WeightsSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    source: str  # the file path, or 'cli'
+    cases: tuple[Case, ...]
+    measure: TimingSettings = field(default_factory=TimingSettings)
+    description: str = ""
+
+
+# -- value parsers: each raises ValueError with what is allowed; callers add where it came from --------
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _mode(v: Any) -> str:
+    if isinstance(v, str) and v.lower() in MODES:
+        return v.lower()
+    raise ValueError(f"{v!r} is not a mode; allowed: {', '.join(MODES)} (any case)")
+
+
+def _precision(v: Any) -> str:
+    if isinstance(v, str) and v.lower() in PRECISIONS:
+        return v.lower()
+    raise ValueError(f"{v!r} is not a precision; allowed: {', '.join(PRECISIONS)}")
+
+
+def _channel_axis(v: Any) -> int | None:
+    if isinstance(v, str) and v.strip().lower() == "default":
+        return None
+    if isinstance(v, bool):
+        raise ValueError(f"{v!r} is not a channel axis; allowed: 'default' or an integer such as 0, 1, -1")
+    try:
+        return int(str(v).strip()) if not isinstance(v, int) else v
+    except ValueError:
+        raise ValueError(f"{v!r} is not a channel axis; allowed: 'default' or an integer such as 0, 1, -1") from None
+
+
+def _backend(v: Any) -> str:
+    if isinstance(v, str) and v.lower() in BACKEND_NAMES:
+        return v.lower()
+    raise ValueError(f"{v!r} is not a backend; allowed: {', '.join(BACKEND_NAMES)}")
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    if isinstance(v, list) and all(isinstance(d, int) for d in v):
+        v = "x".join(map(str, v))
+    return parse_shape(str(v))
+
+
+PARSERS = {"shape": _shape, "mode": _mode, "precision": _precision, "channel_axis": _channel_axis, "backend": _backend}
+
+
+def parse_axis(axis: str, values: Any, where: str) -> tuple[Any, ...]:
+    """Parse one axis's values; errors name ``where`` (file and key) and the allowed values."""
+    items = _as_list(values)
+    if not items:
+        raise UserError(f"{where}: '{axis}' is empty; give at least one value")
+    out = []
+    for i, v in enumerate(items):
+        try:
+            out.append(PARSERS[axis](v))
+        except ValueError as exc:
+            raise UserError(f"{where}: {axis}[{i}] {exc}") from None
+    return tuple(dict.fromkeys(out))  # keep order, drop repeats
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise UserError(f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}")
+
+
+def _weights(table: dict, base: WeightsSpec, where: str) -> WeightsSpec:
+    _check_keys(table, WEIGHT_KEYS, where)
+    spec = replace(base, **table)
+    if spec.kind not in ("constant", "random"):
+        raise UserError(f"{where}: kind {spec.kind!r} is not allowed; use 'constant' or 'random'")
+    for name in ("shift", "scale"):
+        value = getattr(spec, name)
+        ok = isinstance(value, (int, float)) or (
+            isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value)
+        )
+        if not ok or isinstance(value, bool):
+            raise UserError(f"{where}: {name} must be a number or a list of numbers, got {value!r}")
+    if isinstance(spec.power, bool) or not isinstance(spec.power, (int, float)):
+        raise UserError(f"{where}: power must be a number, got {spec.power!r}")
+    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
+        raise UserError(f"{where}: seed must be an integer, got {spec.seed!r}")
+    return spec
+
+
+def _data(table: dict, base: DataSpec, where: str) -> DataSpec:
+    _check_keys(table, DATA_KEYS, where)
+    spec = replace(base, **table)
+    if spec.kind not in ("random", "arange", "zeros"):
+        raise UserError(f"{where}: kind {spec.kind!r} is not allowed; use 'random', 'arange' or 'zeros'")
+    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
+        raise UserError(f"{where}: seed must be an integer, got {spec.seed!r}")
+    return spec
+
+
+def parse_measure(table: dict, base: TimingSettings, where: str) -> TimingSettings:
+    """Measurement settings with type and range checks."""
+    _check_keys(table, MEASURE_KEYS, where)
+    values = {}
+    for key, value in table.items():
+        expected = type(getattr(base, key))
+        if expected is bool:
+            if not isinstance(value, bool):
+                raise UserError(f"{where}: {key} must be true or false, got {value!r}")
+        elif expected in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise UserError(f"{where}: {key} must be a non-negative number, got {value!r}")
+            if expected is int and int(value) != value:
+                raise UserError(f"{where}: {key} must be a whole number, got {value!r}")
+            value = expected(value)
+        values[key] = value
+    settings = replace(base, **values)
+    if settings.method not in TIMING_METHODS:
+        raise UserError(f"{where}: method {settings.method!r} is not allowed; use {' or '.join(TIMING_METHODS)}")
+    if settings.min_samples < 2 or settings.max_samples < settings.min_samples:
+        raise UserError(
+            f"{where}: need 2 <= min_samples <= max_samples, got {settings.min_samples}, {settings.max_samples}"
+        )
+    if settings.max_time_s < settings.min_time_s:
+        raise UserError(f"{where}: max_time_s ({settings.max_time_s}) must be >= min_time_s ({settings.min_time_s})")
+    if not 0 < settings.target_noise < 1:
+        raise UserError(f"{where}: target_noise must be a fraction between 0 and 1, e.g. 0.01 for 1%")
+    return settings
+
+
+def _axes(table: dict, base: Axes, where: str) -> Axes:
+    values = {
+        axis: parse_axis(axis, table[axis], f"{where}.{axis}" if where else axis) for axis in AXES if axis in table
+    }
+    return replace(base, **values)
+
+
+def parse_sweep(doc: dict, source: str) -> Sweep:
+    """Validate a parsed TOML document into a Sweep; every error names ``source`` and the key."""
+    _check_keys(doc, TOP_KEYS, source)
+    for key in ("axes", "weights", "data", "measure"):
+        if key in doc and not isinstance(doc[key], dict):
+            raise UserError(f"{source}: [{key}] must be a table")
+    axes_table = doc.get("axes", {})
+    _check_keys(axes_table, set(AXES), f"{source}: [axes]")
+    axes = _axes(axes_table, Axes(), f"{source}: [axes]")
+    weights = _weights(doc.get("weights", {}), WeightsSpec(), f"{source}: [weights]")
+    data = _data(doc.get("data", {}), DataSpec(), f"{source}: [data]")
+    measure = parse_measure(doc.get("measure", {}), TimingSettings(), f"{source}: [measure]")
+    cases: list[Case] = []
+    raw_cases = doc.get("case", [])
+    if not isinstance(raw_cases, list):
+        raise UserError(f"{source}: 'case' must be an array of tables, written [[case]]")
+    for i, raw in enumerate(raw_cases):
+        where = f"{source}: [[case]] #{i + 1}"
+        _check_keys(raw, CASE_KEYS, where)
+        cases.append(
+            Case(
+                name=str(raw.get("name", f"case{i + 1}")),
+                axes=_axes(raw, axes, where),
+                weights=_weights(raw.get("weights", {}), weights, f"{where} weights"),
+                data=_data(raw.get("data", {}), data, f"{where} data"),
+            )
+        )
+    if not raw_cases:
+        cases.append(Case(name=str(doc.get("name", "sweep")), axes=axes, weights=weights, data=data))
+    for case in cases:
+        if not case.axes.shape:
+            raise UserError(f"{source}: case '{case.name}' has no shape; set shape in [axes] or in the case")
+    name = str(doc.get("name", Path(source).stem))
+    return Sweep(
+        name=name, source=source, cases=tuple(cases), measure=measure, description=str(doc.get("description", ""))
+    )
+
+
+def resolve_sweep_path(name_or_path: str) -> Path:
+    """`--sweep NAME` is bench/sweeps/NAME.toml; `--sweep PATH` any file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists() or "/" in name_or_path:
+        if not path.is_file():
+            raise UserError(f"--sweep {name_or_path}: no such file")
+        return path
+    candidate = SWEEPS_DIR / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        known = ", ".join(sorted(p.stem for p in SWEEPS_DIR.glob("*.toml")))
+        raise UserError(
+            f"--sweep {name_or_path}: no sweep of that name; known: {known} (or give a path to a .toml file)"
+        )
+    return candidate
+
+
+def load_sweep(name_or_path: str) -> Sweep:
+    path = resolve_sweep_path(name_or_path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    return parse_sweep(doc, str(path))
+
+
+def with_cli_axes(sweep: Sweep, overrides: dict[str, list[str]]) -> Sweep:
+    """Replace axes of every case with the values given on the command line (each flag repeatable)."""
+    parsed = {
+        axis: parse_axis(axis, values, f"--{axis.replace('_', '-')}") for axis, values in overrides.items() if values
+    }
+    if not parsed:
+        return sweep
+    cases = tuple(replace(c, axes=replace(c.axes, **parsed)) for c in sweep.cases)
+    return replace(sweep, cases=cases)
+
+
+def cli_sweep(overrides: dict[str, list[str]], measure: TimingSettings | None = None) -> Sweep:
+    """A sweep made only from command-line axes; shape is required, the rest has defaults."""
+    if not overrides.get("shape"):
+        raise UserError(
+            "no points to run: give --sweep NAME (e.g. --sweep smoke) or at least one --shape such as 2x3x4x5"
+        )
+    base = Sweep(name="cli", source="cli", cases=(Case(name="cli", axes=Axes()),), measure=measure or TimingSettings())
+    return with_cli_axes(base, overrides)
