@@ -25,9 +25,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(p) for p in parts)
     except ValueError:
-        raise ValueError(f"shape {text!r} is malformed: write dimensions joined by 'x', e.g. 1x3x224x224") from None
+        raise ValueError(f"{text!r} is malformed: write dimensions joined by 'x', e.g. 1x3x224x224") from None
     if not dims or any(d <= 0 for d in dims):
-        raise ValueError(f"shape {text!r} is malformed: every dimension must be a positive integer")
+        raise ValueError(f"{text!r} is malformed: every dimension must be a positive integer")
     return dims
 
 

@@ -1,0 +1,123 @@
+"""Results store: rows survive a killed run, --resume completes it, and foreign files are refused."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.errors import UserError
+from bench.results import SCHEMA_VERSION, RunWriter, load
+from bench.results.schema import COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench", *args]
+
+
+def row(key: str, backend: str = "numpy", median: float = 10.0, **extra) -> dict:
+    samples = [median, median * 1.01, median * 0.99]
+    return {
+        "run_id": "r1", "schema_version": SCHEMA_VERSION, "point_key": key, "backend": backend, "status": "ok",
+        "shape": "1x3x3x3", "numel": 27, "mode": "uniform", "precision": "fp32", "channel_axis": "default",
+        "samples_us": samples, "median_us": median, "bytes_moved": 216, "l2_flush": False, **extra,
+    }  # fmt: skip
+
+
+def test_finalize_writes_one_parquet_with_every_schema_column_and_raw_samples(tmp_path):
+    w = RunWriter(tmp_path, "r1")
+    w.append(row("a"))
+    w.append(row("b", median=20.0))
+    path = w.finalize()
+    assert path == tmp_path / "r1.parquet"
+    assert not (tmp_path / "r1.journal.jsonl").exists()
+    df = load(tmp_path)
+    assert list(df.columns)[: len(COLUMNS)] == list(COLUMNS)
+    assert df["samples_us"].iloc[1].dtype == np.float64
+    assert df["samples_us"].iloc[1].tolist() == [20.0, 20.2, 19.8]
+
+
+def test_memcpy_ratio_compares_rows_of_the_same_bytes(tmp_path):
+    w = RunWriter(tmp_path, "r1")
+    w.append(row("a", backend="memcpy", median=10.0))
+    w.append(row("a", backend="cuda", median=12.5))
+    df = load(w.finalize()).set_index("backend")
+    assert df.loc["memcpy", "pct_of_memcpy"] == pytest.approx(100.0)
+    assert df.loc["cuda", "pct_of_memcpy"] == pytest.approx(80.0)
+
+
+def test_a_torn_last_journal_line_is_ignored(tmp_path):
+    w = RunWriter(tmp_path, "r1")
+    w.append(row("a"))
+    w.close()
+    with (tmp_path / "r1.journal.jsonl").open("a") as fh:
+        fh.write('{"point_key": "b", "backe')  # the process died mid-write
+    assert RunWriter(tmp_path, "r1").finished() == {("a", "numpy")}
+
+
+def test_load_refuses_foreign_and_damaged_files_by_name(tmp_path):
+    foreign = tmp_path / "other.parquet"
+    pd.DataFrame({"x": [1]}).to_parquet(foreign)
+    with pytest.raises(UserError, match="other.parquet: not a scale-bench results file"):
+        load(foreign)
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(UserError, match="damaged.parquet: not a readable parquet file"):
+        load(damaged)
+    with pytest.raises(UserError, match="no such results file"):
+        load(tmp_path / "missing.parquet")
+
+
+def test_load_refuses_a_newer_schema_and_fills_columns_an_older_file_lacks(tmp_path):
+    newer = tmp_path / "newer.parquet"
+    pd.DataFrame({"schema_version": [SCHEMA_VERSION + 1], "point_key": ["a"]}).to_parquet(newer)
+    with pytest.raises(UserError, match="newer scale-bench"):
+        load(newer)
+    older = tmp_path / "older.parquet"
+    pd.DataFrame({"schema_version": [1], "point_key": ["a"], "samples_us": [[1.0, 2.0]]}).to_parquet(older)
+    df = load(older)
+    assert "pct_of_memcpy" in df.columns and df["pct_of_memcpy"].isna().all()
+
+
+def test_a_killed_run_keeps_finished_points_and_resume_completes_it_without_redoing_them(tmp_path):
+    out = tmp_path / "res"
+    args = ["run", "--sweep", "smoke", "--max-time", "0.2", "--min-time", "0.2", "--out", str(out), "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(bench_cmd(*args), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    journal = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        journals = list(out.glob("*.journal.jsonl")) if out.exists() else []
+        if journals and sum(1 for _ in journals[0].open()) >= 6:  # header + 5 points
+            journal = journals[0]
+            break
+        time.sleep(0.05)
+    assert journal is not None, proc.stderr.read() if proc.poll() is not None else "no journal"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = {}
+    for line in journal.read_text().splitlines()[1:]:
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        kept[(r["point_key"], r["backend"])] = r
+    assert len(kept) >= 5 and not list(out.glob("*.parquet"))
+
+    done = subprocess.run(bench_cmd(*args, "--resume"), cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stdout
+    df = load(out)
+    assert len(df) == 108 and df.set_index(["point_key", "backend"]).index.is_unique
+    for (key, backend), r in kept.items():  # the finished points were kept, not measured again
+        again = df[(df.point_key == key) & (df.backend == backend)].iloc[0]
+        assert again["timestamp"] == r["timestamp"]
+        assert again["samples_us"].tolist() == (r["samples_us"] or [])
