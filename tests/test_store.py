@@ -66,11 +66,11 @@ def test_a_torn_last_journal_line_is_ignored(tmp_path):
 def test_load_refuses_foreign_and_damaged_files_by_name(tmp_path):
     foreign = tmp_path / "other.parquet"
     pd.DataFrame({"x": [1]}).to_parquet(foreign)
-    with pytest.raises(UserError, match="other.parquet: not a scale-bench results file"):
+    with pytest.raises(UserError, match=r"other\.parquet: not a scale-bench results file"):
         load(foreign)
     damaged = tmp_path / "damaged.parquet"
     damaged.write_bytes(b"PAR1 this is not parquet")
-    with pytest.raises(UserError, match="damaged.parquet: not a readable parquet file"):
+    with pytest.raises(UserError, match=r"damaged\.parquet: not a readable parquet file"):
         load(damaged)
     with pytest.raises(UserError, match="no such results file"):
         load(tmp_path / "missing.parquet")
