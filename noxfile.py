@@ -32,7 +32,16 @@ def lint(session: nox.Session) -> None:
 def perf(session: nox.Session) -> None:
     """The harness's own host-side costs (sweep expansion, result writing, report rendering)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/perf", "--benchmark-only", "--benchmark-columns=min,median,max,rounds", *session.posargs)
+    session.run(
+        "pytest", "tests/perf", "--benchmark-only", "--benchmark-columns=min,median,max,rounds", *session.posargs
+    )
+
+
+def _run_args(offer: dict) -> list[str]:
+    args = ["--sweep", offer["recommended_sweep"]]
+    for backend in offer["recommended_backends"]:
+        args += ["--backend", backend]
+    return args
 
 
 def _offer(session: nox.Session) -> dict:
@@ -52,8 +61,7 @@ def bench(session: nox.Session) -> None:
     why += f"; TensorRT: {offer['tensorrt'] or 'not installed'}; cuda-python: {offer['cuda_python'] or 'not installed'}"
     session.log(f"this machine offers {why}")
     session.log(f"chose: sweep '{sweep}' on backends {', '.join(backends)}")
-    args = ["--sweep", sweep, *sum((["--backend", b] for b in backends), [])]
-    session.run("python", "-m", "bench", "run", *args, "--out", "results", *session.posargs)
+    session.run("python", "-m", "bench", "run", *_run_args(offer), "--out", "results", *session.posargs)
 
 
 def _slug(name: str) -> str:
@@ -65,7 +73,7 @@ def gate(session: nox.Session) -> None:
     """Run the main job into a fresh folder and gate it against results/baselines/<gpu>.parquet."""
     session.install("-e", ".[gpu]")
     offer = _offer(session)
-    gpu = offer.get("gpu") and offer.get("gpu_detail") or "cpu"
+    gpu = offer["gpu_detail"] if offer.get("gpu") else "cpu"
     baseline = ROOT / "results" / "baselines" / f"{_slug(gpu)}.parquet"
     if not baseline.exists():
         session.error(
@@ -73,6 +81,7 @@ def gate(session: nox.Session) -> None:
             f"commit and copy its parquet file there."
         )
     out = Path(session.create_tmp()) / "gate-run"
-    args = ["--sweep", offer["recommended_sweep"], *sum((["--backend", b] for b in offer["recommended_backends"]), [])]
-    session.run("python", "-m", "bench", "run", *args, "--out", str(out), "--no-progress")
-    session.run("python", "-m", "bench", "gate", str(baseline), str(out), "--markdown", str(out / "gate.md"), *session.posargs)
+    session.run("python", "-m", "bench", "run", *_run_args(offer), "--out", str(out), "--no-progress")
+    session.run(
+        "python", "-m", "bench", "gate", str(baseline), str(out), "--markdown", str(out / "gate.md"), *session.posargs
+    )
