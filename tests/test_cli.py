@@ -1,0 +1,100 @@
+"""The command line: help for every command, refusals with exit code 2 before any work, and modules
+that import without the optional packages (cuda-python, TensorRT, NVML)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bench.cli.main import COMMANDS, main
+from bench.results import load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"] if command else ["--help"])
+    assert exc.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--shape", "2x3y"], "--shape: shape[0] '2x3y' is malformed"),
+        (["run", "--shape", "1x3x3x3", "--precision", "fp12"], "allowed: fp32, fp16, bf16, int8"),
+        (["run", "--shape", "1x3x3x3", "--backend", "opencl"], "allowed: numpy, cuda, memcpy, tensorrt, tensorrt-rtx"),
+        (["run", "--sweep", "nightly"], "no sweep of that name"),
+        (["run", "--sweep", "smoke", "--shard", "5/4"], "--shard '5/4': need 1 <= I <= N"),
+        (["run", "--sweep", "smoke", "--target-noise", "3"], "target_noise must be a fraction"),
+        (["run", "--mode", "uniform"], "give --sweep NAME"),
+        (["plan", "--sweep", "smoke", "--channel-axis", "first"], "'first' is not a channel axis"),
+    ],
+)
+def test_bad_values_are_refused_with_exit_code_2_naming_the_fix(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)] if argv[0] == "run" else argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert not list(tmp_path.iterdir())  # nothing was run or written
+
+
+def test_resume_without_an_interrupted_run_says_so(tmp_path, capsys):
+    assert main(["run", "--sweep", "seed", "--out", str(tmp_path), "--resume"]) == 2
+    assert "no interrupted run" in capsys.readouterr().err
+
+
+def test_plan_shows_counts_skips_and_an_estimate(capsys):
+    assert main(["plan", "--sweep", "seed"]) == 0
+    out = capsys.readouterr().out
+    assert "7 points, 6 to run, 1 skipped" in out
+    assert "out of range" in out and "estimated time" in out
+
+
+def test_run_writes_one_parquet_and_prints_a_summary(tmp_path, capsys):
+    assert main(["run", "--sweep", "seed", "--out", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    (path,) = tmp_path.glob("*.parquet")
+    assert f"results: {path}" in out and "timed points" in out
+    df = load(path)
+    assert sorted(df["status"]) == ["failed", "ok", "ok", "ok", "ok", "ok", "skipped"]
+
+
+def test_env_reports_what_the_machine_offers(capsys):
+    assert main(["env"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU:" in out and "main job would run" in out
+
+
+BLOCKER = textwrap.dedent(
+    """
+    import importlib, importlib.abc, pkgutil, sys
+    BLOCKED = {"cuda", "tensorrt", "tensorrt_rtx", "pynvml", "torch", "triton"}
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+    sys.meta_path.insert(0, Block())
+    import bench
+    for m in pkgutil.walk_packages(bench.__path__, "bench."):
+        importlib.import_module(m.name)
+    from bench.cli.main import main
+    for cmd in ("plan", "run", "env", "compare", "gate", "report"):
+        try:
+            main([cmd, "--help"])
+        except SystemExit as e:
+            assert e.code == 0, cmd
+    print("imported", sum(1 for _ in pkgutil.walk_packages(bench.__path__, "bench.")))
+    """
+)
+
+
+def test_every_module_imports_without_optional_packages():
+    proc = subprocess.run([sys.executable, "-c", BLOCKER], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "imported" in proc.stdout
