@@ -61,7 +61,7 @@ class Point:
     shape: tuple[int, ...]
     mode: str  # "uniform" | "channel" | "elementwise"
     precision: str  # "fp32" | "fp16" | "bf16" | "int8"
-    channel_axis: int | None  # None: add_scale's default (axis 1)
+    channel_axis: int | None  # None: add_scale's implicit axis (rank - 3: 1 for NCHW)
     backend: str
     weights: WeightsSpec = field(default_factory=WeightsSpec)
     data: DataSpec = field(default_factory=DataSpec)

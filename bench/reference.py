@@ -7,7 +7,10 @@ Weight layout follows TensorRT:
 - UNIFORM: one value each, applied to every element;
 - CHANNEL: one value per index along the channel axis;
 - ELEMENTWISE: weights shaped like ``x.shape[channel_axis:]``, broadcast over the leading dims.
-``channel_axis=None`` is what ``add_scale`` does (axis 1); ``add_scale_nd`` takes it explicitly.
+``channel_axis=None`` is what ``add_scale`` does: the third axis from the end (``rank - 3``, read the
+way a negative axis is), which is axis 1, the C of NCHW, on the 4-D inputs the cookbook uses; on a 5-D
+input it is axis 2, on a 3-D input axis 0 (TensorRT-RTX 1.7 reports exactly these through
+``layer.channel_axis``). ``add_scale_nd`` takes the axis explicitly.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from collections.abc import Sequence
 import numpy as np
 
 MODES: tuple[str, ...] = ("uniform", "channel", "elementwise")
-DEFAULT_CHANNEL_AXIS = 1  # add_scale's implicit channel axis (the C of NCHW)
+
+
+def default_channel_axis(rank: int) -> int:
+    """add_scale's implicit channel axis: rank - 3 (1 for NCHW), a negative value counting from the end."""
+    return rank - 3
 
 
 def normalize_mode(mode: object) -> str:
@@ -32,11 +39,11 @@ def normalize_mode(mode: object) -> str:
 def resolve_axis(shape: Sequence[int], channel_axis: int | None) -> int:
     """The non-negative channel axis for a tensor of this shape, or ValueError naming the valid range."""
     rank = len(shape)
-    axis = DEFAULT_CHANNEL_AXIS if channel_axis is None else channel_axis
+    axis = default_channel_axis(rank) if channel_axis is None else channel_axis
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise ValueError(f"channel_axis must be an integer or None, got {channel_axis!r}")
     if not -rank <= axis < rank:
-        what = "the default channel_axis (1)" if channel_axis is None else f"channel_axis={channel_axis}"
+        what = f"add_scale's default channel axis (rank - 3 = {axis})" if channel_axis is None else f"channel_axis={channel_axis}"
         raise ValueError(f"{what} is out of range for a rank-{rank} input: expected -{rank} <= channel_axis < {rank}")
     return int(axis) % rank
 

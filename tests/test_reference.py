@@ -94,3 +94,18 @@ def test_computes_in_float64_then_casts_so_low_precision_results_can_be_judged()
     assert exact[0] == 3.0029296875
     bf = scale(x.astype(ml_dtypes.bfloat16), "uniform", shift=0.5)
     assert bf.dtype == ml_dtypes.bfloat16
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((4, 6), 1), ((5, 4, 6), 0), ((2, 5, 4, 6), 1), ((2, 3, 5, 4, 6), 2)])
+def test_default_axis_is_add_scales_third_from_last(shape, axis):
+    # what TensorRT-RTX 1.7's add_scale reports as layer.channel_axis for these ranks
+    x = np.zeros(shape)
+    y = scale(x, "channel", shift=np.arange(shape[axis], dtype=float))
+    idx = [0] * len(shape)
+    idx[axis] = shape[axis] - 1
+    assert y[tuple(idx)] == shape[axis] - 1
+
+
+def test_default_axis_needs_rank_two():
+    with pytest.raises(ValueError, match="default channel axis"):
+        scale(np.zeros(3), "channel", shift=[1.0])

@@ -120,4 +120,4 @@ def test_a_killed_run_keeps_finished_points_and_resume_completes_it_without_redo
     for (key, backend), r in kept.items():  # the finished points were kept, not measured again
         again = df[(df.point_key == key) & (df.backend == backend)].iloc[0]
         assert again["timestamp"] == r["timestamp"]
-        assert again["samples_us"].tolist() == (r["samples_us"] or [])
+        assert again["samples_us"].tolist() == (r.get("samples_us") or [])

@@ -16,7 +16,7 @@ AXIS_FLAGS = {
     "shape": "input shape, dims joined by 'x' (e.g. 2x3x4x5)",
     "mode": "uniform, channel or elementwise",
     "precision": "fp32, fp16, bf16 or int8",
-    "channel_axis": "'default' (add_scale's axis 1) or an integer axis, negative counts from the end",
+    "channel_axis": "'default' (add_scale's implicit axis, rank-3: 1 for NCHW) or an integer; negative counts from the end",
     "backend": ", ".join(BACKEND_NAMES),
 }
 

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         doc = (module.__doc__ or "").strip()
-        p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc)
+        summary = doc.splitlines()[0].replace("%", "%%") if doc else None  # argparse %-formats help
+        p = sub.add_parser(name, help=summary, description=doc)
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser

@@ -1,0 +1,170 @@
+"""The `tensorrt` and `tensorrt-rtx` backends: one adapter, two flavours.
+
+The adapter imports its flavour's module (importer), reads its features (features), and from then on
+every generation-specific choice is a pure decision on those features. It builds through `build`
+(engine cache, timing cache, TensorRT's own errors) and, unless --build-only, runs the engine through
+the shared GPU layer (execution): the timing loop is the harness's, not this backend's.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from bench.backends.base import Backend, BackendInfo, BuildInfo, PreparedPoint
+from bench.backends.tensorrt import features as feat
+from bench.backends.tensorrt.build import AOT, BuiltEngine, EngineBuilder, deserialize
+from bench.backends.tensorrt.capture import MessageLog, make_logger
+from bench.backends.tensorrt.importer import import_trt
+from bench.point import Point
+from bench.timing.measurement import Measurement
+from bench.timing.settings import TimingSettings
+
+if TYPE_CHECKING:
+    from bench.problem import Problem
+
+
+class BuildOnlyError(RuntimeError):
+    """A build-only point was asked to run: the runner records 'built' and never should."""
+
+
+class BuiltOnlyPoint(PreparedPoint):
+    """An engine built ahead of time and not executed (--build-only, or no GPU needed to build)."""
+
+    def __init__(self, build: BuildInfo, reason: str) -> None:
+        self.build = build
+        self._reason = reason
+
+    def output(self) -> np.ndarray:
+        raise BuildOnlyError(f"this point was only built, not executed: {self._reason}")
+
+    def measure(self, timing: TimingSettings) -> Measurement:
+        raise BuildOnlyError(f"this point was only built, not executed: {self._reason}")
+
+
+class _TensorRTAdapter(Backend):
+    """Shared by both flavours; subclasses only name themselves."""
+
+    flavour: ClassVar[str]
+    needs_gpu: ClassVar[bool] = True  # to execute; --build-only needs none (can_build_only)
+    can_build_only: ClassVar[bool] = True
+
+    _trt: ModuleType | None = None
+    _features: feat.TrtFeatures | None = None
+    _gpu: Any = None  # bench.gpu.cuda.Device, once looked up
+    _gpu_reason: str | None = None
+    _engines: EngineBuilder | None = None
+    _runtime: Any = None
+
+    # -- the module and what it offers -------------------------------------------------------
+    @property
+    def trt(self) -> ModuleType:
+        if self._trt is None:
+            self._trt = import_trt(self.flavour)
+        return self._trt
+
+    @property
+    def features(self) -> feat.TrtFeatures:
+        if self._features is None:
+            self._features = feat.detect(self.trt, self.flavour)
+        return self._features
+
+    def _device(self) -> Any:
+        """The CUDA device (shared with the other GPU backends), or None where there is none: a
+        build-only machine, or one without cuda-python. Looked up once."""
+        if self._gpu is None and self._gpu_reason is None:
+            try:
+                from bench.backends.gpu_common import gpu_device
+                from bench.gpu import cuda
+
+                ok, reason = cuda.gpu_available()
+                if ok:
+                    self._gpu = gpu_device(self.options.device)
+                else:
+                    self._gpu_reason = reason
+            except Exception as exc:  # cuda-python broken: building ahead of time still works
+                self._gpu_reason = f"{type(exc).__name__}: {exc}"
+        return self._gpu
+
+    def _gpu_name(self) -> str | None:
+        dev = self._device()
+        return dev.name if dev is not None else None
+
+    # -- plan-time questions -----------------------------------------------------------------
+    def _axis_out_of_range(self, point: Point) -> str | None:
+        """TensorRT judges axes: an out-of-range one becomes a failed row with TensorRT's message."""
+        return None
+
+    def _unsupported_impl(self, point: Point) -> str | None:
+        f = self.features
+        return feat.precision_skip_reason(f, point.precision) or feat.run_api_skip_reason(f, self.options.trt_api)
+
+    def info(self) -> BackendInfo:
+        f = self.features
+        dev = self._device()
+        extra: dict[str, Any] = {
+            "trt_module": self.trt.__name__,
+            "trt_generation": feat.generation(f),
+            "trt_features": f.to_dict(),
+            "build_target": dev.name if dev is not None else AOT,
+        }
+        if dev is None:
+            extra["no_gpu_reason"] = self._gpu_reason
+            return BackendInfo(self.name, f.version, extra=extra)
+        from bench.backends.gpu_common import gpu_info
+
+        return gpu_info(self.name, f.version, dev, extra)
+
+    # -- build and run -----------------------------------------------------------------------
+    def _builder(self) -> EngineBuilder:
+        if self._engines is None:
+            messages = MessageLog()
+            logger = make_logger(self.trt, messages)
+            # the GPU the engine is built for (None: ahead of time), part of the cache keys
+            gpu = self._gpu_name()
+            self._engines = EngineBuilder(self.trt, self.features, logger, messages, self.options.cache_dir, gpu)
+        return self._engines
+
+    def build(self, problem: Problem) -> BuiltEngine:
+        """Build (or load from the engine cache) the point's engine; TensorRTError on TensorRT's refusal."""
+        plan = feat.precision_plan(self.features, problem.point.precision)
+        return self._builder().build(problem, plan)
+
+    def prepare(self, point: Point, problem: Problem) -> PreparedPoint:
+        engines = self._builder()
+        built = self.build(problem)
+        if self.options.build_only:
+            return BuiltOnlyPoint(built.info, "--build-only")
+        if self._device() is None:
+            raise BuildOnlyError(
+                f"{self.name} needs a CUDA GPU to execute ({self._gpu_reason}); use --build-only to build ahead of time"
+            )
+        from bench.backends.tensorrt.execution import TrtPreparedPoint
+
+        if self._runtime is None:
+            self._runtime = self.trt.Runtime(engines.logger)
+        engine = deserialize(self.trt, self._runtime, built, engines.messages)
+        if feat.can_inspect_built_engine(self.features, engines.gpu_name):
+            engines.record_layer_info(built, engine)
+        api = feat.run_api(self.features, self.options.trt_api)
+        return TrtPreparedPoint(engine, built, problem, api, engines.messages, self._device())
+
+    def close(self) -> None:
+        self._runtime = None
+        self._engines = None
+
+
+class TensorRTBackend(_TensorRTAdapter):
+    """NVIDIA TensorRT (module `tensorrt`): 8.6, 10.x and 11.x behind the same adapter."""
+
+    name = "tensorrt"
+    flavour = "tensorrt"
+
+
+class TensorRTRTXBackend(_TensorRTAdapter):
+    """TensorRT for RTX (module `tensorrt_rtx`): strongly typed, builds ahead of time without a GPU."""
+
+    name = "tensorrt-rtx"
+    flavour = "tensorrt-rtx"

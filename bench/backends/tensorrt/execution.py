@@ -1,0 +1,93 @@
+"""Running a deserialised engine through the shared GPU layer: TensorRT only says how to enqueue one call.
+
+`GpuPreparedPoint` (bench.backends.gpu_common) owns the stream, the buffers, the poisoned-output
+verification run and `measure`, which hands `enqueue` to the shared timing core
+(bench.timing.device) in 'graph' or 'events' mode; this module has no timing loop. TensorRT's part:
+- v3 (8.5 and later, the only API on 10+): `set_tensor_address(name, ptr)` once per I/O tensor, then
+  `execute_async_v3(stream)` per call;
+- v2 (8.x, the seed's API): `execute_async_v2(bindings, stream)` with a bindings list ordered by the
+  engine's binding indices.
+Imported only when a point is executed, so build-only runs never reach cuda-python through it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bench.backends.gpu_common import GpuPreparedPoint
+from bench.backends.tensorrt.build import BuiltEngine
+from bench.backends.tensorrt.capture import MessageLog, TensorRTError
+
+if TYPE_CHECKING:
+    from bench.gpu.cuda import Device, Stream
+    from bench.problem import Problem
+
+
+def _engine_shape(engine: Any, name: str) -> tuple[int, ...]:
+    """An I/O tensor's shape by name: the tensor API (8.5+) or, failing that, the bindings API (8.x)."""
+    if hasattr(engine, "get_tensor_shape"):
+        return tuple(engine.get_tensor_shape(name))
+    return tuple(engine.get_binding_shape(engine.get_binding_index(name)))
+
+
+class TrtPreparedPoint(GpuPreparedPoint):
+    """One engine and its execution context; `enqueue` is one inference."""
+
+    def __init__(
+        self,
+        engine: Any,
+        built: BuiltEngine,
+        problem: Problem,
+        api: str,
+        messages: MessageLog,
+        device: Device,
+    ) -> None:
+        super().__init__(problem, device)
+        self.build = built.info
+        self.api = api
+        self.messages = messages
+        self.engine = engine
+        try:
+            mark = messages.mark()
+            self.context = engine.create_execution_context()
+            if self.context is None:
+                messages.raise_since(mark, "create_execution_context returned None")
+            shape = tuple(problem.point.shape)
+            for name in (built.input_name, built.output_name):
+                got = _engine_shape(engine, name)
+                if got != shape:  # TensorRT keeps the network's shapes: a mismatch is a harness bug
+                    raise TensorRTError(f"engine tensor {name!r} has shape {got}, expected {shape}")
+            src = self.upload(problem.x)
+            # the output has the input's storage dtype and shape (int8 codes for int8, bf16 via ml_dtypes)
+            self.out_dtype = problem.x.dtype
+            self.out_shape = shape
+            self.out = self.alloc(problem.x.nbytes)
+            if api == "v3":
+                self.context.set_tensor_address(built.input_name, src.ptr)
+                self.context.set_tensor_address(built.output_name, self.out.ptr)
+                self._bindings: list[int] = []
+            else:
+                bindings = [0] * int(engine.num_bindings)
+                bindings[engine.get_binding_index(built.input_name)] = src.ptr
+                bindings[engine.get_binding_index(built.output_name)] = self.out.ptr
+                self._bindings = bindings
+        except BaseException:
+            self.close()
+            raise
+        self._mark = messages.mark()  # errors after this are the calls' own
+        self.build.builder_settings = {**self.build.builder_settings, "trt_api": api}
+
+    def enqueue(self, stream: Stream) -> None:
+        """Enqueue one inference on ``stream`` (the shared timing core calls this)."""
+        handle = int(stream.handle)
+        if self.api == "v3":
+            ok = self.context.execute_async_v3(handle)
+        else:
+            ok = self.context.execute_async_v2(self._bindings, handle)
+        if not ok:
+            raise TensorRTError(self.messages.message_since(self._mark, f"execute_async_{self.api} returned False"))
+
+    def close(self) -> None:
+        super().close()
+        self.context = None  # after the stream's work is done, with the buffers it pointed at
+        self.engine = None

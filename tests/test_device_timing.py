@@ -1,0 +1,141 @@
+"""Pure parts of the device timing loop and the NVML wrapper: batch sizing, fallback bookkeeping,
+throttle flags, and that nothing imports cuda-python or pynvml before it is needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bench.gpu import nvml
+from bench.timing import device as D
+
+
+def test_batch_reaches_the_floor_within_bounds() -> None:
+    assert D.batch_for(1.0, 20.0) == 20
+    assert D.batch_for(7.0, 20.0) == 3
+    assert D.batch_for(500.0, 20.0) == 1  # a long call is its own sample
+    assert D.batch_for(0.0, 20.0) == D.MAX_BATCH  # a call too short to measure: as many as allowed
+    assert D.batch_for(1e-6, 20.0, max_batch=100) == 100
+    assert D.batch_for(10.0, 20.0, min_batch=8) == 8
+
+
+def test_graph_batches_amortize_the_graph_launch_but_not_for_long_calls() -> None:
+    assert D.desired_batch("graph", 1.0, 20.0) == D.GRAPH_MIN_BATCH
+    assert D.desired_batch("events", 1.0, 20.0) == 20
+    assert D.desired_batch("graph", 150.0, 20.0) == 2  # 100 calls would make a 15 ms sample
+    assert D.desired_batch("graph", 5000.0, 20.0) == 1
+
+
+@pytest.mark.parametrize("method", ["graph", "events"])
+@pytest.mark.parametrize(("overhead_us", "call_us"), [(5.0, 0.8), (5.0, 150.0), (30.0, 0.1), (0.0, 2.0)])
+def test_batch_sizing_converges_to_a_sample_above_the_floor(method: str, overhead_us: float, call_us: float) -> None:
+    """A sample of k calls costs a fixed overhead plus k calls; starting from one call's time (which
+    includes the overhead), sizing must end at a sample >= the floor within SIZING_ROUNDS."""
+    floor = 20.0
+    k = D.desired_batch(method, overhead_us + call_us, floor)
+    for _ in range(D.SIZING_ROUNDS):
+        new = D.next_batch(method, k, overhead_us + k * call_us, floor)
+        if new is None:
+            break
+        assert new > k
+        k = new
+    assert overhead_us + k * call_us >= floor
+    assert D.next_batch(method, k, overhead_us + k * call_us, floor) is None
+
+
+def test_next_batch_grows_when_a_sample_reads_zero() -> None:
+    assert D.next_batch("events", 4, 0.0, 20.0) == 64
+    assert D.next_batch("events", D.MAX_BATCH, 0.0, 20.0) is None
+
+
+def test_graph_is_kept_unless_capture_failed_and_the_reason_is_recorded() -> None:
+    assert D.choose_method("graph", None) == D.MethodChoice("graph", None)
+    assert D.choose_method("events", RuntimeError("x")) == D.MethodChoice("events", None)
+    fell = D.choose_method("graph", RuntimeError("cudaStreamBeginCapture failed: cudaErrorStreamCaptureUnsupported"))
+    assert fell.method == "events"
+    assert "cudaErrorStreamCaptureUnsupported" in fell.fallback_reason
+    with pytest.raises(ValueError, match="timing method"):
+        D.choose_method("host", None)
+
+
+def test_enqueue_bound_when_the_host_is_slower_than_the_device() -> None:
+    assert D.is_enqueue_bound(5.4, 1.0) is True  # graph: device time without launch overhead
+    assert D.is_enqueue_bound(5.3, 5.5) is True  # events: a host-bound run's per-call time is the enqueue time
+    assert D.is_enqueue_bound(5.4, 150.0) is False
+    assert D.is_enqueue_bound(None, 1.0) is None
+
+
+def test_l2_flush_writes_twice_the_l2() -> None:
+    assert D.flush_bytes(50 * 2**20) == 100 * 2**20
+    assert D.flush_bytes(0) >= 1 << 20
+
+
+def test_throttle_summary_counts_flagged_samples() -> None:
+    assert D.throttle_summary([False, False, None]) is None
+    assert (
+        D.throttle_summary([True, False, True]) == "2 of 3 samples were taken while the GPU reported a throttle reason"
+    )
+
+
+BITS = {"GpuIdle": 0x1, "ApplicationsClocksSetting": 0x2, "SwPowerCap": 0x4, "HwSlowdown": 0x8}
+
+
+def test_idle_and_clock_settings_are_not_throttling() -> None:
+    assert nvml.is_throttled(0x1 | 0x2, BITS) is False
+    assert nvml.is_throttled(0x1 | 0x4, BITS) is True
+    assert nvml.is_throttled(None, BITS) is None
+    assert nvml.reason_names(0x5, BITS) == ["GpuIdle", "SwPowerCap"]
+
+
+def test_nvml_degrades_to_nothing_without_a_gpu() -> None:
+    ok, why = nvml.available()
+    if ok:
+        pytest.skip("NVML answers here")
+    assert why
+    assert nvml.snapshot(0) == {}
+    assert nvml.throttle_mask(0) is None
+    assert nvml.driver_version() is None
+
+
+def test_gpu_available_reports_why_not_instead_of_raising() -> None:
+    from bench.gpu.cuda import gpu_available
+
+    ok, why = gpu_available()
+    assert isinstance(ok, bool) and why
+
+
+def test_gpu_modules_import_without_loading_cuda_python_or_pynvml() -> None:
+    code = (
+        "import sys\n"
+        "import bench.gpu.cuda, bench.gpu.nvml, bench.gpu.kernels, bench.timing.device\n"
+        "import bench.backends.cuda_backend, bench.backends.memcpy_backend, bench.backends.gpu_common\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('cuda', 'pynvml')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_missing_cuda_python_is_a_user_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from bench.errors import UserError
+    from bench.gpu import cuda
+
+    real_import = builtins.__import__
+
+    def no_cuda(name: str, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if name == "cuda" or name.startswith("cuda."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    cuda._rt.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_cuda)
+    try:
+        with pytest.raises(UserError, match=r"scale-bench\[gpu\]"):
+            cuda._rt()
+        assert cuda.gpu_available()[0] is False
+    finally:
+        monkeypatch.undo()
+        cuda._rt.cache_clear()
