@@ -62,7 +62,7 @@ def _fmt(v: object, spec: str) -> str:
     try:
         if v is None or v != v:  # None or NaN
             return "-"
-        return format(v, spec)
+        return format(int(v) if spec.endswith("d") else v, spec)
     except (TypeError, ValueError):
         return str(v)
 
@@ -81,6 +81,24 @@ def summary_table(rows: list[dict], limit: int = 40) -> Table:
         )  # fmt: skip
     if len(ok) > limit:
         table.caption = f"... and {len(ok) - limit} more timed points in the parquet file"
+    return table
+
+
+def built_table(rows: list[dict], limit: int = 40) -> Table | None:
+    """--build-only: what each build cost."""
+    built = [r for r in rows if r["status"] == "built"]
+    if not built:
+        return None
+    table = Table(title="built engines (not executed)")
+    for col in ("backend", "shape", "mode", "prec", "axis", "build s", "engine bytes", "cached"):
+        table.add_column(col, justify="right" if col in ("build s", "engine bytes") else "left")
+    for r in built[:limit]:
+        table.add_row(
+            r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], _fmt(r.get("build_s"), ".3f"),
+            _fmt(r.get("engine_bytes"), "d"), str(r.get("engine_cached")),
+        )  # fmt: skip
+    if len(built) > limit:
+        table.caption = f"... and {len(built) - limit} more built points in the parquet file"
     return table
 
 

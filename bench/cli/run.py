@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.backends.base import Backend, BackendInfo
 from bench.cli.common import add_point_arguments, planned_points
-from bench.cli.console import RunProgress, console, problems_table, status_table, summary_table
+from bench.cli.console import RunProgress, built_table, console, problems_table, status_table, summary_table
 from bench.env import host_facts
 from bench.errors import UserError
 from bench.results.store import RunWriter, journal_header, latest_journal, read_journal
@@ -100,9 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     rows = load(path).to_dict("records")
     console.print(status_table(summary.counts, rows))
-    console.print(summary_table(rows))
-    bad = problems_table(rows)
-    if bad is not None:
-        console.print(bad)
+    for table in (built_table(rows) if args.build_only else summary_table(rows), problems_table(rows)):
+        if table is not None:
+            console.print(table)
     console.print(f"results: {path}")
     return 0
