@@ -83,16 +83,20 @@ class Problem:
         if out.shape != self.expected.shape:
             return Verification(float("inf"), float("nan"), False)
         got = prec.dequantize(out, self.out_scale) if self.out_scale is not None else out.astype(np.float64)
-        finite = np.isfinite(self.expected)
-        ref_max = float(np.max(np.abs(self.expected[finite]))) if finite.any() else 0.0
+        exp = self.expected
+        exp_nan = np.isnan(exp)
+        got_nan = np.isnan(got)
+        any_nan = bool(exp_nan.any() or got_nan.any())
+        finite = exp[np.isfinite(exp)] if any_nan else exp
+        ref_max = max(float(finite.max()), -float(finite.min())) if finite.size else 0.0  # max |ref|, no temporary
         tol = prec.tolerance(self.point.precision, ref_max, self.out_scale)
-        with np.errstate(invalid="ignore"):
-            err = np.abs(got - self.expected)
-        # NaN in both is agreement (e.g. a negative base to a fractional power); NaN in one is not.
-        both_nan = np.isnan(got) & np.isnan(self.expected)
-        err = np.where(both_nan, 0.0, err)
-        err = np.where(np.isnan(err), np.inf, err)
-        max_err = float(np.max(err)) if err.size else 0.0
+        got -= exp  # in place: the error, without another full-size temporary
+        np.abs(got, out=got)
+        if any_nan:
+            # NaN in both is agreement (e.g. a negative base to a fractional power); NaN in one is not.
+            got[exp_nan & got_nan] = 0.0
+            got[exp_nan ^ got_nan] = np.inf
+        max_err = float(np.max(got, initial=0.0))
         return Verification(max_err, tol, bool(max_err <= tol))
 
 

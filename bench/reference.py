@@ -43,7 +43,11 @@ def resolve_axis(shape: Sequence[int], channel_axis: int | None) -> int:
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise ValueError(f"channel_axis must be an integer or None, got {channel_axis!r}")
     if not -rank <= axis < rank:
-        what = f"add_scale's default channel axis (rank - 3 = {axis})" if channel_axis is None else f"channel_axis={channel_axis}"
+        what = (
+            f"add_scale's default channel axis (rank - 3 = {axis})"
+            if channel_axis is None
+            else f"channel_axis={channel_axis}"
+        )
         raise ValueError(f"{what} is out of range for a rank-{rank} input: expected -{rank} <= channel_axis < {rank}")
     return int(axis) % rank
 
@@ -112,8 +116,10 @@ def scale(
     s = _broadcastable("scale", scale, 1.0, shape, mode, axis)
     b = _broadcastable("shift", shift, 0.0, shape, mode, axis)
     p = _broadcastable("power", power, 1.0, shape, mode, axis)
-    y = x.astype(np.float64) * s + b
+    y = x.astype(np.float64)  # in place from here: one float64 copy, however large the tensor
+    y *= s
+    y += b
     if power is not None and not np.all(p == 1.0):
         with np.errstate(invalid="ignore"):
-            y = np.power(y, p)
+            np.power(y, p, out=y)
     return y.astype(out_dtype if out_dtype is not None else x.dtype)
