@@ -1,0 +1,115 @@
+"""What every GPU backend shares: the device, its BackendInfo, and a PreparedPoint base whose
+subclasses only enqueue one call; buffers, the stream, output download and timing live here.
+
+cuda-python is imported lazily (through bench.gpu.cuda), so this module imports anywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import abstractmethod
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bench.backends.base import BackendInfo, BuildInfo, PreparedPoint
+from bench.gpu import nvml
+from bench.timing.measurement import Measurement
+from bench.timing.settings import TimingSettings
+
+if TYPE_CHECKING:
+    from bench.gpu.cuda import Device, DeviceBuffer, Stream
+    from bench.problem import Problem
+
+
+@functools.cache
+def gpu_device(index: int = 0) -> Device:
+    """The device, initialised once per process (properties read once)."""
+    from bench.gpu.cuda import Device
+
+    return Device(index)
+
+
+def gpu_info(backend: str, backend_version: str, device: Device, extra: dict | None = None) -> BackendInfo:
+    """BackendInfo of a GPU backend: device, driver (NVML's version where available), CUDA runtime."""
+    return BackendInfo(
+        backend=backend,
+        backend_version=backend_version,
+        gpu_name=device.name,
+        compute_capability=device.compute_capability,
+        driver_version=nvml.driver_version() or f"CUDA {device.driver_version} (driver API)",
+        cuda_version=device.runtime_version,
+        extra={**device.properties(), **(extra or {}), "nvml": nvml.snapshot(device.index)},
+    )
+
+
+def poison_byte(precision: str) -> int:
+    """Byte the output is filled with before a verification run, so unwritten elements show: 0xFF is
+    NaN in fp32/fp16/bf16; 0x80 is int8 -128, a code a symmetric int8 output never holds."""
+    return 0x80 if precision == "int8" else 0xFF
+
+
+class GpuPreparedPoint(PreparedPoint):
+    """A point prepared on the GPU: owns a stream and device buffers; a subclass sets `out` (the output
+    buffer), `out_dtype`, `out_shape` and implements `enqueue(stream)`, which enqueues ONE call."""
+
+    out: DeviceBuffer
+    out_dtype: np.dtype
+    out_shape: tuple[int, ...]
+
+    def __init__(self, problem: Problem, device: Device) -> None:
+        from bench.gpu.cuda import Stream
+
+        self.problem = problem
+        self.point = problem.point
+        self.device = device
+        self.build = BuildInfo()
+        self._buffers: list[DeviceBuffer] = []
+        self.stream: Stream = Stream()
+
+    def alloc(self, nbytes: int) -> DeviceBuffer:
+        """A device buffer freed by `close()`."""
+        from bench.gpu.cuda import DeviceBuffer
+
+        buf = DeviceBuffer(nbytes)
+        self._buffers.append(buf)
+        return buf
+
+    def upload(self, host: np.ndarray) -> DeviceBuffer:
+        buf = self.alloc(host.nbytes)
+        buf.upload(np.ascontiguousarray(host), self.stream)
+        return buf
+
+    @abstractmethod
+    def enqueue(self, stream: Stream) -> None:
+        """Enqueue one call of the op on ``stream`` (no synchronisation)."""
+
+    def output(self) -> np.ndarray:
+        """Poison the output, run once, download: every element the op fails to write shows."""
+        from bench.gpu import cuda
+
+        cuda.memset_async(self.out.ptr, poison_byte(self.point.precision), self.out.nbytes, self.stream)
+        self.enqueue(self.stream)
+        cuda.check_last_error(f"{type(self).__name__}.enqueue")
+        host = np.empty(self.out_shape, dtype=self.out_dtype)
+        return self.out.download(host, self.stream)
+
+    def measure(self, timing: TimingSettings) -> Measurement:
+        from bench.timing import device as device_timing
+
+        return device_timing.measure(
+            self.enqueue, self.stream, timing, device=self.device, nvml_index=self.device.index
+        )
+
+    def close(self) -> None:
+        """Free every buffer and the stream (after the stream's work is done). Safe to call twice."""
+        stream, self.stream = getattr(self, "stream", None), None  # type: ignore[assignment]
+        try:
+            if stream is not None:
+                stream.synchronize()
+        finally:
+            for buf in self._buffers:
+                buf.free()
+            self._buffers.clear()
+            if stream is not None:
+                stream.close()

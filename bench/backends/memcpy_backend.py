@@ -1,0 +1,70 @@
+"""Backend `memcpy`: a device-to-device copy of the point's bytes, the speed-of-light row.
+
+It reads and writes exactly the bytes a Scale call reads and writes (input once, output once), so
+every GPU row's `pct_of_memcpy` compares against it. It copies rather than scales, so the runner does
+not judge it against the Scale reference (`verifies_scale = False`); `output()` checks the copy itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from bench.backends.base import Backend, BackendInfo
+from bench.backends.gpu_common import GpuPreparedPoint, gpu_device, gpu_info
+from bench.point import Point
+from bench.precision import PRECISIONS
+
+if TYPE_CHECKING:
+    from bench.gpu.cuda import Device, Stream
+    from bench.problem import Problem
+
+
+class MemcpyPoint(GpuPreparedPoint):
+    def __init__(self, problem: Problem, device: Device) -> None:
+        super().__init__(problem, device)
+        try:
+            self.src = self.upload(problem.x)
+            self.out = self.alloc(problem.x.nbytes)
+        except BaseException:
+            self.close()
+            raise
+        self.out_dtype = problem.x.dtype
+        self.out_shape = problem.x.shape
+        self.nbytes = problem.x.nbytes
+        self.build.builder_settings = {"call": "cudaMemcpyAsync(DeviceToDevice)", "bytes": self.nbytes}
+
+    def enqueue(self, stream: Stream) -> None:
+        from bench.gpu.cuda import memcpy_dtod_async
+
+        memcpy_dtod_async(self.out.ptr, self.src.ptr, self.nbytes, stream)
+
+    def output(self) -> np.ndarray:
+        """The copy, checked byte for byte against the input (raises if the copy is wrong)."""
+        out = super().output()
+        if out.view(np.uint8).tobytes() != np.ascontiguousarray(self.problem.x).view(np.uint8).tobytes():
+            raise RuntimeError(f"memcpy of {self.nbytes} bytes did not reproduce the input")
+        return out
+
+
+class MemcpyBackend(Backend):
+    name: ClassVar[str] = "memcpy"
+    precisions: ClassVar[tuple[str, ...]] = PRECISIONS
+    needs_gpu: ClassVar[bool] = True
+    verifies_scale: ClassVar[bool] = False  # its output is the input, not the Scale op's
+
+    def _unsupported_impl(self, point: Point) -> str | None:
+        if point.mode != "uniform" or point.channel_axis is not None:
+            return (
+                "memcpy moves the same bytes for every mode and channel axis: measured once per shape and "
+                "precision (the UNIFORM row)"
+            )
+        return None
+
+    def info(self) -> BackendInfo:
+        dev = gpu_device(self.options.device)
+        return gpu_info(self.name, f"cudaMemcpyAsync (runtime {dev.runtime_version})", dev)
+
+    def prepare(self, point: Point, problem: Problem) -> MemcpyPoint:
+        return MemcpyPoint(problem, gpu_device(self.options.device))

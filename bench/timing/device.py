@@ -1,0 +1,329 @@
+"""Device timing loop: CUDA events around batches of enqueues, replayed from a graph where possible.
+
+Backend-agnostic: it takes ``enqueue(stream)``, which enqueues ONE call on the stream (a TensorRT
+``execute_async_v3``, a kernel launch, a copy), and returns a `Measurement` of per-call device time.
+
+- Warm-up by time budget, one call at a time (module loads, lazy allocations, clocks ramping up).
+- A sample is one event pair around k calls, k chosen so a sample lasts at least
+  ``settings.sample_floor_us`` (event resolution is ~0.5 us); per-call time = elapsed / k.
+- ``graph``: the k calls are captured once into a CUDA graph, replayed per sample: device time without
+  Python's launch overhead. ``events``: k plain back-to-back enqueues, launch overhead included. Where
+  capture fails, ``graph`` falls back to ``events`` and says why in ``fallback_reason``.
+- Each warm sample starts behind an untimed lead-in (one replay or one call) so the host's launch
+  latency of the first timed call stays out of it.
+- ``l2_flush`` ('cold'): a memset of twice the L2 size before every sample, outside the event pair,
+  with one call per sample (a second call would find the data in L2). The memset also keeps the
+  stream busy while the host enqueues the timed call, so launch latency stays out of the sample.
+- Adaptive stopping through `bench.timing.stopping.should_stop`.
+- Host enqueue time per call (trtexec's Enqueue Time) and ``enqueue_bound`` when it exceeds the
+  device time per call; NVML clocks before and after, and a per-sample throttle flag.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bench.gpu import nvml
+from bench.timing.measurement import Measurement
+from bench.timing.settings import TIMING_METHODS, TimingSettings
+from bench.timing.stopping import should_stop
+
+if TYPE_CHECKING:
+    from bench.gpu.cuda import Device, Graph, Stream
+
+MAX_BATCH = 1 << 16  # calls per sample; beyond this a call is too short to matter (or does nothing)
+# A graph launch costs the device a few microseconds before its first node: spread it over at least
+# this many calls so it adds at most a few percent to a ~1 us call.
+GRAPH_MIN_BATCH = 100
+SIZING_ROUNDS = 6  # re-sizings of k at most (each multiplies k; a few suffice)
+# A host-bound 'events' run's per-call time is its enqueue time plus the loop's own cost: on the H100,
+# enqueue/per-call read 0.90-0.92 for 1x3x3x3 (2026-11-26), so the flag uses a margin below that.
+ENQUEUE_BOUND_MARGIN = 0.75  # see is_enqueue_bound
+ENQUEUE_PROBE_CALLS = 32  # back-to-back enqueues timed on the host for enqueue_us in graph mode
+
+
+# --- pure logic ---------------------------------------------------------------------------------------
+
+
+def batch_for(per_call_us: float, floor_us: float, *, min_batch: int = 1, max_batch: int = MAX_BATCH) -> int:
+    """Calls per sample so that k * per_call_us >= floor_us, within [min_batch, max_batch]."""
+    if not per_call_us > 0 or not math.isfinite(per_call_us):
+        return max_batch
+    k = math.ceil(floor_us / per_call_us)
+    return int(min(max(k, min_batch, 1), max_batch))
+
+
+def desired_batch(method: str, per_call_us: float, floor_us: float, *, max_batch: int = MAX_BATCH) -> int:
+    """k for a sample of at least ``floor_us``; a graph also gets at least GRAPH_MIN_BATCH calls where
+    that keeps the sample under ten floors (long calls need no amortizing)."""
+    k = batch_for(per_call_us, floor_us, max_batch=max_batch)
+    if method == "graph":
+        k = max(k, min(GRAPH_MIN_BATCH, batch_for(per_call_us, 10 * floor_us, max_batch=max_batch)))
+    return k
+
+
+def next_batch(method: str, k: int, sample_us: float, floor_us: float, *, max_batch: int = MAX_BATCH) -> int | None:
+    """After a sample of k calls took ``sample_us``: the larger k it calls for, or None if k will do.
+
+    The first k comes from single calls, whose time includes launch latency; a batch amortizes it, so
+    the per-call estimate only falls and k only grows: sizing converges in a few rounds."""
+    if k >= max_batch:
+        return None
+    if sample_us <= 0:
+        return min(k * 16, max_batch)
+    want = desired_batch(method, sample_us / k, floor_us, max_batch=max_batch)
+    return want if want > k else None
+
+
+def flush_bytes(l2_bytes: int) -> int:
+    """Bytes to write to evict the L2: twice its size (its hashing does not map a linear buffer 1:1)."""
+    return max(2 * int(l2_bytes), 1 << 20)
+
+
+def is_enqueue_bound(enqueue_us: float | None, device_us: float, margin: float = ENQUEUE_BOUND_MARGIN) -> bool | None:
+    """The host needs about as long to enqueue one call as the device to run it (at least ``margin`` of
+    it): back-to-back launches from this host leave the GPU waiting. The margin matters for 'events',
+    whose per-call time of a host-bound run is the enqueue time itself (plus a little)."""
+    if enqueue_us is None or not math.isfinite(device_us):
+        return None
+    return bool(enqueue_us >= margin * device_us)
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    method: str
+    fallback_reason: str | None = None
+
+
+def choose_method(requested: str, capture_error: BaseException | str | None) -> MethodChoice:
+    """'graph' unless capture failed (then 'events', with the reason); 'events' when asked for."""
+    if requested not in TIMING_METHODS:
+        raise ValueError(f"timing method must be one of {', '.join(TIMING_METHODS)}, got {requested!r}")
+    if requested == "events" or capture_error is None:
+        return MethodChoice(requested)
+    reason = capture_error if isinstance(capture_error, str) else f"{type(capture_error).__name__}: {capture_error}"
+    return MethodChoice("events", f"graph capture failed, timed with events instead: {reason}")
+
+
+def throttle_summary(flags: list[bool | None]) -> str | None:
+    """A warning when some samples were taken while the GPU throttled."""
+    known = [f for f in flags if f is not None]
+    hit = sum(1 for f in known if f)
+    if not hit:
+        return None
+    return f"{hit} of {len(known)} samples were taken while the GPU reported a throttle reason"
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+
+
+class _Sampler:
+    """One way of running k calls between two events: replaying a graph, or plain enqueues."""
+
+    def __init__(self, enqueue: Callable[[Stream], None], stream: Stream, method: str) -> None:
+        self.enqueue = enqueue
+        self.stream = stream
+        self.method = method
+        self.k = 0
+        self.graph: Graph | None = None
+        self.host_s = 0.0  # host time spent enqueueing the last sample
+
+    def set_batch(self, k: int) -> None:
+        from bench.gpu.cuda import capture_graph
+
+        self.k = k
+        if self.method == "graph":
+            self.close()
+            enqueue = self.enqueue
+
+            def body(stream: Stream) -> None:
+                for _ in range(k):
+                    enqueue(stream)
+
+            self.graph = capture_graph(self.stream, body)
+            if self.graph.nodes == 0:
+                self.close()
+                raise RuntimeError("the captured graph is empty: enqueue(stream) put no work on the stream")
+
+    def lead_in(self) -> None:
+        """Untimed work before the start event (a replay, or one call): the device is busy with it while
+        the host enqueues the timed calls, so a sample starts in steady state, not with the first
+        launch's latency; a host-bound run still shows, since the lead-in ends long before."""
+        if self.graph is not None:
+            self.graph.launch(self.stream)
+        else:
+            self.enqueue(self.stream)
+
+    def run(self) -> None:
+        t0 = time.perf_counter()
+        if self.graph is not None:
+            self.graph.launch(self.stream)
+        else:
+            for _ in range(self.k):
+                self.enqueue(self.stream)
+        self.host_s = time.perf_counter() - t0
+
+    def close(self) -> None:
+        if self.graph is not None:
+            self.graph.close()
+            self.graph = None
+
+
+def measure(
+    enqueue: Callable[[Stream], None],
+    stream: Stream,
+    settings: TimingSettings,
+    *,
+    device: Device | None = None,
+    nvml_index: int | None = 0,
+) -> Measurement:
+    """Time ``enqueue`` on ``stream`` and return per-call device times (see the module docstring)."""
+    from bench.gpu import cuda
+
+    cold = settings.l2_flush
+    clocks_before = nvml.snapshot(nvml_index) if nvml_index is not None else {}
+    start, end = cuda.Event(), cuda.Event()
+    flush: cuda.DeviceBuffer | None = None
+    sampler: _Sampler | None = None
+    try:
+        if cold:
+            dev = device or cuda.Device(cuda.current_device())
+            flush = cuda.DeviceBuffer(flush_bytes(dev.l2_bytes))
+
+        def timed(s: _Sampler) -> float:
+            """One sample: flush (cold) or lead-in (graph), start event, k calls, end event; in us."""
+            if flush is not None:
+                cuda.memset_async(flush.ptr, 0, flush.nbytes, stream)
+            else:
+                s.lead_in()
+            start.record(stream)
+            s.run()
+            end.record(stream)
+            return cuda.elapsed_ms(start, end) * 1e3
+
+        # warm-up, one call per sample, until the budget is spent; also gives one call's time
+        t0 = time.perf_counter()
+        one = _Sampler(enqueue, stream, "events")
+        one.set_batch(1)
+        single: list[float] = []
+        while True:
+            single.append(timed(one))
+            if time.perf_counter() - t0 >= settings.warmup_s:
+                break
+        cuda.check_last_error("warm-up")
+        warmup_s = time.perf_counter() - t0
+        per_call = float(np.min(single[-max(1, len(single) // 2) :]))
+
+        # the method (graph, unless capture fails) and k (cold: one call per sample)
+        choice = choose_method(settings.method, None)
+        k = 1 if cold else desired_batch(choice.method, per_call, settings.sample_floor_us)
+        sampler = _Sampler(enqueue, stream, choice.method)
+        try:
+            sampler.set_batch(k)
+            sample_us = timed(sampler)
+        except Exception as exc:  # capture unsupported for this enqueue (or the graph failed to run)
+            if choice.method != "graph":
+                raise
+            sampler.close()
+            stream.synchronize()
+            choice = choose_method("graph", exc)
+            k = 1 if cold else desired_batch(choice.method, per_call, settings.sample_floor_us)
+            sampler = _Sampler(enqueue, stream, choice.method)
+            sampler.set_batch(k)
+            sample_us = timed(sampler)
+        for _ in range(0 if cold else SIZING_ROUNDS):
+            new = next_batch(choice.method, k, sample_us, settings.sample_floor_us)
+            if new is None:
+                break
+            k = new
+            sampler.set_batch(k)
+            sample_us = timed(sampler)
+
+        # host enqueue time per call, back to back (trtexec's Enqueue Time); events: from the samples
+        enqueue_probe: float | None = None
+        if choice.method == "graph" or cold:
+            n = max(1, min(ENQUEUE_PROBE_CALLS, k))
+            probe = _Sampler(enqueue, stream, "events")
+            probe.set_batch(n)
+            probe.run()
+            stream.synchronize()
+            enqueue_probe = probe.host_s * 1e6 / n
+
+        # sampling, until the stopping rule says enough
+        samples: list[float] = []
+        host_us: list[float] = []
+        throttled: list[bool | None] = []
+        bits = nvml.reason_bits()
+        watch = nvml_index is not None and nvml.available()[0]
+        t_start = time.perf_counter()
+        while True:
+            samples.append(timed(sampler) / k)
+            host_us.append(sampler.host_s * 1e6 / k)
+            if watch:
+                throttled.append(nvml.is_throttled(nvml.throttle_mask(nvml_index), bits))
+            decision = should_stop(samples, time.perf_counter() - t_start, settings)
+            if decision.stop:
+                break
+        measure_s = time.perf_counter() - t_start
+        cuda.check_last_error("timed calls")
+    finally:
+        if sampler is not None:
+            sampler.close()
+        if flush is not None:
+            flush.free()
+        start.close()
+        end.close()
+
+    arr = np.asarray(samples, dtype=np.float64)
+    median = float(np.median(arr))
+    enqueue_us = float(np.median(host_us)) if enqueue_probe is None else enqueue_probe
+    flags = [bool(f) for f in throttled if f is not None]
+    m = Measurement(
+        samples_us=arr,
+        timing_method=choice.method,
+        batch=k,
+        warmup_s=warmup_s,
+        measure_s=measure_s,
+        hit_time_cap=decision.hit_time_cap,
+        noise=decision.noise,
+        l2_flush=cold,
+        fallback_reason=choice.fallback_reason,
+        enqueue_us=enqueue_us,
+        enqueue_bound=is_enqueue_bound(enqueue_us, median),
+        throttled=flags if watch and len(flags) == len(samples) else None,
+        clocks={"before": clocks_before, "after": nvml.snapshot(nvml_index) if nvml_index is not None else {}},
+    )
+    m.warnings.extend(_warnings(settings, decision.hit_time_cap, decision.noise, choice, median, throttled))
+    return m
+
+
+def _warnings(
+    settings: TimingSettings,
+    hit_cap: bool,
+    noise: float,
+    choice: MethodChoice,
+    median_us: float,
+    throttled: list[bool | None],
+) -> list[str]:
+    out = []
+    if hit_cap:
+        out.append(
+            f"time cap {settings.max_time_s:g} s reached at noise {noise:.2%} (target {settings.target_noise:.2%})"
+        )
+    if choice.fallback_reason:
+        out.append(choice.fallback_reason)
+    if settings.l2_flush and median_us < settings.sample_floor_us:
+        out.append(
+            "cold timing samples one call each (the L2 is flushed before every call); a call this short "
+            "is close to the event resolution"
+        )
+    summary = throttle_summary(throttled)
+    if summary:
+        out.append(summary)
+    return out
