@@ -84,9 +84,26 @@ class Point:
         return self.numel * precision_info(self.precision).itemsize
 
     @property
+    def weight_bytes(self) -> int:
+        """Bytes of shift and scale (and power, unless it is all ones and left empty), read at least once."""
+        from bench import reference
+        from bench.precision import weight_dtype
+
+        try:
+            count = math.prod(reference.weight_shape(self.shape, self.mode, self.channel_axis))
+        except ValueError:
+            return 0  # an invalid axis: nothing runs, nothing is moved
+        if self.weights.kind == "constant":  # a list is used as written (its count is the backend's to judge)
+            count = max([count] + [len(w) for w in (self.weights.shift, self.weights.scale) if isinstance(w, list)])
+        arrays = 2 if float(self.weights.power) == 1.0 else 3
+        return count * arrays * weight_dtype(self.precision).itemsize
+
+    @property
     def bytes_moved(self) -> int:
-        """Bytes read + written by one call: the input once, the output once (weights are negligible)."""
-        return 2 * self.tensor_bytes
+        """The fewest bytes one call must move: the input read once, the output written once, each weight
+        read once. Weights are negligible except in ELEMENTWISE mode, where they can be as large as the
+        tensor (channel_axis 0)."""
+        return 2 * self.tensor_bytes + self.weight_bytes
 
     def canonical(self) -> str:
         """The workload in canonical JSON: what the key hashes."""

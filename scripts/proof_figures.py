@@ -33,7 +33,8 @@ def tiny_medians(df: pd.DataFrame) -> pd.DataFrame:
 
 def pct_at_largest(df: pd.DataFrame) -> pd.DataFrame:
     ok = df[(df.status == "ok") & (df.backend == "cuda")].copy()
-    ok["tensor_mib"] = ok["bytes_moved"] / 2 / 2**20
+    itemsize = ok["precision"].map({"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1})
+    ok["tensor_mib"] = ok["numel"] * itemsize / 2**20
     rows = []
     for prec, g in ok.groupby("precision"):
         largest = g[g.numel == g.numel.max()]

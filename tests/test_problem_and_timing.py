@@ -24,6 +24,16 @@ def test_point_key_is_stable_and_ignores_the_backend():
     )
 
 
+def test_bytes_moved_counts_input_output_and_each_weight_once():
+    x_and_y = 2 * 2 * 3 * 4 * 5 * 4
+    assert Point((2, 3, 4, 5), "uniform", "fp32", None, "cuda").bytes_moved == x_and_y + 2 * 4
+    assert Point((2, 3, 4, 5), "channel", "fp32", None, "cuda").bytes_moved == x_and_y + 2 * 3 * 4
+    assert Point((2, 3, 4, 5), "elementwise", "fp32", 0, "cuda").bytes_moved == x_and_y + 2 * 120 * 4
+    powered = Point((2, 3, 4, 5), "elementwise", "fp16", -1, "cuda", WeightsSpec(power=2.0))
+    assert powered.bytes_moved == x_and_y // 2 + 3 * 5 * 2
+    assert Point((2, 3, 4, 5), "channel", "int8", None, "cuda").bytes_moved == 2 * 120 + 2 * 3 * 4
+
+
 def test_int8_points_are_quantized_and_judged_to_one_output_step():
     p = Point((2, 3, 4, 5), "channel", "int8", None, "numpy")
     prob = make_problem(p)

@@ -99,6 +99,6 @@ def test_row_carries_environment_point_and_timing_columns(tmp_path):
     r = load(w.finalize()).iloc[0]
     assert r["backend_version"].startswith("numpy ")
     assert (r["shape"], r["numel"], r["precision"], r["channel_axis"]) == ("1x3x3x3", 27, "fp16", "default")
-    assert r["timing_method"] == "host" and r["bytes_moved"] == 2 * 27 * 2
+    assert r["timing_method"] == "host" and r["bytes_moved"] == 2 * 27 * 2 + 2 * 3 * 2
     assert r["gbps"] == pytest.approx(r["bytes_moved"] / (r["median_us"] * 1e-6) / 1e9)
     assert r["median_us"] == pytest.approx(float(np.median(r["samples_us"])))

@@ -45,13 +45,17 @@ def test_finalize_writes_one_parquet_with_every_schema_column_and_raw_samples(tm
     assert df["samples_us"].iloc[1].tolist() == [20.0, 20.2, 19.8]
 
 
-def test_memcpy_ratio_compares_rows_of_the_same_bytes(tmp_path):
+def test_memcpy_ratio_is_bandwidth_against_the_copy_of_the_same_tensor(tmp_path):
     w = RunWriter(tmp_path, "r1")
-    w.append(row("a", backend="memcpy", median=10.0))
-    w.append(row("a", backend="cuda", median=12.5))
-    df = load(w.finalize()).set_index("backend")
-    assert df.loc["memcpy", "pct_of_memcpy"] == pytest.approx(100.0)
-    assert df.loc["cuda", "pct_of_memcpy"] == pytest.approx(80.0)
+    w.append(row("a", backend="memcpy", median=10.0, gbps=21.6))
+    w.append(row("a", backend="cuda", median=12.5, gbps=17.28))
+    w.append(row("b", backend="cuda", median=20.0, gbps=21.6, bytes_moved=432))  # weights as large as x
+    w.append(row("c", backend="cuda", median=10.0, gbps=21.6, precision="fp16"))  # no fp16 memcpy row
+    df = load(w.finalize()).set_index("point_key")
+    assert df.loc["a"].set_index("backend").loc["memcpy", "pct_of_memcpy"] == pytest.approx(100.0)
+    assert df.loc["a"].set_index("backend").loc["cuda", "pct_of_memcpy"] == pytest.approx(80.0)
+    assert df.loc["b", "pct_of_memcpy"] == pytest.approx(100.0)
+    assert np.isnan(df.loc["c", "pct_of_memcpy"])
 
 
 def test_a_torn_last_journal_line_is_ignored(tmp_path):

@@ -104,6 +104,10 @@ class Backend(ABC):
             return reason
         return self._unsupported_impl(point)
 
+    def bytes_moved(self, point: Point) -> int:
+        """Bytes one call must read and write; the basis of `gbps` and `pct_of_memcpy`."""
+        return point.bytes_moved
+
     def _axis_out_of_range(self, point: Point) -> str | None:
         """Out-of-range axes are skipped here; TensorRT backends override this to let TensorRT judge."""
         if point.mode == "uniform":

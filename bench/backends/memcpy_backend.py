@@ -62,6 +62,10 @@ class MemcpyBackend(Backend):
             )
         return None
 
+    def bytes_moved(self, point: Point) -> int:
+        """The tensor read once and written once: no weights."""
+        return 2 * point.tensor_bytes
+
     def info(self) -> BackendInfo:
         dev = gpu_device(self.options.device)
         return gpu_info(self.name, f"cudaMemcpyAsync (runtime {dev.runtime_version})", dev)

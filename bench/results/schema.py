@@ -66,9 +66,9 @@ COLUMNS: dict[str, pa.DataType] = {
     "warnings": pa.string(),
     "timing_settings": pa.string(),  # JSON of TimingSettings
     # throughput
-    "bytes_moved": pa.int64(),  # input read + output written, bytes
+    "bytes_moved": pa.int64(),  # fewest bytes a call moves: input read + output written + weights read once
     "gbps": pa.float64(),  # bytes_moved / median, GB/s (1e9)
-    "pct_of_memcpy": pa.float64(),  # memcpy median of the same bytes in this run / this median * 100
+    "pct_of_memcpy": pa.float64(),  # gbps / gbps of this run's memcpy of the same tensor * 100
     # correctness
     "max_abs_err": pa.float64(),
     "tolerance": pa.float64(),
