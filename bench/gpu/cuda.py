@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import importlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,53 +33,29 @@ class CudaError(RuntimeError):
 # --- lazy imports ---------------------------------------------------------------------------------
 
 
+def _import(module: str, legacy: str) -> ModuleType:
+    """``cuda.bindings.<module>`` (12.6+), or the pre-13.0 ``cuda.<legacy>``; else name the extra."""
+    for name in (f"cuda.bindings.{module}", f"cuda.{legacy}"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise missing_package("cuda.bindings", "gpu", _INSTEAD)
+
+
 @functools.cache
 def _rt() -> ModuleType:
-    """cuda.bindings.runtime (12.6+), or the pre-13.0 `from cuda import cudart`."""
-    try:
-        from cuda.bindings import runtime
-
-        return runtime
-    except ImportError:
-        pass
-    try:
-        from cuda import cudart  # cuda-python < 12.6
-
-        return cudart
-    except ImportError:
-        raise missing_package("cuda.bindings", "gpu", _INSTEAD) from None
+    return _import("runtime", "cudart")
 
 
 @functools.cache
 def _drv() -> ModuleType:
-    try:
-        from cuda.bindings import driver
-
-        return driver
-    except ImportError:
-        pass
-    try:
-        from cuda import cuda as driver  # cuda-python < 12.6
-
-        return driver
-    except ImportError:
-        raise missing_package("cuda.bindings", "gpu", _INSTEAD) from None
+    return _import("driver", "cuda")
 
 
 @functools.cache
 def _nvrtc() -> ModuleType:
-    try:
-        from cuda.bindings import nvrtc
-
-        return nvrtc
-    except ImportError:
-        pass
-    try:
-        from cuda import nvrtc  # cuda-python < 12.6
-
-        return nvrtc
-    except ImportError:
-        raise missing_package("cuda.bindings", "gpu", _INSTEAD) from None
+    return _import("nvrtc", "nvrtc")
 
 
 def _error_name(err: Any) -> str:
