@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.cli.console import console
 from bench.errors import UserError
 
 
@@ -53,7 +54,6 @@ def load_sides(args: argparse.Namespace):  # -> tuple[DataFrame, DataFrame, str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from bench.analysis.compare import compare
     from bench.analysis.render import comparison_markdown, comparison_table
@@ -64,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
     comp = compare(
         base, cand, threshold=threshold, alpha=alpha, by=args.by, base_label=base_label, cand_label=cand_label
     )
-    Console().print(comparison_table(comp))
+    console.print(comparison_table(comp))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(comparison_markdown(comp))
-        Console().print(f"markdown: {args.markdown}")
+        console.print(f"markdown: {args.markdown}")
     return 0

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from bench.cli.compare import parse_fraction
+from bench.cli.console import console
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from bench.analysis.gate import gate
     from bench.analysis.render import gate_markdown, print_gate
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         cross=args.cross,
     )
-    console = Console()
+
     print_gate(result, console)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.cli.console import console
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", metavar="RESULTS", nargs="+", help="results files or folders")
@@ -16,11 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
 
     from bench.report.markdown import report
     from bench.results import load
 
     path = report(load(args.results), args.out, sides_by=args.by)
-    Console().print(f"report: {path}")
+    console.print(f"report: {path}")
     return 0
