@@ -15,6 +15,7 @@ import numpy as np
 
 from bench import precision as prec
 from bench import reference
+from bench.parallel import map_spans
 from bench.point import Point
 
 
@@ -54,15 +55,24 @@ class Problem:
         """int8 output quantization scale, from the reference's range (a calibrated dynamic range)."""
         if self.point.precision != "int8":
             return None
-        ref = self._reference
-        return prec.amax_scale(ref[np.isfinite(ref)])
+        ref = self._reference.reshape(-1)
+        amax = max(map_spans(ref.size, ref.size, lambda a, b: _max_abs_finite(ref[a:b])))
+        return (amax if amax > 0 else 1.0) / prec.INT8_QMAX
 
     @cached_property
     def expected(self) -> np.ndarray:
         """The best output the point's precision can hold, float64 in real units."""
-        if self.out_scale is None:
+        scale = self.out_scale
+        if scale is None:
             return self._reference
-        return prec.dequantize(prec.quantize(self._reference, self.out_scale), self.out_scale)
+        ref = self._reference.reshape(-1)
+        best = np.empty_like(ref)
+
+        def part(a: int, b: int) -> None:
+            best[a:b] = prec.dequantize(prec.quantize(ref[a:b], scale), scale)
+
+        map_spans(ref.size, ref.size, part)
+        return best.reshape(self._reference.shape)
 
     @property
     def power_is_one(self) -> bool:
@@ -82,22 +92,30 @@ class Problem:
             out = out.reshape(self.expected.shape)
         if out.shape != self.expected.shape:
             return Verification(float("inf"), float("nan"), False)
-        got = prec.dequantize(out, self.out_scale) if self.out_scale is not None else out.astype(np.float64)
-        exp = self.expected
-        exp_nan = np.isnan(exp)
-        got_nan = np.isnan(got)
-        any_nan = bool(exp_nan.any() or got_nan.any())
-        finite = exp[np.isfinite(exp)] if any_nan else exp
-        ref_max = max(float(finite.max()), -float(finite.min())) if finite.size else 0.0  # max |ref|, no temporary
+        got = out.reshape(-1)
+        exp = self.expected.reshape(-1)
+        ref_max = max(map_spans(exp.size, exp.size, lambda a, b: _max_abs_finite(exp[a:b])))
         tol = prec.tolerance(self.point.precision, ref_max, self.out_scale)
-        got -= exp  # in place: the error, without another full-size temporary
-        np.abs(got, out=got)
-        if any_nan:
-            # NaN in both is agreement (e.g. a negative base to a fractional power); NaN in one is not.
-            got[exp_nan & got_nan] = 0.0
-            got[exp_nan ^ got_nan] = np.inf
-        max_err = float(np.max(got, initial=0.0))
+        max_err = max(map_spans(exp.size, exp.size, lambda a, b: _max_err(got[a:b], exp[a:b], self.out_scale)))
         return Verification(max_err, tol, bool(max_err <= tol))
+
+
+def _max_abs_finite(ref: np.ndarray) -> float:
+    finite = ref[np.isfinite(ref)] if not np.isfinite(ref).all() else ref
+    return max(float(finite.max()), -float(finite.min())) if finite.size else 0.0
+
+
+def _max_err(out: np.ndarray, ref: np.ndarray, out_scale: float | None) -> float:
+    """Largest |out - ref| over one slice; NaN in both agrees, NaN in one is an infinite error."""
+    got = prec.dequantize(out, out_scale) if out_scale is not None else out.astype(np.float64)
+    got_nan, ref_nan = np.isnan(got), np.isnan(ref)
+    any_nan = bool(got_nan.any() or ref_nan.any())
+    got -= ref  # in place: no second full-size temporary
+    np.abs(got, out=got)
+    if any_nan:
+        got[got_nan & ref_nan] = 0.0
+        got[got_nan ^ ref_nan] = np.inf
+    return float(got.max(initial=0.0))
 
 
 def _weights(point: Point, count: int, wdtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

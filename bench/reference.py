@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.parallel import map_spans
+
 MODES: tuple[str, ...] = ("uniform", "channel", "elementwise")
 
 
@@ -116,10 +118,23 @@ def scale(
     s = _broadcastable("scale", scale, 1.0, shape, mode, axis)
     b = _broadcastable("shift", shift, 0.0, shape, mode, axis)
     p = _broadcastable("power", power, 1.0, shape, mode, axis)
-    y = x.astype(np.float64)  # in place from here: one float64 copy, however large the tensor
-    y *= s
-    y += b
-    if power is not None and not np.all(p == 1.0):
-        with np.errstate(invalid="ignore"):
-            np.power(y, p, out=y)
-    return y.astype(out_dtype if out_dtype is not None else x.dtype)
+    use_power = power is not None and not np.all(p == 1.0)
+    xs = x.reshape(1) if x.ndim == 0 else x  # a scalar input is one row
+    y = np.empty(xs.shape, dtype=np.float64)
+
+    def rows(w: np.ndarray, i0: int, i1: int) -> np.ndarray:
+        # a weight that spans axis 0 (CHANNEL or ELEMENTWISE on axis 0) is cut like x; others broadcast
+        return w[i0:i1] if w.ndim == xs.ndim and w.shape[0] > 1 else w
+
+    def part(i0: int, i1: int) -> None:  # in place: one float64 copy of x, however large the tensor
+        out = y[i0:i1]
+        np.copyto(out, xs[i0:i1], casting="unsafe")
+        out *= rows(s, i0, i1)
+        out += rows(b, i0, i1)
+        if use_power:
+            with np.errstate(invalid="ignore"):
+                np.power(out, rows(p, i0, i1), out=out)
+
+    map_spans(xs.shape[0], y.size, part)
+    y = y.reshape(shape)
+    return y.astype(out_dtype if out_dtype is not None else x.dtype, copy=False)

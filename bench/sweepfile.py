@@ -181,9 +181,7 @@ def parse_measure(table: dict, base: TimingSettings, where: str) -> TimingSettin
 
 
 def _axes(table: dict, base: Axes, where: str) -> Axes:
-    values = {
-        axis: parse_axis(axis, table[axis], where) for axis in AXES if axis in table
-    }
+    values = {axis: parse_axis(axis, table[axis], where) for axis in AXES if axis in table}
     return replace(base, **values)
 
 

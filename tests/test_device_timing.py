@@ -118,20 +118,14 @@ def test_gpu_modules_import_without_loading_cuda_python_or_pynvml() -> None:
 
 
 def test_missing_cuda_python_is_a_user_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
+    import sys
 
     from bench.errors import UserError
     from bench.gpu import cuda
 
-    real_import = builtins.__import__
-
-    def no_cuda(name: str, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        if name == "cuda" or name.startswith("cuda."):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
     cuda._rt.cache_clear()
-    monkeypatch.setattr(builtins, "__import__", no_cuda)
+    for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
+        monkeypatch.setitem(sys.modules, name, None)  # None in sys.modules: import raises ImportError
     try:
         with pytest.raises(UserError, match=r"scale-bench\[gpu\]"):
             cuda._rt()

@@ -108,3 +108,16 @@ def test_summary_statistics_come_from_the_raw_samples():
     stats = summarize(s)
     assert stats["median_us"] == 3.0 and stats["min_us"] == 1.0 and stats["n_samples"] == 5
     assert rel_mad(s) == pytest.approx(1.0 / 3.0)
+
+
+@pytest.mark.parametrize(("mode", "axis"), [("channel", 0), ("channel", None), ("elementwise", 0), ("elementwise", -1)])
+def test_large_tensors_split_over_threads_give_the_single_thread_result(mode, axis, monkeypatch):
+    from bench import parallel, reference
+
+    p = Point((8, 4, 512, 260), mode, "fp16", axis, "numpy", WeightsSpec(power=2.0))
+    prob = make_problem(p)
+    args = (prob.real_input(), mode, prob.shift, prob.scale, prob.power, axis, np.float64)
+    threaded = reference.scale(*args)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL", 1 << 62)
+    np.testing.assert_array_equal(threaded, reference.scale(*args))
+    assert parallel.spans(10, 3) == [(0, 3), (3, 6), (6, 10)]

@@ -49,6 +49,85 @@ def test_cuda_kernel_matches_the_reference(cuda_backend, shape, mode, axis, prec
     assert result.correct, f"{point.label()}: max error {result.max_abs_err} > {result.tolerance}"
 
 
+# ELEMENTWISE shapes for the row-group path (several outer rows, W % VEC == 0 in some precisions) and
+# around it: outer rows not a multiple of the rows per thread, W not a multiple of the block, odd sizes
+ELEMENTWISE_CASES = [
+    ((8, 256, 64, 64), None),  # W = 1M elements, 8 outer rows: the tuned shape
+    ((5, 3, 7, 8), 1),  # W = 168: vectors of 4 and 8, not 16; 5 rows
+    ((11, 64), -1),  # W = 64: every precision, 11 rows
+    ((3, 4, 16), 1),  # 3 rows
+    ((19, 2, 8, 8), 1),  # 19 rows: 2 groups of 8 and a partial one
+    ((2, 3, 5, 7), 1),  # W = 105: per-lane weights, tail
+    ((3, 5, 7), 0),
+    ((3, 5, 7), 1),
+    ((3, 5, 7), -1),
+    ((9, 13, 11), 1),  # odd sizes
+    ((4, 8, 2), 1),  # W = 16: two vectors of fp32, one of fp16, less than one of int8
+]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize(("shape", "axis"), ELEMENTWISE_CASES)
+def test_cuda_elementwise_default_path_matches_the_reference(cuda_backend, shape, axis, precision) -> None:
+    point = Point(shape, "elementwise", precision, axis, "cuda")
+    problem = make_problem(point)
+    with cuda_backend.prepare(point, problem) as prepared:
+        result = problem.check(prepared.output())
+        rows = prepared.build.builder_settings["rows"]
+    assert result.correct, f"{point.label()} rows {rows}: max error {result.max_abs_err} > {result.tolerance}"
+
+
+def _run_kernel_directly(point: Point, rows: int, block: int, max_blocks: int | None) -> tuple[object, int]:
+    """Compile the variant with ``rows`` outer rows per thread and run it once; (verification, rows used)."""
+    import ctypes
+
+    from bench.gpu import cuda, kernels
+
+    problem = make_problem(point)
+    layout = kernels.scale_layout(point.shape, point.mode, point.channel_axis, point.precision)
+    spec = kernels.kernel_spec(layout, problem.power_is_one, rows=rows, block=block)
+    cfg = kernels.spec_launch_config(layout, spec, max_blocks)
+    if max_blocks is not None and spec.rows > 1:
+        assert cfg.grid < -(-layout.outer // spec.rows)  # the kernel's loop over row groups runs
+    kern = cuda.compile_kernel(kernels.kernel_source(spec), kernels.KERNEL_NAME, cuda.Device(0).arch)
+    ct = {"u64": ctypes.c_uint64, "u32": ctypes.c_uint32, "f32": ctypes.c_float}
+    arrays = (problem.x, None, problem.shift, problem.scale, problem.power)
+    bufs = [cuda.DeviceBuffer(problem.x.nbytes if a is None else a.nbytes) for a in arrays]
+    try:
+        for b, a in zip(bufs, arrays, strict=True):
+            if a is not None:
+                b.upload(a)
+        args = [(b.ptr, ctypes.c_void_p) for b in bufs]
+        args += [(v, ct[k]) for k, v in kernels.kernel_args(layout, problem.in_scale, problem.out_scale)]
+        with cuda.Stream() as stream:
+            kern.launch(cfg.dims, cfg.block, args, stream)
+            stream.synchronize()
+        out = bufs[1].download(np.empty_like(problem.x))
+    finally:
+        for b in bufs:
+            b.free()
+    return problem.check(out), spec.rows
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("rows", [2, 8])
+@pytest.mark.parametrize(("shape", "axis"), ELEMENTWISE_CASES)
+def test_cuda_elementwise_row_groups_match_the_reference(shape, axis, rows, precision) -> None:
+    point = Point(shape, "elementwise", precision, axis, "cuda")
+    result, used = _run_kernel_directly(point, rows, 1024, None)
+    assert result.correct, f"{point.label()} rows {used}: max error {result.max_abs_err} > {result.tolerance}"
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("rows", [1, 2, 3, 8])
+def test_cuda_elementwise_row_groups_with_a_capped_grid(precision, rows) -> None:
+    """A persistent-style grid (fewer x blocks than row groups) exercises the kernel's row-group loop."""
+    point = Point((23, 6, 8, 8), "elementwise", precision, 1, "cuda")
+    result, used = _run_kernel_directly(point, rows, 128, 2 * 3)
+    assert used == rows
+    assert result.correct, f"{point.label()} rows {used}: max error {result.max_abs_err} > {result.tolerance}"
+
+
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("power", [2.0, 0.5])
 @pytest.mark.parametrize(
