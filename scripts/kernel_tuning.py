@@ -1,7 +1,7 @@
 """Tune and check the `cuda` Scale kernel against a device-to-device copy of the same bytes (GPU only).
 
 For each precision and size it times cudaMemcpyAsync and each kernel variant (block, unroll, grid
-policy, cache hint, and for ELEMENTWISE the outer rows per thread of the row-group path) with the harness's own timing core (graph replay, warm), and prints GB/s (bytes
+policy, cache hint) with the harness's own timing core (graph replay, warm), and prints GB/s (bytes
 read + written) and percent of memcpy. The kernel's default shape in bench/gpu/kernels.py comes from
 this table. Usage: PYTHONPATH=. python scripts/kernel_tuning.py [--sizes-mb 64 256] [--out tuning.json] [--quick]
 """
@@ -29,23 +29,11 @@ def run(sizes_mb: list[int], quick: bool, full: bool, modes: list[str]) -> list[
     dev = cuda.Device(0)
     stream = cuda.Stream()
     rows: list[dict] = []
-    rows0 = kernels.DEFAULT_ROWS
-    default = [(kernels.DEFAULT_BLOCK, kernels.DEFAULT_UNROLL, "oneshot", kernels.DEFAULT_CACHE_HINT, rows0)]
+    default = [(kernels.DEFAULT_BLOCK, kernels.DEFAULT_UNROLL, "oneshot", hint) for hint in kernels.CACHE_HINTS]
     if full:  # every combination, CHANNEL only (what the defaults were chosen from)
-        grid_search = [
-            (*v, rows0)
-            for v in itertools.product([256, 512], [1, 2, 4, 8], ["oneshot", "persistent"], kernels.CACHE_HINTS)
-        ]
+        grid_search = list(itertools.product([256, 512], [1, 2, 4, 8], ["oneshot", "persistent"], kernels.CACHE_HINTS))
     else:  # the default and its neighbours, every mode
-        grid_search = default + [(b, u, "oneshot", "default", rows0) for b, u in ((256, 1), (1024, 1), (256, 4))]
-    # ELEMENTWISE's row-group path, measured even with --quick: rows 1 is the 1-D path (the default);
-    # see DEFAULT_ROWS in bench/gpu/kernels.py for what the first version of the row-group path measured
-    rows_search = default + [
-        (b, 1, "oneshot", hint, r)
-        for hint in kernels.CACHE_HINTS
-        for b, r in ((1024, 1), (1024, 2), (1024, 4), (1024, 8), (512, 8))
-        if (b, r, hint) != (kernels.DEFAULT_BLOCK, rows0, kernels.DEFAULT_CACHE_HINT)
-    ]
+        grid_search = default + [(b, u, "oneshot", "default") for b, u in ((256, 1), (1024, 1), (256, 4))]
     for prec, mb in itertools.product(("fp32", "fp16", "bf16"), sizes_mb):
         dtype = numpy_dtype(prec)
         c, h, w = 256, 64, 64
@@ -70,22 +58,20 @@ def run(sizes_mb: list[int], quick: bool, full: bool, modes: list[str]) -> list[
                 for b, a in zip(wbufs, wts, strict=True):
                     b.upload(a)
                 variants = default if quick else (grid_search if mode == "channel" or not full else default)
-                if mode == "elementwise":
-                    variants = rows_search
-                for block, unroll, grid_policy, hint, nrows in variants:
-                    spec = kernels.kernel_spec(layout, True, block=block, unroll=unroll, cache_hint=hint, rows=nrows)
+                for block, unroll, grid_policy, hint in variants:
+                    spec = kernels.kernel_spec(layout, True, block=block, unroll=unroll, cache_hint=hint)
                     kern = cuda.compile_kernel(kernels.kernel_source(spec), kernels.KERNEL_NAME, dev.arch)
                     cap = dev.sm_count * (dev.max_threads_per_sm // block) if grid_policy == "persistent" else None
-                    cfg = kernels.spec_launch_config(layout, spec, cap)
+                    cfg = kernels.launch_config(layout.nvec, block, unroll, cap)
                     args = [(b.ptr, ctypes.c_void_p) for b in (x, y, *wbufs)]
                     args += [(v, _CT[k]) for k, v in kernels.kernel_args(layout, None, None)]
-                    launch = kern.bind(cfg.dims, cfg.block, args)
+                    launch = kern.bind(cfg.grid, cfg.block, args)
                     m = measure(launch, stream, SETTINGS)
                     us = float(np.median(m.samples_us))
                     rows.append(
                         {
                             **base,
-                            "variant": f"{mode} b{block} u{spec.unroll} r{spec.rows} {grid_policy} {hint}",
+                            "variant": f"{mode} b{block} u{unroll} {grid_policy} {hint}",
                             "us": us,
                             "gbps": 2 * nbytes / us / 1e3,
                             "pct": 100.0 * memcpy_us / us,
@@ -102,7 +88,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes-mb", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--modes", nargs="+", default=["channel", "uniform", "elementwise"])
-    ap.add_argument("--quick", action="store_true", help="only the default variant")
+    ap.add_argument("--quick", action="store_true", help="only the default launch shape, with each cache hint")
     ap.add_argument("--full", action="store_true", help="every block/unroll/grid/hint combination (CHANNEL)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()

@@ -128,9 +128,7 @@ def test_kernel_weight_index_arithmetic_matches_the_reference_layout(shape, mode
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize(
-    ("precision", "mode", "power_is_one"), list(itertools.product(PRECISIONS, MODES, (True, False)))
-)
+@pytest.mark.parametrize(("precision", "mode", "power_is_one"), itertools.product(PRECISIONS, MODES, (True, False)))
 def test_source_is_generated_for_every_mode_precision_and_power(precision: str, mode: str, power_is_one: bool) -> None:
     for vw in (True, False) if mode != "uniform" else (True,):
         src = K.kernel_source(K.KernelSpec(precision, mode, power_is_one, vector_weights=vw))
@@ -169,106 +167,32 @@ def test_launch_config_covers_every_vector_and_caps_a_persistent_grid() -> None:
     assert K.launch_config(10**13, 32, 1).grid == K.MAX_GRID_X
 
 
-def _all_specs() -> list[K.KernelSpec]:
-    """Every mode x precision x power x weight layout, plus the row-group path (32- and 64-bit indices)."""
-    specs = []
-    for precision, mode, power_is_one in itertools.product(PRECISIONS, MODES, (True, False)):
-        for vw in (True, False) if mode != "uniform" else (True,):
-            specs.append(K.KernelSpec(precision, mode, power_is_one, vector_weights=vw))
-        if mode == "elementwise":
-            specs.append(K.KernelSpec(precision, mode, power_is_one, rows=8))
-            specs.append(K.KernelSpec(precision, mode, power_is_one, rows=3, index64=True, block=256))
-    return specs
-
-
 @pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
-@pytest.mark.parametrize(
-    "spec",
-    _all_specs(),
-    ids=lambda s: f"{s.precision}-{s.mode}-p1{s.power_is_one}-vw{s.vector_weights}-r{s.rows}-i64{s.index64}",
-)
-def test_source_compiles_with_nvrtc_for_hopper(spec: K.KernelSpec) -> None:
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_source_compiles_with_nvrtc_for_hopper(precision: str) -> None:
     from bench.gpu.cuda import compile_cubin
 
+    mode = {"fp32": "channel", "fp16": "elementwise", "bf16": "uniform", "int8": "channel"}[precision]
+    spec = K.KernelSpec(precision, mode, power_is_one=precision != "fp32", vector_weights=precision != "int8")
     cubin = compile_cubin(K.kernel_source(spec), K.KERNEL_NAME, "sm_90")
     assert cubin[:4] == b"\x7fELF"
 
 
-# --- ELEMENTWISE's row-group path ------------------------------------------------------------------------
+def test_small_tensors_get_a_small_block_and_large_ones_the_default():
+    assert K.default_block(K.scale_layout((1, 3, 3, 3), "channel", None, "fp32").nvec) == 32
+    assert K.default_block(K.scale_layout((64, 256, 64, 64), "channel", None, "fp32").nvec) == K.DEFAULT_BLOCK
+    spec = K.kernel_spec(K.scale_layout((1, 3, 3, 3), "uniform", None, "fp16"), True)
+    assert spec.block == 32 and K.launch_config(1, spec.block, spec.unroll).grid == 1
 
 
-def test_row_group_path_is_chosen_only_for_elementwise_vector_weights_with_several_outer_rows() -> None:
-    def spec(shape, mode="elementwise", axis=None, precision="fp32", **tuning):
-        return K.kernel_spec(K.scale_layout(shape, mode, axis, precision), True, **tuning)
-
-    assert spec((8, 256, 64, 64)).rows == K.DEFAULT_ROWS == 1  # off by default (measured slower)
-    assert spec((8, 256, 64, 64), rows=8).rows == 8  # W = 1M elements repeated 8 times
-    assert spec((3, 4, 16), axis=1, rows=8).rows == 3  # clamped to the outer rows
-    assert spec((3, 4, 16), axis=1, rows=2, unroll=4).unroll == 1  # rows replace unroll
-    assert spec((8, 256, 64, 64), axis=0, rows=8).rows == 1  # one outer row: the weights are as large as x
-    assert spec((2, 3, 5, 7), axis=1, rows=8).rows == 1  # W = 105: no vector weights
-    assert spec((8, 256, 64, 64), mode="channel", rows=8).rows == 1
-    assert spec((8, 256, 64, 64), mode="uniform", rows=8).rows == 1
-    assert spec((8, 256, 64, 64), rows=1).rows == 1  # the 1-D path on request
-    assert spec((2, 2**23), axis=-1, rows=8, block=32).rows == 1  # 65536 weight chunks > gridDim.y
-    assert K.scale_layout((5, 3, 7, 8), "elementwise", 1, "fp32").outer == 5
-    assert K.scale_layout((5, 3, 7, 8), "channel", 1, "fp32").outer == 1
+def test_elementwise_streams_data_past_the_cache_so_its_weights_stay():
+    ew = K.kernel_spec(K.scale_layout((8, 256, 64, 64), "elementwise", None, "fp32"), True)
+    ch = K.kernel_spec(K.scale_layout((8, 256, 64, 64), "channel", None, "fp32"), True)
+    assert (ew.cache_hint, ch.cache_hint) == ("streaming", K.DEFAULT_CACHE_HINT)
+    assert "ld.global.cs" in K.kernel_source(ew) and "ld.global.cs" not in K.kernel_source(ch)
 
 
-def test_row_group_spec_validation_and_source() -> None:
-    with pytest.raises(ValueError, match="rows must"):
-        K.KernelSpec("fp32", "elementwise", True, rows=0)
-    with pytest.raises(ValueError, match="ELEMENTWISE"):
-        K.KernelSpec("fp32", "channel", True, rows=4)
-    with pytest.raises(ValueError, match="ELEMENTWISE"):
-        K.KernelSpec("fp32", "elementwise", True, vector_weights=False, rows=4)
-    with pytest.raises(ValueError, match="unroll"):
-        K.KernelSpec("fp32", "elementwise", True, rows=4, unroll=2)
-    one = K.kernel_source(K.KernelSpec("fp32", "elementwise", True))
-    four = K.kernel_source(K.KernelSpec("fp32", "elementwise", True, rows=4))
-    assert "ROWS" not in one and "blockIdx.y" not in one  # rows 1: the 1-D path, source as before
-    assert "#define ROWS 4" in four and "blockIdx.y == 0 && threadIdx.x < tail" in four
-    assert "rows=" not in repr(K.KernelSpec("fp32", "elementwise", True))  # the source's first line
-
-
-@pytest.mark.parametrize(
-    ("d1", "outer", "block", "rows", "max_blocks"),
-    [
-        (1, 2, 32, 2, None),  # one weight vector
-        (42, 5, 32, 8, None),  # 5x3x7x8 axis 1 in fp32: W not a multiple of the block, outer < rows
-        (42, 5, 32, 2, None),  # outer not a multiple of rows
-        (100, 17, 64, 4, None),
-        (96, 16, 32, 4, None),  # everything divides
-        (70, 11, 32, 3, 3),  # persistent cap: grid_y 1, the y loop covers every group
-        (70, 23, 32, 2, 7),  # grid_y 2 striding over 12 groups
-        (33, 9, 32, 16, None),
-    ],
-)
-def test_row_group_launch_covers_every_vector_exactly_once(d1, outer, block, rows, max_blocks) -> None:
-    cfg = K.row_group_launch(d1, outer, block, rows, max_blocks)
-    assert cfg.grid_y == -(-d1 // block) and cfg.dims == (cfg.grid, cfg.grid_y, 1)
-    if max_blocks is not None:
-        assert cfg.grid * cfg.grid_y <= max(max_blocks, cfg.grid_y)
-    got = K.row_group_vectors(d1, outer, cfg, rows)
-    assert sorted(got) == list(range(d1 * outer))  # each vector once, none outside the tensor
-
-
-@pytest.mark.parametrize(
-    ("shape", "axis", "precision"),
-    [((8, 256, 64, 64), None, "fp32"), ((5, 3, 7, 8), 1, "fp32"), ((5, 3, 7, 8), 1, "fp16"), ((11, 64), -1, "int8")],
-)
-def test_row_group_launch_from_a_layout(shape, axis, precision) -> None:
-    """The kernel's outer = DIV(nvec, d1) with the magic numbers kernel_args passes, no tail, and the
-    launch `spec_launch_config` picks covers the whole tensor (rows 1: the 1-D launch, as before)."""
-    lay = K.scale_layout(shape, "elementwise", axis, precision)
-    spec = K.kernel_spec(lay, True, rows=8)
-    assert spec.rows > 1 and lay.tail == 0 and lay.nvec == lay.outer * lay.d1
-    args = dict(zip(["nvec", "tail", "d1", "m1", "s1"], [v for _, v in K.kernel_args(lay, None, None)], strict=False))
-    assert K.MagicDivider(args["d1"], args["m1"], args["s1"]).divide(args["nvec"]) == lay.outer
-    cfg = K.spec_launch_config(lay, spec)
-    assert cfg.grid == -(-lay.outer // spec.rows)
-    if lay.nvec <= 10**5:
-        assert sorted(K.row_group_vectors(lay.d1, lay.outer, cfg, spec.rows)) == list(range(lay.nvec))
-    assert K.spec_launch_config(lay, K.kernel_spec(lay, True, rows=1)) == K.launch_config(lay.nvec, spec.block, 1)
-    with pytest.raises(ValueError, match="rows=1"):
-        K.row_group_launch(32 * K.MAX_GRID_Y + 1, 2, 32, 2)  # weight chunks beyond gridDim.y
+def test_int8_kernel_multiplies_by_the_reciprocal_output_scale():
+    lay = K.scale_layout((2, 3, 4, 5), "channel", None, "int8")
+    assert K.kernel_args(lay, 0.5, 0.25)[-1] == ("f32", 4.0)
+    assert "y * inv_out_scale" in K.kernel_source(K.kernel_spec(lay, True))

@@ -45,10 +45,10 @@ class CudaScalePoint(GpuPreparedPoint):
             self.out_shape = tuple(p.shape)
             self.out = self.alloc(problem.x.nbytes)
             w = [self.upload(getattr(problem, name)) for name in ("shift", "scale", "power")]
-            cfg = kernels.spec_launch_config(layout, spec)
+            cfg = kernels.launch_config(layout.nvec, spec.block, spec.unroll)
             args = [(b.ptr, ctypes.c_void_p) for b in (x, self.out, *w)]
             args += [(v, _CTYPES[kind]) for kind, v in kernels.kernel_args(layout, problem.in_scale, problem.out_scale)]
-            self._launch = kernel.bind(cfg.dims, cfg.block, args)
+            self._launch = kernel.bind(cfg.grid, cfg.block, args)
         except BaseException:
             self.close()
             raise
@@ -57,9 +57,7 @@ class CudaScalePoint(GpuPreparedPoint):
             "arch": device.arch,
             "block": spec.block,
             "grid": cfg.grid,
-            "grid_y": cfg.grid_y,
             "unroll": spec.unroll,
-            "rows": spec.rows,
             "vector_elems": layout.vec,
             "vector_weights": layout.vector_weights,
             "index64": layout.index64,
@@ -82,14 +80,7 @@ class CudaBackend(Backend):
         dev = gpu_device(self.options.device)
         version = f"cuda-runtime {dev.runtime_version} / nvrtc {cuda.nvrtc_version()}"
         return gpu_info(
-            self.name,
-            version,
-            dev,
-            {
-                "kernel_block": kernels.DEFAULT_BLOCK,
-                "kernel_unroll": kernels.DEFAULT_UNROLL,
-                "kernel_rows": kernels.DEFAULT_ROWS,
-            },
+            self.name, version, dev, {"kernel_block": kernels.DEFAULT_BLOCK, "kernel_unroll": kernels.DEFAULT_UNROLL}
         )
 
     def prepare(self, point: Point, problem: Problem) -> CudaScalePoint:

@@ -17,25 +17,19 @@ Why it is written this way (the target is >= 95% of a device-to-device copy's ba
   consecutive weights that load as vectors too. Otherwise each lane's index is stepped from the
   previous lane's with a compare, not a division. Tensors of 2^31 elements or more switch to 64-bit
   indices with plain division.
-- ELEMENTWISE with vector weights and several outer rows (outer = numel / W >= 2) can take a row-group
-  path (`KernelSpec.rows` = R > 1; off by default, see `DEFAULT_ROWS` for what was measured): a 2-D
-  grid, blockIdx.y over chunks of the W / VEC weight vectors (consecutive threads, consecutive vectors:
-  coalesced) and blockIdx.x over groups of R outer rows. Each thread loads its weight vectors once into
-  registers and applies them to the same inner position in R rows, whose R x vectors are all loaded
-  before any is used. Why: ELEMENTWISE fp32 runs at 87% of memcpy on an H100 with the 1-D path; the
-  measurements point at its 8 MB of weights being re-read from DRAM, not from L2, once per outer row,
-  and row groups on x make the blocks sharing a weight chunk run together. With W % VEC == 0 there is
-  never a scalar tail here (numel = outer * W). One outer row (axis 0: weights as large as x) keeps the
-  1-D path, which is bound by reading the weights and cannot reach memcpy anyway.
 - int8 is honest int8: int8 codes in and out, y_q = clamp(rint(((x_q * in_scale) * scale + shift) **
-  power / out_scale), -127, 127), round-half-to-even (`__float2int_rn`), fp32 weights.
+  power * (1 / out_scale)), -127, 127), round-half-to-even (`__float2int_rn`), fp32 weights (a multiply by
+  the reciprocal: within the one-step tolerance of the reference's division, and a division per element
+  made the int8 kernel compute-bound).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
 
 from bench import reference
 from bench.precision import INT8_QMAX
@@ -53,21 +47,6 @@ MAX_GRID_X = 2**31 - 1
 # against 96.4-96.6% with 512) and equal elsewhere.
 DEFAULT_BLOCK = 1024
 DEFAULT_UNROLL = 1
-# Outer rows per thread for ELEMENTWISE's row-group path (see the module docstring). 1 = off: on the
-# H100 (2026-11-26, scripts/kernel_tuning.py --quick, N x 256 x 64 x 64, axis 1) the first version of
-# that path, weight chunks on grid x and row groups on y, ran fp32 at 85.5/81.1/85.6/69.0% of memcpy for
-# R = 2/4/8/16 at 64 MB (86.6% at 256 MB, R 8; blocks of 256/512 the same) against 87.4/87.2% for the
-# 1-D path, and fp16/bf16 at 86-94% against 98.0-98.6%. Dividing weight reads by R did not help, so the
-# L2 re-reads are not what costs fp32 (fp16 reads as many weight bytes per x vector and reaches 98%):
-# the likely cost is the 8 MB of fp32 weights falling out of L2 between two outer rows (16 MB of x, y
-# and weights pass in between, 8 MB for fp16), i.e. weights re-read from DRAM. That fits the figures:
-# with chunks on x every row group re-reads all weights from DRAM (R 8 at 256 MB: 64 MB over 512 MB,
-# 87.5% predicted, 86.6% measured; R 4: 80% predicted, 80.9% measured). The path now puts row groups on
-# x, so the blocks sharing a weight chunk run together (weights read from DRAM about once per launch:
-# at best 94% at 64 MB and 98.5% at 256 MB for fp32 unless they stay in L2 across launches); NOT YET
-# MEASURED, hence off by default.
-DEFAULT_ROWS = 1
-MAX_GRID_Y = 65535  # gridDim.y limit: the row-group path's weight chunks (more fall back to rows 1)
 CACHE_HINTS = ("default", "streaming")  # plain loads/stores, or evict-first (.cs) for data touched once
 DEFAULT_CACHE_HINT = "default"
 
@@ -121,19 +100,6 @@ class ScaleLayout:
     index64: bool
 
     @property
-    def outer(self) -> int:
-        """ELEMENTWISE: how many times the weight period repeats (numel / W); 1 for the other modes."""
-        if self.mode != "elementwise":
-            return 1
-        period = self.d1 * self.vec if self.vector_weights else self.d1
-        return self.numel // period if period else 1
-
-    @property
-    def row_groups_possible(self) -> bool:
-        """Whether the row-group path applies: ELEMENTWISE, vector weights, at least two outer rows."""
-        return self.mode == "elementwise" and self.vector_weights and self.outer >= 2 and self.d1 >= 1
-
-    @property
     def weight_count(self) -> int:
         if self.mode == "uniform":
             return 1
@@ -175,9 +141,6 @@ class KernelSpec:
     block: int = DEFAULT_BLOCK
     unroll: int = DEFAULT_UNROLL
     cache_hint: str = DEFAULT_CACHE_HINT
-    # outer rows per thread (ELEMENTWISE with vector weights only); 1 = the 1-D path. Left out of the
-    # repr, which heads the generated source, so that every rows == 1 source stays byte-identical.
-    rows: int = field(default=1, repr=False)
 
     def __post_init__(self) -> None:
         precision_info(self.precision)
@@ -188,45 +151,44 @@ class KernelSpec:
             raise ValueError(f"block must be a multiple of 32 in [32, 1024], got {self.block}")
         if self.unroll < 1:
             raise ValueError(f"unroll must be >= 1, got {self.unroll}")
-        if self.rows < 1:
-            raise ValueError(f"rows must be >= 1, got {self.rows}")
-        if self.rows > 1 and not (self.mode == "elementwise" and self.vector_weights):
-            raise ValueError("rows > 1 needs ELEMENTWISE mode with vector weights")
-        if self.rows > 1 and self.unroll != 1:
-            raise ValueError("rows > 1 replaces unroll (the R rows are the loads in flight): use unroll=1")
 
 
-def kernel_spec(layout: ScaleLayout, power_is_one: bool, *, rows: int = DEFAULT_ROWS, **tuning: object) -> KernelSpec:
-    """The variant for ``layout``. ``rows`` is clamped to the outer row count and forced to 1 where the
-    row-group path does not apply, so callers can pass it for every layout; with rows > 1 ``unroll`` is
-    forced to 1 (the R rows are the loads in flight)."""
-    rows = min(rows, layout.outer) if layout.row_groups_possible else 1
-    block = tuning.get("block", DEFAULT_BLOCK)
-    if rows > 1 and isinstance(block, int) and -(-layout.d1 // block) > MAX_GRID_Y:
-        rows = 1  # more weight chunks than gridDim.y allows: the 1-D grid-stride path covers them
-    if rows > 1:
-        tuning["unroll"] = 1
+def default_block(nvec: int) -> int:
+    """DEFAULT_BLOCK threads, or fewer (a multiple of 32) when the tensor has fewer vectors: a 1x3x3x3
+    tensor needs one warp, and a block of 1024 threads takes longer to start and retire than one of 32."""
+    return min(DEFAULT_BLOCK, max(32, -(-nvec // 32) * 32))
+
+
+def default_cache_hint(mode: str) -> str:
+    """ELEMENTWISE streams x and y past the cache (evict-first) so its re-read weights stay in L2.
+
+    On an H100 80GB HBM3 (scripts/kernel_tuning.py --quick --modes elementwise, 2026-11-26), N x 256 x
+    64 x 64 with axis 1 (weights 1M elements, re-read for each of the N rows) at 64 and 256 MB:
+    'default' fp32 87.4 / 87.2%, fp16 and bf16 98.0 / 98.5% of cudaMemcpyAsync; 'streaming' fp32
+    98.0 / 98.1%, fp16 and bf16 99.4 / 99.7%. Reusing the weights from registers over R rows instead
+    (R = 2, 4, 8, 16) was slower in every case (58-94%), so that path was removed.
+    """
+    return "streaming" if reference.normalize_mode(mode) == "elementwise" else DEFAULT_CACHE_HINT
+
+
+def kernel_spec(layout: ScaleLayout, power_is_one: bool, **tuning: object) -> KernelSpec:
+    """The variant for ``layout``; ``tuning`` overrides block, unroll or cache_hint (scripts/kernel_tuning.py)."""
+    tuning.setdefault("block", default_block(layout.nvec))
+    tuning.setdefault("cache_hint", default_cache_hint(layout.mode))
     return KernelSpec(
         layout.precision,
         layout.mode,
         power_is_one,
         vector_weights=layout.vector_weights,
         index64=layout.index64,
-        rows=rows,
         **tuning,  # type: ignore[arg-type]
     )
 
 
 @dataclass(frozen=True)
 class LaunchConfig:
-    grid: int  # blocks along x (the row-group path: groups of `rows` outer rows; its loop strides on)
+    grid: int
     block: int
-    grid_y: int = 1  # the row-group path: chunks of `block` weight vectors
-
-    @property
-    def dims(self) -> tuple[int, int, int]:
-        """The grid as cuLaunchKernel takes it."""
-        return (self.grid, self.grid_y, 1)
 
 
 def launch_config(nvec: int, block: int, unroll: int, max_blocks: int | None = None) -> LaunchConfig:
@@ -237,44 +199,6 @@ def launch_config(nvec: int, block: int, unroll: int, max_blocks: int | None = N
     if max_blocks is not None:
         grid = min(grid, max(1, max_blocks))
     return LaunchConfig(min(grid, MAX_GRID_X), block)
-
-
-def row_group_launch(d1: int, outer: int, block: int, rows: int, max_blocks: int | None = None) -> LaunchConfig:
-    """The row-group path's 2-D grid: y covers the ``d1`` weight vectors once in chunks of ``block``
-    (at most `MAX_GRID_Y` chunks), x the ceil(outer / rows) groups of rows, capped for a persistent grid
-    so that x * y <= ``max_blocks`` (the kernel's x loop covers the groups beyond)."""
-    gy = max(1, -(-d1 // block))
-    if gy > MAX_GRID_Y:
-        raise ValueError(f"{d1} weight vectors need more than {MAX_GRID_Y} blocks of {block}: use rows=1")
-    gx = min(max(1, -(-outer // rows)), MAX_GRID_X)
-    if max_blocks is not None:
-        gx = min(gx, max(1, max_blocks // gy))
-    return LaunchConfig(gx, block, gy)
-
-
-def spec_launch_config(layout: ScaleLayout, spec: KernelSpec, max_blocks: int | None = None) -> LaunchConfig:
-    """The launch for ``spec`` on ``layout``: `row_group_launch` when spec.rows > 1, else `launch_config`."""
-    if spec.rows > 1:
-        return row_group_launch(layout.d1, layout.outer, spec.block, spec.rows, max_blocks)
-    return launch_config(layout.nvec, spec.block, spec.unroll, max_blocks)
-
-
-def row_group_vectors(d1: int, outer: int, cfg: LaunchConfig, rows: int) -> list[int]:
-    """Every vector index the row-group kernel loads and stores, in launch order, replaying its index
-    arithmetic (k = by * BLOCK + tx < d1; row groups r0 = bx * rows, stepping gridDim.x * rows; vector
-    row * d1 + k for row < outer). Pure Python, for the tests: each index must appear exactly once."""
-    out: list[int] = []
-    for by in range(cfg.grid_y):
-        for bx in range(cfg.grid):
-            for tx in range(cfg.block):
-                k = by * cfg.block + tx
-                if k >= d1:
-                    continue
-                r0 = bx * rows
-                while r0 < outer:
-                    out.extend((r0 + u) * d1 + k for u in range(rows) if r0 + u < outer)
-                    r0 += cfg.grid * rows
-    return out
 
 
 def kernel_args(layout: ScaleLayout, in_scale: float | None, out_scale: float | None) -> list[tuple[str, int | float]]:
@@ -295,7 +219,8 @@ def kernel_args(layout: ScaleLayout, in_scale: float | None, out_scale: float | 
         ("u32", m1e.m),
         ("u32", m1e.s),
         ("f32", 1.0 if in_scale is None else float(in_scale)),
-        ("f32", 1.0 if out_scale is None else float(out_scale)),
+        # the kernel multiplies by 1/out_scale: a division per element made int8 compute-bound
+        ("f32", 1.0 if out_scale is None else float(np.float32(1.0) / np.float32(out_scale))),
     ]
 
 
@@ -381,17 +306,17 @@ _FLOAT_PREC = {
         "    for (int i = 0; i < 16; ++i) { v[i] = (float)(int)(signed char)((w[i / 4] >> (8 * (i % 4))) & 0xffu) "
         "* in_scale; }",
         "pack": "u32 w[4] = {0u, 0u, 0u, 0u};\n#pragma unroll\n"
-        "    for (int i = 0; i < 16; ++i) { w[i / 4] |= ((u32)(quant(v[i], out_scale) & 0xff)) << (8 * (i % 4)); }\n"
+        "    for (int i = 0; i < 16; ++i) { w[i / 4] |= ((u32)(quant(v[i], inv_out_scale) & 0xff)) << (8 * (i % 4)); }\n"
         "    return make_uint4(w[0], w[1], w[2], w[3]);",
         "to_f": "((float)({e}) * in_scale)",
-        "from_f": "((signed char)quant({e}, out_scale))",
+        "from_f": "((signed char)quant({e}, inv_out_scale))",
     },
 }
 
 _QUANT = f"""
-__device__ __forceinline__ int quant(float y, float out_scale) {{  // symmetric int8, half to even
+__device__ __forceinline__ int quant(float y, float inv_out_scale) {{  // symmetric int8, half to even
     // clamp after rounding: cvt.rni saturates huge values and turns NaN into 0 (as numpy does on x86)
-    return min(max(__float2int_rn(y / out_scale), -{INT8_QMAX}), {INT8_QMAX});
+    return min(max(__float2int_rn(y * inv_out_scale), -{INT8_QMAX}), {INT8_QMAX});
 }}
 """
 
@@ -499,11 +424,7 @@ def kernel_source(spec: KernelSpec) -> str:
     )
     ro = "const signed char" if spec.precision == "int8" else f"const {prec['T']}"
     body_vec = _apply_vector(spec)
-    main_loop = _row_group_loop(spec) if spec.rows > 1 else _MAIN_LOOP_1D.replace("BODY_VEC", body_vec)
-    # the 2-D grid's blocks with blockIdx.y > 0 must not repeat the tail (empty there anyway: W % VEC == 0)
-    tail_cond = "blockIdx.x == 0 && blockIdx.y == 0" if spec.rows > 1 else "blockIdx.x == 0"
-    header = f"{spec}" + (f" rows={spec.rows}\n#define ROWS {spec.rows}" if spec.rows > 1 else "")
-    return f"""// generated by bench/gpu/kernels.py: {header}
+    return f"""// generated by bench/gpu/kernels.py: {spec}
 {common}
 {_QUANT if spec.precision == "int8" else ""}
 typedef {idx} IDX;
@@ -519,7 +440,7 @@ __device__ __forceinline__ float op(float x, float s, float b, float p) {{
 __device__ __forceinline__ void unpack(const uint4 r, float (&v)[VEC], float in_scale) {{
     {prec["unpack"]}
 }}
-__device__ __forceinline__ uint4 pack(const float (&v)[VEC], float out_scale) {{
+__device__ __forceinline__ uint4 pack(const float (&v)[VEC], float inv_out_scale) {{
     {prec["pack"]}
 }}
 {_index_state(spec)}
@@ -527,12 +448,31 @@ extern "C" __global__ void __launch_bounds__(BLOCK) {KERNEL_NAME}(
     {ro}* __restrict__ x, {prec["T"]}* __restrict__ y,
     const void* __restrict__ shift, const void* __restrict__ scale, const void* __restrict__ power,
     u64 nvec, u32 tail, u64 d1, u32 m1, u32 s1, u64 d2, u32 m2, u32 s2, u32 m1e_arg, u32 s1e_arg,
-    float in_scale, float out_scale)
+    float in_scale, float inv_out_scale)
 {{
 {weights_prologue}{elem_magic}    const IDX n = (IDX)nvec;
     const uint4* __restrict__ xv = (const uint4*)x;
     uint4* __restrict__ yv = (uint4*)y;
-{main_loop}    if ({tail_cond} && threadIdx.x < tail) {{  // the last numel % VEC elements, one per thread
+    for (IDX base = (IDX)blockIdx.x * (BLOCK * UNROLL) + threadIdx.x; base < n;
+         base += (IDX)gridDim.x * (BLOCK * UNROLL)) {{
+        uint4 r[UNROLL];
+#pragma unroll
+        for (int u = 0; u < UNROLL; ++u) {{
+            const IDX vi = base + (IDX)u * BLOCK;
+            if (vi < n) r[u] = ld_vec(xv + vi);
+        }}
+#pragma unroll
+        for (int u = 0; u < UNROLL; ++u) {{
+            const IDX vi = base + (IDX)u * BLOCK;
+            if (vi < n) {{
+                float v[VEC];
+                unpack(r[u], v, in_scale);
+                {body_vec}
+                st_vec(yv + vi, pack(v, inv_out_scale));
+            }}
+        }}
+    }}
+    if (blockIdx.x == 0 && threadIdx.x < tail) {{  // the last numel % VEC elements, one per thread
         const IDX e = n * VEC + threadIdx.x;
         float xs = {prec["to_f"].format(e="x[e]")};
         IDX_STATE_INIT(e)
@@ -540,66 +480,4 @@ extern "C" __global__ void __launch_bounds__(BLOCK) {KERNEL_NAME}(
         y[e] = {prec["from_f"].format(e="xs")};
     }}
 }}
-"""
-
-
-_MAIN_LOOP_1D = """\
-    for (IDX base = (IDX)blockIdx.x * (BLOCK * UNROLL) + threadIdx.x; base < n;
-         base += (IDX)gridDim.x * (BLOCK * UNROLL)) {
-        uint4 r[UNROLL];
-#pragma unroll
-        for (int u = 0; u < UNROLL; ++u) {
-            const IDX vi = base + (IDX)u * BLOCK;
-            if (vi < n) r[u] = ld_vec(xv + vi);
-        }
-#pragma unroll
-        for (int u = 0; u < UNROLL; ++u) {
-            const IDX vi = base + (IDX)u * BLOCK;
-            if (vi < n) {
-                float v[VEC];
-                unpack(r[u], v, in_scale);
-                BODY_VEC
-                st_vec(yv + vi, pack(v, out_scale));
-            }
-        }
-    }
-"""
-
-
-def _row_group_loop(spec: KernelSpec) -> str:
-    """The row-group path (ELEMENTWISE, vector weights, rows > 1; see the module docstring): weight
-    vector k = blockIdx.y * BLOCK + threadIdx.x is loaded once, then applied to vector row * d1 + k of
-    every row in the groups blockIdx.x, blockIdx.x + gridDim.x, ... of ROWS rows; a group's ROWS x
-    vectors are all loaded before the first is used. Row groups are on x, which the hardware launches
-    first, so the blocks sharing one weight chunk run together and re-read it from L2 while it is
-    there. Mirrored in Python by `row_group_vectors`."""
-    pw = (
-        " wload_vec(power, k * VEC, pw);"
-        if not spec.power_is_one
-        else "\n#pragma unroll\n        for (int j = 0; j < VEC; ++j) pw[j] = 1.0f;"
-    )
-    return f"""\
-    const IDX outer = DIV(n, d1, m1, s1);  // rows of the weight period: n == outer * d1 exactly
-    const IDX k = (IDX)blockIdx.y * BLOCK + threadIdx.x;  // weight vector, the same in every row
-    if (k < (IDX)d1) {{
-        float s[VEC], b[VEC], pw[VEC];
-        wload_vec(scale, k * VEC, s); wload_vec(shift, k * VEC, b);{pw}
-        for (IDX r0 = (IDX)blockIdx.x * ROWS; r0 < outer; r0 += (IDX)gridDim.x * ROWS) {{
-            uint4 r[ROWS];
-#pragma unroll
-            for (int u = 0; u < ROWS; ++u) {{
-                if (r0 + u < outer) r[u] = ld_vec(xv + (r0 + u) * (IDX)d1 + k);
-            }}
-#pragma unroll
-            for (int u = 0; u < ROWS; ++u) {{
-                if (r0 + u < outer) {{
-                    float v[VEC];
-                    unpack(r[u], v, in_scale);
-#pragma unroll
-                    for (int j = 0; j < VEC; ++j) v[j] = op(v[j], s[j], b[j], pw[j]);
-                    st_vec(yv + (r0 + u) * (IDX)d1 + k, pack(v, out_scale));
-                }}
-            }}
-        }}
-    }}
 """
