@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import socket
 import subprocess
@@ -29,8 +30,11 @@ def package_version(name: str) -> str | None:
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """The checkout's commit (with '-dirty' when files differ), or 'unknown' outside git."""
+    """The checkout's commit (with '-dirty' when files differ); outside git (a copy of the tree on a GPU
+    host) the BENCH_GIT_COMMIT environment variable, else 'unknown'."""
     where = cwd or Path(__file__).resolve().parent.parent
+    if not (where / ".git").exists() and os.environ.get("BENCH_GIT_COMMIT"):
+        return os.environ["BENCH_GIT_COMMIT"]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:

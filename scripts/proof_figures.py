@@ -27,7 +27,7 @@ def to_markdown(df: pd.DataFrame, fmt: str = ".2f") -> str:
 
 
 def tiny_medians(df: pd.DataFrame) -> pd.DataFrame:
-    tiny = df[(df.shape == "1x3x3x3") & (df.status == "ok") & (df.backend == "cuda")]
+    tiny = df[(df["shape"] == "1x3x3x3") & (df.status == "ok") & (df.backend == "cuda")]
     return tiny.groupby(["timing_method", "mode", "precision", "channel_axis"])["median_us"].median().unstack(0)
 
 

@@ -45,7 +45,7 @@ class CudaScalePoint(GpuPreparedPoint):
             self.out_shape = tuple(p.shape)
             self.out = self.alloc(problem.x.nbytes)
             w = [self.upload(getattr(problem, name)) for name in ("shift", "scale", "power")]
-            cfg = kernels.launch_config(layout.nvec, spec.block, spec.unroll, tail=layout.tail)
+            cfg = kernels.launch_config(layout.nvec, spec.block, spec.unroll)
             args = [(b.ptr, ctypes.c_void_p) for b in (x, self.out, *w)]
             args += [(v, _CTYPES[kind]) for kind, v in kernels.kernel_args(layout, problem.in_scale, problem.out_scale)]
             self._launch = kernel.bind(cfg.grid, cfg.block, args)

@@ -173,7 +173,7 @@ def default_cache_hint(mode: str) -> str:
 
 def kernel_spec(layout: ScaleLayout, power_is_one: bool, **tuning: object) -> KernelSpec:
     """The variant for ``layout``; ``tuning`` overrides block, unroll or cache_hint (scripts/kernel_tuning.py)."""
-    tuning.setdefault("block", default_block(layout.nvec + layout.tail))
+    tuning.setdefault("block", default_block(layout.nvec))
     tuning.setdefault("cache_hint", default_cache_hint(layout.mode))
     return KernelSpec(
         layout.precision,
@@ -191,12 +191,11 @@ class LaunchConfig:
     block: int
 
 
-def launch_config(nvec: int, block: int, unroll: int, max_blocks: int | None = None, tail: int = 0) -> LaunchConfig:
+def launch_config(nvec: int, block: int, unroll: int, max_blocks: int | None = None) -> LaunchConfig:
     """One block per ``block * unroll`` vectors (at least one block, for the scalar tail), optionally
-    capped at ``max_blocks`` (a persistent grid; the kernel's grid-stride loop covers the rest). With
-    unroll 1 the grid also covers ``tail`` threads past the vectors, which take the scalar tail."""
+    capped at ``max_blocks`` (a persistent grid; the kernel's grid-stride loop covers the rest)."""
     per_block = block * unroll
-    grid = max(1, -(-(nvec + (tail if unroll == 1 else 0)) // per_block))
+    grid = max(1, -(-nvec // per_block))
     if max_blocks is not None:
         grid = min(grid, max(1, max_blocks))
     return LaunchConfig(min(grid, MAX_GRID_X), block)
@@ -473,14 +472,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK) {KERNEL_NAME}(
             }}
         }}
     }}
-    // The last numel % VEC elements, one per thread: on the threads just past the last vector where the
-    // grid has them (they would idle), so a tiny tensor's tail runs beside its vectors instead of after
-    // them on the same threads (a second memory round trip); else on block 0's first threads.
-    const IDX g = (IDX)blockIdx.x * BLOCK + threadIdx.x;
-    const IDX t = (UNROLL == 1 && n + tail <= (IDX)gridDim.x * BLOCK) ? g - n  // wraps past tail when g < n
-                  : (blockIdx.x == 0 ? (IDX)threadIdx.x : (IDX)tail);
-    if (t < (IDX)tail) {{
-        const IDX e = n * VEC + t;
+    if (blockIdx.x == 0 && threadIdx.x < tail) {{  // the last numel % VEC elements, one per thread
+        const IDX e = n * VEC + threadIdx.x;
         float xs = {prec["to_f"].format(e="x[e]")};
         IDX_STATE_INIT(e)
         APPLY_STEP(xs)
