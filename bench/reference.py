@@ -95,6 +95,27 @@ def _broadcastable(
     return arr.reshape(shape[axis:])
 
 
+def broadcast_weights(
+    shape: Sequence[int],
+    mode: object,
+    shift: np.ndarray | Sequence[float] | float | None = None,
+    scale: np.ndarray | Sequence[float] | float | None = None,
+    power: np.ndarray | Sequence[float] | float | None = None,
+    channel_axis: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(scale, shift, power) as float64 arrays that broadcast against an input of ``shape``; power is
+    None when every power is 1. Validates counts and the axis like `scale` does."""
+    mode = normalize_mode(mode)
+    shape = tuple(int(d) for d in shape)
+    axis = resolve_axis(shape, channel_axis) if mode != "uniform" else 0
+    if mode != "uniform" and len(shape) == 0:
+        raise ValueError("x must have at least one dimension for CHANNEL or ELEMENTWISE mode")
+    s = _broadcastable("scale", scale, 1.0, shape, mode, axis)
+    b = _broadcastable("shift", shift, 0.0, shape, mode, axis)
+    p = _broadcastable("power", power, 1.0, shape, mode, axis)
+    return s, b, (None if power is None or np.all(p == 1.0) else p)
+
+
 def scale(
     x: np.ndarray,
     mode: object,
@@ -109,16 +130,9 @@ def scale(
     ``None`` weights mean shift 0, scale 1, power 1. A wrong weight count or an out-of-range axis
     raises ValueError naming the argument and the expected size.
     """
-    mode = normalize_mode(mode)
     x = np.asarray(x)
-    shape = tuple(int(d) for d in x.shape)
-    axis = resolve_axis(shape, channel_axis) if mode != "uniform" else 0
-    if mode != "uniform" and len(shape) == 0:
-        raise ValueError("x must have at least one dimension for CHANNEL or ELEMENTWISE mode")
-    s = _broadcastable("scale", scale, 1.0, shape, mode, axis)
-    b = _broadcastable("shift", shift, 0.0, shape, mode, axis)
-    p = _broadcastable("power", power, 1.0, shape, mode, axis)
-    use_power = power is not None and not np.all(p == 1.0)
+    s, b, p = broadcast_weights(x.shape, mode, shift, scale, power, channel_axis)
+    use_power = p is not None
     xs = x.reshape(1) if x.ndim == 0 else x  # a scalar input is one row
     y = np.empty(xs.shape, dtype=np.float64)
 
@@ -136,5 +150,5 @@ def scale(
                 np.power(out, rows(p, i0, i1), out=out)
 
     map_spans(xs.shape[0], y.size, part)
-    y = y.reshape(shape)
+    y = y.reshape(x.shape)
     return y.astype(out_dtype if out_dtype is not None else x.dtype, copy=False)

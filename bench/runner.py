@@ -11,18 +11,19 @@ import json
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
 
-from bench.backends.base import Backend, BackendInfo, BuildInfo
+from bench.backends.base import Backend, BackendInfo, BuildInfo, PreparedPoint
 from bench.planning import PlannedPoint
 from bench.point import Point
 from bench.problem import Problem, Verification, make_problem
 from bench.results.schema import SCHEMA_VERSION
 from bench.results.store import RunWriter
-from bench.stats import summarize
+from bench.stats import rel_mad, summarize
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
 
@@ -119,38 +120,91 @@ def verify(backend: Backend, problem: Problem, out: np.ndarray) -> Verification:
     return Verification(0.0 if same else float("inf"), 0.0, bool(same))
 
 
-def run_point(
-    ctx: RunContext, backend: Backend, info: BackendInfo, pp: PlannedPoint, x_real: np.ndarray | None
-) -> dict:
-    """One point, start to finish; returns its row. Never raises for a point's own failure."""
+def start_point(
+    ctx: RunContext, backend: Backend, info: BackendInfo | None, pp: PlannedPoint, x_real: np.ndarray | None
+) -> tuple[dict, PreparedPoint | None]:
+    """Prepare and verify one point. Returns its row and, when it is ready to be timed, the prepared
+    point (the caller times and closes it); else the row is final. Never raises for the point's own failure."""
     point = pp.point
     row = base_row(ctx, point, info, backend.bytes_moved(point))
     if not pp.runs:
-        return {**row, "status": "skipped", "error": pp.skip_reason}
+        return {**row, "status": "skipped", "error": pp.skip_reason}, None
     if ctx.build_only and not backend.can_build_only:
         return {
             **row,
             "status": "skipped",
             "error": f"--build-only: the {backend.name} backend builds nothing ahead of time",
-        }
+        }, None
+    prepared = None
     try:
         problem = make_problem(point, x_real)
-        with backend.prepare(point, problem) as prepared:
-            row.update(build_columns(prepared.build))
-            if ctx.build_only:
-                return {**row, "status": "built"}
-            out = prepared.output()
-            check = verify(backend, problem, out)
-            row.update(max_abs_err=check.max_abs_err, tolerance=check.tolerance, correct=check.correct)
-            if not check.correct:
-                msg = f"output differs from the reference: max |err| {check.max_abs_err:.3g} > tolerance {check.tolerance:.3g}"
-                return {**row, "status": "mismatch", "error": msg}
-            m = prepared.measure(ctx.timing)
-            row.update(measurement_columns(m, row["bytes_moved"]))
-            return {**row, "status": "ok"}
+        prepared = backend.prepare(point, problem)
+        row.update(build_columns(prepared.build))
+        if ctx.build_only:
+            prepared.close()
+            return {**row, "status": "built"}, None
+        check = verify(backend, problem, prepared.output())
+        row.update(max_abs_err=check.max_abs_err, tolerance=check.tolerance, correct=check.correct)
+        if not check.correct:
+            prepared.close()
+            msg = f"output differs from the reference: max |err| {check.max_abs_err:.3g} > tolerance {check.tolerance:.3g}"
+            return {**row, "status": "mismatch", "error": msg}, None
+        return row, prepared
     except Exception as exc:  # a point's failure is data: record it, go on
-        message = str(exc).strip() or type(exc).__name__
-        return {**row, "status": "failed", "error": f"{type(exc).__name__}: {message}", **_trace_hint(exc)}
+        if prepared is not None:
+            prepared.close()
+        return failed(row, exc), None
+
+
+def failed(row: dict, exc: Exception) -> dict:
+    message = str(exc).strip() or type(exc).__name__
+    return {**row, "status": "failed", "error": f"{type(exc).__name__}: {message}", **_trace_hint(exc)}
+
+
+def finish_point(row: dict, m: Measurement) -> dict:
+    return {**row, **measurement_columns(m, row["bytes_moved"]), "status": "ok"}
+
+
+def run_point(
+    ctx: RunContext, backend: Backend, info: BackendInfo | None, pp: PlannedPoint, x_real: np.ndarray | None
+) -> dict:
+    """One point, start to finish, in one round; returns its row."""
+    row, prepared = start_point(ctx, backend, info, pp, x_real)
+    if prepared is None:
+        return row
+    with prepared:
+        try:
+            return finish_point(row, prepared.measure(ctx.timing))
+        except Exception as exc:
+            return failed(row, exc)
+
+
+def round_settings(timing: TimingSettings) -> TimingSettings:
+    """One round's share of a point's sampling budget."""
+    r = timing.rounds
+    return replace(
+        timing,
+        min_samples=max(2, -(-timing.min_samples // r)),
+        max_samples=max(2, timing.max_samples // r),
+        min_time_s=timing.min_time_s / r,
+        max_time_s=timing.max_time_s / r,
+    )
+
+
+def merge_rounds(parts: list[Measurement], timing: TimingSettings) -> Measurement:
+    """The rounds of one point as one measurement: samples pooled, caps and warnings kept."""
+    samples = np.concatenate([m.samples_us for m in parts])
+    first = parts[0]
+    return replace(
+        first,
+        samples_us=samples,
+        warmup_s=sum(m.warmup_s for m in parts),
+        measure_s=sum(m.measure_s for m in parts),
+        hit_time_cap=any(m.hit_time_cap for m in parts) and rel_mad(samples) > timing.target_noise,
+        noise=rel_mad(samples),
+        throttled=None if any(m.throttled is None for m in parts) else [t for m in parts for t in m.throttled or []],
+        warnings=[*dict.fromkeys(w for m in parts for w in m.warnings if "time cap" not in w)],
+    )
 
 
 def _trace_hint(exc: Exception) -> dict:
@@ -162,6 +216,22 @@ def _trace_hint(exc: Exception) -> dict:
 ProgressFn = Callable[[dict], None]
 
 
+def _inputs(planned: list[PlannedPoint]):
+    """(planned point, shared float32 input or None), points of one shape and data together so the
+    input is made once for all modes, precisions and backends."""
+    cache: dict[tuple, np.ndarray] = {}
+    for pp in sorted(planned, key=lambda pp: (pp.point.numel, pp.point.shape, pp.point.data.canonical()["kind"])):
+        p = pp.point
+        x_real = None
+        if pp.runs and p.data.kind == "random":
+            key = (p.shape, p.data)
+            if key not in cache:
+                cache.clear()
+                cache[key] = make_problem(Point(p.shape, "uniform", "fp32", None, p.backend, p.weights, p.data)).x
+            x_real = cache[key]
+        yield pp, x_real
+
+
 def run(
     ctx: RunContext,
     planned: list[PlannedPoint],
@@ -170,27 +240,48 @@ def run(
     writer: RunWriter,
     on_row: ProgressFn | None = None,
 ) -> RunSummary:
-    """Run every planned point not already in the writer's journal; rows go to the journal as they finish."""
+    """Run every planned point not already in the writer's journal; rows go to the journal as they finish.
+
+    With ``timing.rounds`` > 1 (asv's rounds), every point is prepared and verified first, then timed in
+    that many short rounds over all points, so a slow spell of the machine (another job, a busy host)
+    touches a few of a point's rounds instead of all of its samples. The prepared points stay open
+    meanwhile: meant for small sweeps on shared CPUs, not for 256 MiB GPU tensors.
+    """
     summary = RunSummary()
     done = writer.finished()
-    inputs: dict[tuple, np.ndarray] = {}  # one float32 input per (shape, data), reused across modes/backends
-    # Points of one shape and data run together, so the input is made once for all of them.
-    ordered = sorted(planned, key=lambda pp: (pp.point.numel, pp.point.shape, pp.point.data.canonical()["kind"]))
-    for pp in ordered:
-        p = pp.point
-        if (p.key, p.backend) in done:
-            continue
-        x_real = None
-        if pp.runs and p.data.kind == "random":
-            key = (p.shape, p.data)
-            if key not in inputs:
-                inputs.clear()
-                inputs[key] = make_problem(Point(p.shape, "uniform", "fp32", None, p.backend, p.weights, p.data)).x
-            x_real = inputs[key]
-        row = run_point(ctx, backends[p.backend], infos.get(p.backend), pp, x_real)
+    todo = [(pp, x) for pp, x in _inputs(planned) if (pp.point.key, pp.point.backend) not in done]
+
+    def record(row: dict) -> None:
         writer.append(row)
         summary.counts[row["status"]] += 1
         summary.rows.append(row)
         if on_row:
             on_row(row)
+
+    if ctx.timing.rounds <= 1:
+        for pp, x_real in todo:
+            record(run_point(ctx, backends[pp.point.backend], infos.get(pp.point.backend), pp, x_real))
+        return summary
+
+    per_round = round_settings(ctx.timing)
+    open_points: list[tuple[dict, PreparedPoint, list[Measurement]]] = []
+    with ExitStack() as stack:
+        for pp, x_real in todo:
+            row, prepared = start_point(ctx, backends[pp.point.backend], infos.get(pp.point.backend), pp, x_real)
+            if prepared is None:
+                record(row)
+            else:
+                stack.enter_context(prepared)
+                open_points.append((row, prepared, []))
+        errors: dict[int, Exception] = {}
+        for _ in range(ctx.timing.rounds):
+            for i, (_row, prepared, parts) in enumerate(open_points):
+                if i in errors:
+                    continue
+                try:
+                    parts.append(prepared.measure(per_round))
+                except Exception as exc:
+                    errors[i] = exc
+        for i, (row, _prepared, parts) in enumerate(open_points):
+            record(failed(row, errors[i]) if i in errors else finish_point(row, merge_rounds(parts, ctx.timing)))
     return summary

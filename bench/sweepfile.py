@@ -173,6 +173,8 @@ def parse_measure(table: dict, base: TimingSettings, where: str) -> TimingSettin
         raise UserError(
             f"{where}: need 2 <= min_samples <= max_samples, got {settings.min_samples}, {settings.max_samples}"
         )
+    if settings.rounds < 1:
+        raise UserError(f"{where}: rounds must be 1 or more, got {settings.rounds}")
     if settings.max_time_s < settings.min_time_s:
         raise UserError(f"{where}: max_time_s ({settings.max_time_s}) must be >= min_time_s ({settings.min_time_s})")
     if not 0 < settings.target_noise < 1:

@@ -102,3 +102,30 @@ def test_row_carries_environment_point_and_timing_columns(tmp_path):
     assert r["timing_method"] == "host" and r["bytes_moved"] == 2 * 27 * 2 + 2 * 3 * 2
     assert r["gbps"] == pytest.approx(r["bytes_moved"] / (r["median_us"] * 1e-6) / 1e9)
     assert r["median_us"] == pytest.approx(float(np.median(r["samples_us"])))
+
+
+def test_rounds_interleave_points_and_pool_their_samples(tmp_path):
+    timing = TimingSettings(warmup_s=0.001, min_samples=6, min_time_s=0.003, max_time_s=0.006, rounds=3)
+    backend = NumpyBackend()
+    order: list[str] = []
+    original = backend.prepare
+
+    def tracking_prepare(point, problem):
+        prepared = original(point, problem)
+        measure = prepared.measure
+
+        def traced(settings):
+            order.append(point.shape_str)
+            assert settings.max_time_s == pytest.approx(0.002) and settings.min_samples == 2
+            return measure(settings)
+
+        prepared.measure = traced
+        return prepared
+
+    backend.prepare = tracking_prepare
+    points = [PlannedPoint(point(shape=(1, 3, 4, 4))), PlannedPoint(point(shape=(1, 3, 5, 5)))]
+    w = RunWriter(tmp_path, "r")
+    run(RunContext("r", "t", timing, False, {"host": "h"}), points, {"numpy": backend}, {"numpy": backend.info()}, w)
+    assert order == ["1x3x4x4", "1x3x5x5"] * 3  # round by round, not point by point
+    df = load(w.finalize())
+    assert (df["status"] == "ok").all() and (df["n_samples"] >= 6).all()

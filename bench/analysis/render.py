@@ -122,8 +122,16 @@ def md_table(header: list[str], rows: Iterable[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _largest_changes(points: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The n points that changed most (|log ratio|), non-'same' verdicts first, kept in ratio order."""
+    changed = points["verdict"] != "same"
+    magnitude = np.abs(np.log(points["ratio"].astype(float)))
+    order = points.assign(_c=changed, _m=magnitude).sort_values(["_c", "_m"], ascending=False, kind="stable")
+    return points.loc[sorted(order.index[:n])]
+
+
 def comparison_markdown(comp: Comparison, title: str | None = None, max_rows: int | None = None) -> str:
-    """Markdown: the points (all, or the first max_rows with every non-'same' one first), the unmatched
+    """Markdown: the points (all, or the max_rows that changed most), the unmatched
     ones, the summary and what the times mean."""
     out = [
         f"## {title or f'{comp.cand_label} vs {comp.base_label}'}",
@@ -134,7 +142,7 @@ def comparison_markdown(comp: Comparison, title: str | None = None, max_rows: in
         "",
     ]
     p = comp.points
-    shown = p if max_rows is None else pd.concat([p[p["verdict"] != "same"], p[p["verdict"] == "same"]]).head(max_rows)
+    shown = p if max_rows is None else _largest_changes(p, max_rows)
     rows = [
         [
             point_label(r),
@@ -160,7 +168,10 @@ def comparison_markdown(comp: Comparison, title: str | None = None, max_rows: in
     ]
     out.append(md_table(header, rows))
     if len(shown) < len(p):
-        out += ["", f"... {len(p) - len(shown)} more points (all of them 'same' or further down the ratio order)."]
+        out += [
+            "",
+            f"... {len(p) - len(shown)} more points with smaller changes (slowest first above; the full table is linked below).",
+        ]
     for frame, where, other in (
         (comp.only_base, comp.base_label, comp.cand_label),
         (comp.only_cand, comp.cand_label, comp.base_label),

@@ -40,6 +40,7 @@ def add_point_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--max-time", type=float, metavar="S", help="time cap per point (seconds)")
     t.add_argument("--target-noise", type=float, metavar="F", help="stop at this MAD/median, e.g. 0.01")
     t.add_argument("--min-samples", type=int, metavar="N", help="take at least N samples")
+    t.add_argument("--rounds", type=int, metavar="N", help="time all points in N interleaved rounds (shared CPUs)")
     b = parser.add_argument_group("backends")
     b.add_argument("--trt-api", choices=("v2", "v3"), help="TensorRT execute API (v2 only on TensorRT 8.x)")
     b.add_argument("--cache-dir", default=".cache/bench", help="engine and timing caches (default: %(default)s)")
@@ -56,6 +57,7 @@ def sweep_from_args(args: argparse.Namespace) -> Sweep:
         "max_time_s": args.max_time,
         "target_noise": args.target_noise,
         "min_samples": args.min_samples,
+        "rounds": args.rounds,
     }
     given = {k: v for k, v in measure_flags.items() if v is not None}
     if given:

@@ -25,6 +25,7 @@ class TimingSettings:
     target_noise: float = 0.01  # stop once MAD/median <= this
     sample_floor_us: float = 20.0  # a sample (k calls) lasts at least this long: far above event resolution
     l2_flush: bool = False  # 'cold': flush L2 before every sample, outside the timed region
+    rounds: int = 1  # time every point in this many interleaved rounds (each with 1/rounds of the budget)
 
     def to_dict(self) -> dict:
         return asdict(self)
