@@ -98,6 +98,7 @@ def measurement_columns(m: Measurement, bytes_moved: int) -> dict:
         "throttled_samples": None if m.throttled is None else int(sum(m.throttled)),
         "clocks": json.dumps(m.clocks, sort_keys=True, default=str) if m.clocks else None,
         "warnings": "; ".join(m.warnings) or None,
+        "round_sizes": m.round_sizes,
         "gbps": bytes_moved / (median * 1e-6) / 1e9 if median and median > 0 else None,
     }
 
@@ -204,6 +205,7 @@ def merge_rounds(parts: list[Measurement], timing: TimingSettings) -> Measuremen
         noise=rel_mad(samples),
         throttled=None if any(m.throttled is None for m in parts) else [t for m in parts for t in m.throttled or []],
         warnings=[*dict.fromkeys(w for m in parts for w in m.warnings if "time cap" not in w)],
+        round_sizes=[len(m.samples_us) for m in parts],
     )
 
 

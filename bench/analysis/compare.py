@@ -94,17 +94,36 @@ def verdict(
     return "ambiguous", f"significant but CI [{lo:.3f}, {hi:.3f}] straddles the ±{threshold:.0%} band"
 
 
+def _rounds(samples: object, sizes: object) -> list[np.ndarray]:
+    """A row's samples cut into its interleaved rounds (one group when it has no round sizes)."""
+    x = np.asarray(samples, dtype=np.float64)
+    if sizes is None or (isinstance(sizes, float) and np.isnan(sizes)):
+        return [x]
+    sizes = [int(n) for n in sizes]
+    if len(sizes) < 2 or sum(sizes) != x.size:
+        return [x]
+    return np.split(x, np.cumsum(sizes)[:-1])
+
+
 def _timed_side(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One row per key from the ok rows; samples of repeated runs of one point are pooled."""
+    """One row per key from the ok rows; samples of repeated runs of one point are pooled, and `groups`
+    keeps them apart by run and round (the units of between-run noise)."""
     ok = df[df["status"] == "ok"]
+    has_rounds = "round_sizes" in ok.columns
     cols = [*keys, *[c for c in DESCRIBE_COLUMNS if c in ok.columns], "samples_us"]
-    ok = ok[cols]
+    groups = [
+        _rounds(s, r)
+        for s, r in zip(ok["samples_us"], ok["round_sizes"] if has_rounds else [None] * len(ok), strict=True)
+    ]
+    ok = ok[cols].assign(groups=groups)
     if not ok.duplicated(keys).any():
         return ok.set_index(keys)
-    first = ok.groupby(keys, sort=False).first()
-    first["samples_us"] = ok.groupby(keys, sort=False)["samples_us"].agg(
+    grouped = ok.groupby(keys, sort=False)
+    first = grouped.first()
+    first["samples_us"] = grouped["samples_us"].agg(
         lambda s: np.concatenate([np.asarray(x, dtype=np.float64) for x in s])
     )
+    first["groups"] = grouped["groups"].agg(lambda g: [part for parts in g for part in parts])
     return first
 
 
@@ -142,6 +161,7 @@ def compare(
         dict(zip(b.index, b["samples_us"], strict=True)),
         dict(zip(c.index, c["samples_us"], strict=True)),
     )
+    b_groups, c_groups = dict(zip(b.index, b["groups"], strict=True)), dict(zip(c.index, c["groups"], strict=True))
     for key in common:
         bs = np.asarray(b_samples[key], dtype=np.float64)
         cs = np.asarray(c_samples[key], dtype=np.float64)
@@ -158,7 +178,7 @@ def compare(
                 "base_cv": _cv(bs),
                 "cand_cv": _cv(cs),
                 "ratio": mc / mb if mb > 0 else np.nan,
-                "ci": stats.ratio_of_medians_ci(bs, cs, n_resamples=n_resamples, rng=rng),
+                "ci": stats.ratio_ci(bs, cs, b_groups[key], c_groups[key], n_resamples=n_resamples, rng=rng),
                 "p_value": stats.mann_whitney_p(bs, cs),
             }
         )

@@ -46,6 +46,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "error": pa.string(),
     # timing (raw samples first; every statistic is derived from them)
     "samples_us": pa.list_(pa.float64()),
+    "round_sizes": pa.list_(pa.int64()),  # samples_us in interleaved rounds, in order (null: one round)
     "median_us": pa.float64(),
     "mean_us": pa.float64(),
     "min_us": pa.float64(),

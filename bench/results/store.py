@@ -115,7 +115,8 @@ def frame_to_table(df: pd.DataFrame) -> pa.Table:
             None if (isinstance(v, float) and np.isnan(v) and not pa.types.is_floating(dtype)) else v for v in values
         ]
         if pa.types.is_list(dtype):
-            values = [None if v is None else [float(x) for x in v] for v in values]
+            cast = float if pa.types.is_floating(dtype.value_type) else int
+            values = [None if v is None else [cast(x) for x in v] for v in values]
         arrays.append(pa.array(values, type=dtype, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 

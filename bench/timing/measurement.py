@@ -23,3 +23,4 @@ class Measurement:
     throttled: list[bool] | None = None  # per sample: a throttle reason was active (NVML), else None
     clocks: dict = field(default_factory=dict)  # sm/mem clocks, temperature, power, throttle reasons
     warnings: list[str] = field(default_factory=list)
+    round_sizes: list[int] | None = None  # samples of each interleaved round, in order (rounds > 1)

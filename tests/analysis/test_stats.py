@@ -47,3 +47,17 @@ def test_benjamini_hochberg_known_values_and_nan() -> None:
 
 def test_geometric_mean_ignores_nonpositive() -> None:
     assert stats.geometric_mean(np.array([0.5, 2.0, np.nan, -1.0])) == pytest.approx(1.0)
+
+
+def test_round_bootstrap_widens_the_ci_when_rounds_disagree():
+    from bench.analysis.stats import ratio_ci
+
+    rng = np.random.default_rng(1)
+    steady = [100 + rng.standard_normal(50) for _ in range(9)]
+    drifting = [(100 + 10 * (i % 3 == 0)) + rng.standard_normal(50) for i in range(9)]  # a slow spell in 3 rounds
+    pooled = np.concatenate
+    lo, hi = ratio_ci(pooled(steady), pooled(drifting))
+    glo, ghi = ratio_ci(pooled(steady), pooled(drifting), steady, drifting)
+    assert glo <= lo and ghi > hi and ghi > 1.05  # the spread between rounds counts as noise
+    same_lo, same_hi = ratio_ci(pooled(steady), pooled(steady) * 1.1, steady, [g * 1.1 for g in steady])
+    assert 1.05 < same_lo <= same_hi < 1.15  # a uniform 10% slowdown stays decisive
