@@ -8,11 +8,10 @@ a malformed shape or an impossible value raises UserError naming the file, the k
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from bench.backends import BACKEND_NAMES
 from bench.errors import UserError

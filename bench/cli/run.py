@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.backends.base import Backend, BackendInfo
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def new_run_id() -> str:
     host = re.sub(r"[^A-Za-z0-9-]", "-", host_facts()["host"])[:24]
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{host}-{secrets.token_hex(2)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{host}-{secrets.token_hex(2)}"
 
 
 def resolve_resume(out: Path, resume: str) -> str:

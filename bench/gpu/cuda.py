@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -118,6 +118,24 @@ def current_device() -> int:
 # --- device -----------------------------------------------------------------------------------------
 
 
+class _Owned:
+    """A CUDA resource released by `close()`: as a context manager, and at garbage collection at the
+    latest (errors there are swallowed: the interpreter may be shutting down)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
 class Device:
     """One CUDA device, made current (its primary context) on construction."""
 
@@ -165,7 +183,7 @@ class Device:
 # --- streams and events -----------------------------------------------------------------------------
 
 
-class Stream:
+class Stream(_Owned):
     """A non-blocking stream; `handle` is the raw cudaStream_t (``int(handle)`` for TensorRT)."""
 
     def __init__(self) -> None:
@@ -199,18 +217,8 @@ class Stream:
             if self._owned:
                 _check(_rt().cudaStreamDestroy(handle), "cudaStreamDestroy")
 
-    def __enter__(self) -> Stream:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
-
-
-class Event:
+class Event(_Owned):
     """A timing event (recorded on a stream, read with `elapsed_ms`)."""
 
     def __init__(self) -> None:
@@ -228,16 +236,6 @@ class Event:
             handle, self.handle = self.handle, None
             _check(_rt().cudaEventDestroy(handle), "cudaEventDestroy")
 
-    def __enter__(self) -> Event:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
-
 
 def elapsed_ms(start: Event, end: Event) -> float:
     """Device time between two recorded events, in milliseconds (waits for ``end``)."""
@@ -253,7 +251,7 @@ def check_last_error(what: str) -> None:
 # --- memory -----------------------------------------------------------------------------------------
 
 
-class DeviceBuffer:
+class DeviceBuffer(_Owned):
     """``nbytes`` of device memory (cudaMalloc), freed by `free()`, the context manager or the GC."""
 
     def __init__(self, nbytes: int) -> None:
@@ -296,16 +294,6 @@ class DeviceBuffer:
             _check(_rt().cudaFree(ptr), "cudaFree")
 
     close = free
-
-    def __enter__(self) -> DeviceBuffer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.free()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.free()
 
 
 def memcpy_dtod_async(dst_ptr: int, src_ptr: int, nbytes: int, stream: Stream) -> None:
@@ -421,7 +409,7 @@ def compile_kernel(source: str, name: str, arch: str, options: Sequence[str] = (
 # --- graphs -----------------------------------------------------------------------------------------
 
 
-class Graph:
+class Graph(_Owned):
     """An instantiated CUDA graph captured from a stream; `launch` replays it."""
 
     def __init__(self, graph: Any, exec_: Any, nodes: int) -> None:
@@ -440,16 +428,6 @@ class Graph:
         if self._graph is not None:
             graph, self._graph = self._graph, None
             _check(rt.cudaGraphDestroy(graph), "cudaGraphDestroy")
-
-    def __enter__(self) -> Graph:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
 
 def capture_graph(stream: Stream, fn: Callable[[Stream], None]) -> Graph:

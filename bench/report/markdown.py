@@ -7,7 +7,7 @@ shows the points that worked hides the interesting ones.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ def report(df_or_paths: pd.DataFrame | str | Path | list, out_dir: str | Path, s
     md = [
         "# Scale layer benchmark report",
         "",
-        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} from {len(df):,} rows of "
+        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from {len(df):,} rows of "
         f"{df['run_id'].nunique()} run(s)" + (f", sides by `{sides_by}`: {', '.join(names)}" if sides_by else "") + ".",
         "",
         "**What the times are:** " + _timing_sentence(df),
