@@ -128,7 +128,9 @@ def test_kernel_weight_index_arithmetic_matches_the_reference_layout(shape, mode
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize(("precision", "mode", "power_is_one"), itertools.product(PRECISIONS, MODES, (True, False)))
+@pytest.mark.parametrize(
+    ("precision", "mode", "power_is_one"), list(itertools.product(PRECISIONS, MODES, (True, False)))
+)
 def test_source_is_generated_for_every_mode_precision_and_power(precision: str, mode: str, power_is_one: bool) -> None:
     for vw in (True, False) if mode != "uniform" else (True,):
         src = K.kernel_source(K.KernelSpec(precision, mode, power_is_one, vector_weights=vw))
