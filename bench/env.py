@@ -30,10 +30,10 @@ def package_version(name: str) -> str | None:
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """The checkout's commit (with '-dirty' when files differ); outside git (a copy of the tree on a GPU
-    host) the BENCH_GIT_COMMIT environment variable, else 'unknown'."""
+    """BENCH_GIT_COMMIT when set (a copy of the tree on a GPU host, where git may not answer), else the
+    checkout's commit (with '-dirty' when tracked files differ), else 'unknown'."""
     where = cwd or Path(__file__).resolve().parent.parent
-    if not (where / ".git").exists() and os.environ.get("BENCH_GIT_COMMIT"):
+    if os.environ.get("BENCH_GIT_COMMIT"):  # set by whoever copied the tree; git may not work there
         return os.environ["BENCH_GIT_COMMIT"]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
