@@ -99,3 +99,12 @@ def test_every_module_imports_without_optional_packages():
     proc = subprocess.run([sys.executable, "-c", BLOCKER], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "imported" in proc.stdout
+
+
+def test_rows_carry_the_commit_given_where_git_cannot_answer(monkeypatch):
+    from bench.env import git_commit
+
+    monkeypatch.setenv("BENCH_GIT_COMMIT", "abc123")
+    assert git_commit() == "abc123"
+    monkeypatch.delenv("BENCH_GIT_COMMIT")
+    assert git_commit() != "abc123"
