@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from bench.errors import UserError
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         doc = (module.__doc__ or "").strip()
-        summary = doc.splitlines()[0].replace("%", "%%") if doc else None  # argparse %-formats help
+        first = " ".join(doc.split("\n\n")[0].split())  # the first paragraph, as one line
+        sentence = re.split(r"\.\s+(?=[A-Z])", first)[0].rstrip(".") + "."
+        summary = sentence.replace("%", "%%") if doc else None  # argparse %-formats help
         p = sub.add_parser(name, help=summary, description=doc)
         module.add_arguments(p)
         p.set_defaults(_module=module)
