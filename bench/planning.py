@@ -73,14 +73,19 @@ def plan(points: list[Point], backends: dict[str, Backend]) -> list[PlannedPoint
 
 
 def estimate_seconds(planned: list[PlannedPoint], timing: TimingSettings) -> float:
-    """Rough wall time: warm-up plus sampling time per point, plus data preparation and checking.
+    """Rough wall time: warm-up and sampling per point, plus making and checking the data.
 
-    Sampling stops between min_time_s and max_time_s; the estimate takes the midpoint. Making the input
-    and the float64 reference costs about 50 ns per element on a CPU core.
+    Most points reach the noise target soon after min_time_s (the time cap is for noisy ones), so the
+    estimate takes 1.5x min_time_s. Making the input and the float64 reference and checking the output
+    cost about 50 ns per element on one core, spread over the cores (bench.parallel); building, uploading
+    and sizing the batch about 0.1 s a point. The default sweep took 64-80 s on the 16-core H100 host;
+    this gives 62 s there.
     """
+    from bench.parallel import workers
+
+    per_element = 50e-9 / workers()
     total = 0.0
     for pp in planned:
-        if not pp.runs:
-            continue
-        total += timing.warmup_s + (timing.min_time_s + timing.max_time_s) / 2 + 50e-9 * pp.point.numel + 0.01
+        if pp.runs:
+            total += timing.warmup_s + 1.5 * timing.min_time_s + per_element * pp.point.numel + 0.1
     return total

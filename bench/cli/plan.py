@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(backend, str(n), reason)
         console.print(table)
     est = estimate_seconds(planned, timing)
-    console.print(f"estimated time: {est / 60:.1f} min ({timing.warmup_s:g} s warm-up and "
-                  f"{timing.min_time_s:g}-{timing.max_time_s:g} s of samples per point, plus data preparation)")  # fmt: skip
+    console.print(f"estimated time: {est / 60:.1f} min ({timing.warmup_s:g} s warm-up and about "
+                  f"{1.5 * timing.min_time_s:g} s of samples per point, up to {timing.max_time_s:g} s for noisy "
+                  f"ones, plus making and checking the data)")  # fmt: skip
     if args.list:
         table = Table(title="points")
         for col in ("key", "backend", "shape", "mode", "precision", "axis", "runs"):
