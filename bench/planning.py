@@ -79,7 +79,7 @@ def estimate_seconds(planned: list[PlannedPoint], timing: TimingSettings) -> flo
     estimate takes 1.5x min_time_s. Making the input and the float64 reference and checking the output
     cost about 50 ns per element on one core, spread over the cores (bench.parallel); building, uploading
     and sizing the batch about 0.1 s a point. The default sweep took 64-80 s on the 16-core H100 host;
-    this gives 62 s there.
+    this gives 60 s there.
     """
     from bench.parallel import workers
 
