@@ -56,11 +56,6 @@ def vector_width(precision: str) -> int:
     return VECTOR_BYTES // precision_info(precision).itemsize
 
 
-def weight_itemsize(precision: str) -> int:
-    """Bytes of one weight: the storage type for float precisions, fp32 for int8 (see bench.precision)."""
-    return 4 if precision == "int8" else precision_info(precision).itemsize
-
-
 @dataclass(frozen=True)
 class MagicDivider:
     """n // d == (mulhi(n, m) + n) >> s for every 0 <= n < 2**32 (Granlund-Montgomery, as in PyTorch)."""

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.gpu import nvml
+from bench.timing.batching import MAX_BATCH, batch_for
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TIMING_METHODS, TimingSettings
 from bench.timing.stopping import should_stop
@@ -37,7 +38,6 @@ from bench.timing.stopping import should_stop
 if TYPE_CHECKING:
     from bench.gpu.cuda import Device, Graph, Stream
 
-MAX_BATCH = 1 << 16  # calls per sample; beyond this a call is too short to matter (or does nothing)
 # A graph launch costs the device a few microseconds before its first node: spread it over at least
 # this many calls so it adds at most a few percent to a ~1 us call.
 GRAPH_MIN_BATCH = 100
@@ -49,14 +49,6 @@ ENQUEUE_PROBE_CALLS = 32  # back-to-back enqueues timed on the host for enqueue_
 
 
 # --- pure logic ---------------------------------------------------------------------------------------
-
-
-def batch_for(per_call_us: float, floor_us: float, *, min_batch: int = 1, max_batch: int = MAX_BATCH) -> int:
-    """Calls per sample so that k * per_call_us >= floor_us, within [min_batch, max_batch]."""
-    if not per_call_us > 0 or not math.isfinite(per_call_us):
-        return max_batch
-    k = math.ceil(floor_us / per_call_us)
-    return int(min(max(k, min_batch, 1), max_batch))
 
 
 def desired_batch(method: str, per_call_us: float, floor_us: float, *, max_batch: int = MAX_BATCH) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bench.timing.batching import batch_for
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
 from bench.timing.stopping import should_stop
@@ -14,9 +15,7 @@ from bench.timing.stopping import should_stop
 
 def batch_size(one_call_ns: int, floor_us: float) -> int:
     """Calls per sample so that one sample lasts at least ``floor_us`` (clock resolution, overhead)."""
-    if one_call_ns <= 0:
-        return 1024
-    return max(1, int(np.ceil(floor_us * 1e3 / one_call_ns)))
+    return batch_for(one_call_ns / 1e3, floor_us, max_batch=1024)
 
 
 def measure_host(fn: Callable[[], object], settings: TimingSettings) -> Measurement:
