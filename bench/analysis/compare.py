@@ -12,7 +12,7 @@ wholly past the threshold; everything else is "ambiguous" (too few or too noisy 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,6 @@ class Comparison:
     cand_label: str = "cand"
     threshold: float = 0.05
     alpha: float = 0.01
-    notes: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> Summary:

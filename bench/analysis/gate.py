@@ -36,10 +36,6 @@ class GateResult:
     cross: bool = False
     allow_missing: bool = False
 
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == EXIT_PASS
-
     def headline(self) -> str:
         """One line for a CI log: the verdict and its cause."""
         if self.exit_code == EXIT_REFUSED:

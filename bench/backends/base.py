@@ -87,7 +87,6 @@ class Backend(ABC):
 
     name: ClassVar[str]
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
-    needs_gpu: ClassVar[bool] = False
     can_build_only: ClassVar[bool] = False  # builds without executing (TensorRT ahead-of-time)
 
     def __init__(self, options: BackendOptions | None = None) -> None:

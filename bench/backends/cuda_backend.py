@@ -72,7 +72,6 @@ class CudaScalePoint(GpuPreparedPoint):
 class CudaBackend(Backend):
     name: ClassVar[str] = "cuda"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16", "int8")
-    needs_gpu: ClassVar[bool] = True
 
     def info(self) -> BackendInfo:
         from bench.gpu import cuda

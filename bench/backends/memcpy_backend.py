@@ -51,7 +51,6 @@ class MemcpyPoint(GpuPreparedPoint):
 class MemcpyBackend(Backend):
     name: ClassVar[str] = "memcpy"
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
-    needs_gpu: ClassVar[bool] = True
     verifies_scale: ClassVar[bool] = False  # its output is the input, not the Scale op's
 
     def _unsupported_impl(self, point: Point) -> str | None:

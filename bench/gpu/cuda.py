@@ -165,9 +165,6 @@ class Device:
         """NVRTC's target name, e.g. 'sm_90'."""
         return f"sm_{self.major}{self.minor}"
 
-    def synchronize(self) -> None:
-        _check(_rt().cudaDeviceSynchronize(), "cudaDeviceSynchronize")
-
     def properties(self) -> dict[str, Any]:
         """What backends put in BackendInfo.extra."""
         return {
@@ -373,15 +370,6 @@ class Kernel:
         values = [ctype(value) for value, ctype in args]
         pointers = (ctypes.c_void_p * max(len(values), 1))(*(ctypes.addressof(v) for v in values))
         return Launch(self, _dim3(grid), _dim3(block), values, pointers)
-
-    def launch(
-        self,
-        grid: int | tuple[int, ...],
-        block: int | tuple[int, ...],
-        args: Sequence[tuple[Any, type]],
-        stream: Stream,
-    ) -> None:
-        self.bind(grid, block, args)(stream)
 
 
 def _dim3(d: int | tuple[int, ...]) -> tuple[int, int, int]:

@@ -22,13 +22,11 @@ def measure_host(fn: Callable[[], object], settings: TimingSettings) -> Measurem
     """Time ``fn`` on the host: warm up by time budget, batch k calls per sample, stop adaptively."""
     clock = time.perf_counter_ns
     t0 = clock()
-    calls = 0
     one = 0
     while True:  # warm-up: at least one call, then until the budget is spent
         c0 = clock()
         fn()
         one = clock() - c0
-        calls += 1
         if (clock() - t0) / 1e9 >= settings.warmup_s:
             break
     warmup_s = (clock() - t0) / 1e9

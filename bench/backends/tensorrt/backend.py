@@ -48,7 +48,6 @@ class _TensorRTAdapter(Backend):
     """Shared by both flavours; subclasses only name themselves."""
 
     flavour: ClassVar[str]
-    needs_gpu: ClassVar[bool] = True  # to execute; --build-only needs none (can_build_only)
     can_build_only: ClassVar[bool] = True
 
     _trt: ModuleType | None = None
