@@ -7,12 +7,14 @@ asks bench.gpu.cuda (the one module that talks to CUDA) whether a GPU answers.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
 import platform
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,39 +31,63 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def git_commit(cwd: Path | None = None) -> str:
-    """BENCH_GIT_COMMIT when set (a copy of the tree on a GPU host, where git may not answer), else the
-    checkout's commit (with '-dirty' when tracked files differ), else 'unknown'."""
-    where = cwd or Path(__file__).resolve().parent.parent
-    if os.environ.get("BENCH_GIT_COMMIT"):  # set by whoever copied the tree; git may not work there
-        return os.environ["BENCH_GIT_COMMIT"]
+_WARNED: set[str] = set()
+
+
+def _git(args: list[str], where: Path) -> str | None:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
-        if sha.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
-def host_facts() -> dict[str, str]:
-    """Columns every row carries, whatever the backend."""
-    import json
+def code_digest(root: Path | None = None) -> str:
+    """sha256 over the harness's own files (bench/**/*.py and the shipped sweeps), path and content.
 
+    It lets anyone check a row's `git_commit`: the digest of that commit's tree must equal the row's
+    (scripts/verify_provenance.py does it). A copied tree without .git still has its digest."""
+    base = root or Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted([*base.rglob("*.py"), *base.rglob("*.toml")]):
+        if "__pycache__" in f.parts:
+            continue
+        h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def provenance(cwd: Path | None = None) -> dict[str, object]:
+    """git_commit, git_dirty, commit_source and code_digest for every row.
+
+    The checkout answers when it can (with `git_dirty` when tracked files differ). BENCH_GIT_COMMIT is used
+    only where git cannot answer (a copy of the tree on a GPU host); where both exist and disagree, git
+    wins and a warning says so, so a stale variable never mislabels a run."""
+    where = cwd or Path(__file__).resolve().parent.parent
+    env = os.environ.get("BENCH_GIT_COMMIT") or None
+    sha = _git(["rev-parse", "HEAD"], where)
+    digest = code_digest()
+    if sha:
+        status = _git(["status", "--porcelain", "--untracked-files=no"], where)
+        if env and env != sha and env not in _WARNED:
+            _WARNED.add(env)
+            print(f"warning: BENCH_GIT_COMMIT={env} differs from the checkout's HEAD {sha}; recording {sha}",
+                  file=sys.stderr)  # fmt: skip
+        return {"git_commit": sha, "git_dirty": bool(status) if status is not None else None,
+                "commit_source": "git", "code_digest": digest}  # fmt: skip
+    if env:
+        return {"git_commit": env, "git_dirty": None, "commit_source": "env", "code_digest": digest}
+    return {"git_commit": "unknown", "git_dirty": None, "commit_source": "unknown", "code_digest": digest}
+
+
+def host_facts() -> dict[str, object]:
+    """Columns every row carries, whatever the backend: where, with what software, from which code."""
     libs = {name: v for name in LIBRARIES if (v := package_version(name))}
     return {
         "host": socket.gethostname(),
-        "git_commit": git_commit(),
+        **provenance(),
         "python_version": platform.python_version(),
         "bench_version": bench.__version__,
-        "libraries": json.dumps(libs, sort_keys=True),
+        "libraries": libs,
     }
 
 

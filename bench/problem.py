@@ -29,7 +29,7 @@ class Verification:
 @dataclass
 class Problem:
     point: Point
-    x: np.ndarray  # input in the storage dtype (int8 codes for int8)
+    x: np.ndarray | None  # input in the storage dtype (int8 codes for int8); None: weights only (a build)
     shift: np.ndarray  # weights, flat, in prec.weight_dtype
     scale: np.ndarray
     power: np.ndarray
@@ -151,16 +151,23 @@ def _input(point: Point) -> np.ndarray:
     raise ValueError(f"data.kind must be 'random', 'arange' or 'zeros', got {kind!r}")
 
 
-def make_problem(point: Point, x_real: np.ndarray | None = None) -> Problem:
+def needs_input(point: Point, build_only: bool) -> bool:
+    """A build needs the data only where it shapes the engine: int8's quantization scales come from it."""
+    return not build_only or point.precision == "int8"
+
+
+def make_problem(point: Point, x_real: np.ndarray | None = None, *, with_input: bool = True) -> Problem:
     """Input and weights for ``point`` (the reference is computed when first needed).
 
-    ``x_real`` reuses a float32 input already made for this shape and data spec.
-    """
+    ``x_real`` reuses a float32 input already made for this shape and data spec. ``with_input=False``
+    makes the weights alone (a float build-only point needs no tensor, however large)."""
     try:
         count = int(np.prod(reference.weight_shape(point.shape, point.mode, point.channel_axis)))
     except ValueError:
         count = 1  # axis out of range: the backend (TensorRT) reports it; the reference raises on check
     shift, scale, power = _weights(point, count, prec.weight_dtype(point.precision))
+    if not with_input:
+        return Problem(point, None, shift, scale, power, None)
     real = _input(point) if x_real is None else x_real
     in_scale = None
     if point.precision == "int8":

@@ -46,7 +46,7 @@ def test_bad_values_are_refused_with_exit_code_2_naming_the_fix(argv, message, c
 
 def test_resume_without_an_interrupted_run_says_so(tmp_path, capsys):
     assert main(["run", "--sweep", "seed", "--out", str(tmp_path), "--resume"]) == 2
-    assert "no interrupted run" in capsys.readouterr().err
+    assert "no unfinished run" in capsys.readouterr().err
 
 
 def test_plan_shows_counts_skips_and_an_estimate(capsys):
@@ -101,10 +101,20 @@ def test_every_module_imports_without_optional_packages():
     assert "imported" in proc.stdout
 
 
-def test_rows_carry_the_commit_given_where_git_cannot_answer(monkeypatch):
-    from bench.env import git_commit
+def test_git_answers_for_a_checkout_and_a_stale_commit_variable_only_warns(monkeypatch, capsys):
+    from bench.env import provenance
 
     monkeypatch.setenv("BENCH_GIT_COMMIT", "abc123")
-    assert git_commit() == "abc123"
+    p = provenance()
+    assert p["commit_source"] == "git" and p["git_commit"] != "abc123" and len(p["git_commit"]) == 40
+    assert "BENCH_GIT_COMMIT=abc123 differs" in capsys.readouterr().err
+
+
+def test_the_commit_variable_is_used_where_git_cannot_answer(monkeypatch, tmp_path):
+    from bench.env import provenance
+
+    monkeypatch.setenv("BENCH_GIT_COMMIT", "abc123")
+    p = provenance(cwd=tmp_path)  # not a checkout
+    assert (p["git_commit"], p["commit_source"], p["git_dirty"]) == ("abc123", "env", None)
     monkeypatch.delenv("BENCH_GIT_COMMIT")
-    assert git_commit() != "abc123"
+    assert provenance(cwd=tmp_path)["git_commit"] == "unknown"

@@ -8,7 +8,7 @@ from bench.problem import make_problem
 from bench.stats import rel_mad, summarize
 from bench.timing.host import batch_size, measure_host
 from bench.timing.settings import TimingSettings
-from bench.timing.stopping import should_stop
+from bench.timing.stopping import should_stop, unmet_warning
 
 
 def test_point_key_is_stable_and_ignores_the_backend():
@@ -89,7 +89,22 @@ def test_time_cap_stops_noisy_measurements_and_says_so():
     noisy = [10.0, 20.0, 5.0, 15.0, 30.0, 8.0]
     assert not should_stop(noisy, 0.5, s).stop
     d = should_stop(noisy, 1.0, s)
-    assert d.stop and d.hit_time_cap and d.noise > 0.01
+    assert d.stop and d.reason == "time_cap" and not d.target_met and d.noise > 0.01
+    assert "noise target missed" in unmet_warning(d, s)
+
+
+def test_the_sample_cap_never_hides_a_missed_noise_target():
+    s = TimingSettings(min_samples=5, max_samples=6, min_time_s=0.1, max_time_s=1.0, target_noise=0.01)
+    noisy = [10.0, 20.0, 5.0, 15.0, 30.0, 8.0]
+    d = should_stop(noisy, 0.01, s)
+    assert d.stop and d.reason == "sample_cap" and not d.target_met
+    assert "6 sample cap" in unmet_warning(d, s)
+
+
+def test_the_time_cap_counts_the_warm_up():
+    s = TimingSettings(min_samples=5, min_time_s=0.1, max_time_s=1.0, target_noise=0.01)
+    noisy = [10.0, 20.0, 5.0, 15.0, 30.0, 8.0]
+    assert should_stop(noisy, 0.2, s, spent_s=1.0).reason == "time_cap"
 
 
 def test_batch_size_lifts_a_sample_above_the_floor():

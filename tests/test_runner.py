@@ -2,18 +2,15 @@
 
 import numpy as np
 import pytest
+from run_helpers import run_planned
 
 from bench.backends.base import Backend, BackendInfo, BuildInfo, PreparedPoint
 from bench.backends.numpy_backend import NumpyBackend
 from bench.planning import PlannedPoint
 from bench.point import DataSpec, Point, WeightsSpec
 from bench.problem import make_problem
-from bench.results import RunWriter, load
-from bench.runner import RunContext, run
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
-
-FAST = TimingSettings(warmup_s=0.001, min_samples=3, min_time_s=0.001, max_time_s=0.01)
 
 
 class _OffByOnePoint(PreparedPoint):
@@ -41,10 +38,6 @@ class OffByOneBackend(Backend):
         return self.last
 
 
-def ctx(**kw) -> RunContext:
-    return RunContext(run_id="r", sweep="test", timing=FAST, build_only=False, host={"host": "h"}, **kw)
-
-
 def point(**kw) -> Point:
     base = dict(shape=(1, 3, 3, 3), mode="channel", precision="fp32", channel_axis=None, backend="numpy")
     return Point(**{**base, **kw})
@@ -53,21 +46,19 @@ def point(**kw) -> Point:
 def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):
     bad = point(weights=WeightsSpec(kind="constant", shift=[1.0, 2.0, 3.0, 4.0]))
     good = point(shape=(1, 3, 4, 4))
-    backend = NumpyBackend()
-    w = RunWriter(tmp_path, "r")
-    summary = run(ctx(), [PlannedPoint(bad), PlannedPoint(good)], {"numpy": backend}, {"numpy": backend.info()}, w)
-    df = load(w.finalize()).set_index("shape")
+    df, summary = run_planned(tmp_path, [PlannedPoint(bad), PlannedPoint(good)])
+    df = df.set_index("shape")
     assert summary.counts == {"failed": 1, "ok": 1}
     assert df.loc["1x3x3x3", "status"] == "failed"
     assert "shift has 4 values" in df.loc["1x3x3x3", "error"]
+    assert df.loc["1x3x3x3", "error_origin"] == "backend"  # the backend refused its weights
     assert df.loc["1x3x4x4", "status"] == "ok" and df.loc["1x3x4x4", "n_samples"] >= 3
 
 
 def test_wrong_output_is_a_mismatch_and_never_timed(tmp_path):
     backend = OffByOneBackend()
-    w = RunWriter(tmp_path, "r")
-    run(ctx(), [PlannedPoint(point())], {"numpy": backend}, {"numpy": backend.info()}, w)
-    r = load(w.finalize()).iloc[0]
+    df, _ = run_planned(tmp_path, [PlannedPoint(point())], backends={"numpy": backend})
+    r = df.iloc[0]
     assert r["status"] == "mismatch" and not backend.last.timed
     assert r["correct"] is False or not r["correct"]
     assert r["max_abs_err"] > r["tolerance"]
@@ -76,11 +67,9 @@ def test_wrong_output_is_a_mismatch_and_never_timed(tmp_path):
 
 
 def test_skipped_points_keep_their_reason(tmp_path):
-    w = RunWriter(tmp_path, "r")
-    backend = NumpyBackend()
-    run(ctx(), [PlannedPoint(point(), "not today")], {"numpy": backend}, {}, w)
-    r = load(w.finalize()).iloc[0]
-    assert (r["status"], r["error"]) == ("skipped", "not today")
+    df, _ = run_planned(tmp_path, [PlannedPoint(point(), "not today")])
+    r = df.iloc[0]
+    assert (r["status"], r["error"], r["error_origin"]) == ("skipped", "not today", "plan")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16", "int8"])
@@ -93,10 +82,8 @@ def test_numpy_backend_passes_its_own_check_in_every_precision(mode, precision):
 
 
 def test_row_carries_environment_point_and_timing_columns(tmp_path):
-    w = RunWriter(tmp_path, "r")
-    backend = NumpyBackend()
-    run(ctx(), [PlannedPoint(point(precision="fp16"))], {"numpy": backend}, {"numpy": backend.info()}, w)
-    r = load(w.finalize()).iloc[0]
+    df, _ = run_planned(tmp_path, [PlannedPoint(point(precision="fp16"))])
+    r = df.iloc[0]
     assert r["backend_version"].startswith("numpy ")
     assert (r["shape"], r["numel"], r["precision"], r["channel_axis"]) == ("1x3x3x3", 27, "fp16", "default")
     assert r["timing_method"] == "host" and r["bytes_moved"] == 2 * 27 * 2 + 2 * 3 * 2
@@ -124,8 +111,8 @@ def test_rounds_interleave_points_and_pool_their_samples(tmp_path):
 
     backend.prepare = tracking_prepare
     points = [PlannedPoint(point(shape=(1, 3, 4, 4))), PlannedPoint(point(shape=(1, 3, 5, 5)))]
-    w = RunWriter(tmp_path, "r")
-    run(RunContext("r", "t", timing, False, {"host": "h"}), points, {"numpy": backend}, {"numpy": backend.info()}, w)
+    df, _ = run_planned(tmp_path, points, timing, backends={"numpy": backend})
     assert order == ["1x3x4x4", "1x3x5x5"] * 3  # round by round, not point by point
-    df = load(w.finalize())
     assert (df["status"] == "ok").all() and (df["n_samples"] >= 6).all()
+    assert [len(r) for r in df["round_sizes"]] == [3, 3]
+    assert all(int(r.sum()) == n for r, n in zip(df["round_sizes"], df["n_samples"], strict=True))

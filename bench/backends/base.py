@@ -34,6 +34,13 @@ class BackendOptions:
     cache_dir: Path = Path(".cache/bench")  # engine and timing caches
     device: int = 0
 
+    def identity(self) -> dict[str, Any]:
+        """The options that change what a row measures (part of a run's identity for --resume)."""
+        return {
+            "trt_api": self.trt_api,
+            **{k: v for k, v in vars(self).items() if k not in ("build_only", "trt_api", "cache_dir", "device")},
+        }
+
 
 @dataclass
 class BackendInfo:
@@ -106,6 +113,20 @@ class Backend(ABC):
     def bytes_moved(self, point: Point) -> int:
         """Bytes one call must read and write; the basis of `gbps` and `pct_of_memcpy`."""
         return point.bytes_moved
+
+    # -- resources: what a point needs beyond the host arrays, and what the device has -------------
+    def device_bytes(self, point: Point, timing: TimingSettings) -> int:
+        """Device memory one prepared point holds at its peak (0: the backend runs on the host)."""
+        return 0
+
+    def device_free_bytes(self) -> int | None:
+        """Device memory free now, or None when the backend has no device (or cannot tell)."""
+        return None
+
+    def context_error(self) -> str | None:
+        """After a failure: the sticky error that left this process unable to use its device (the CUDA
+        context is lost; only a new process can go on), or None."""
+        return None
 
     def _axis_out_of_range(self, point: Point) -> str | None:
         """Out-of-range axes are skipped here; TensorRT backends override this to let TensorRT judge."""

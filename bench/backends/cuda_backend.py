@@ -7,8 +7,8 @@ import ctypes
 import time
 from typing import TYPE_CHECKING, ClassVar
 
-from bench.backends.base import Backend, BackendInfo
-from bench.backends.gpu_common import GpuPreparedPoint, gpu_device, gpu_info
+from bench.backends.base import BackendInfo
+from bench.backends.gpu_common import GpuBackend, GpuPreparedPoint, gpu_device, gpu_info
 from bench.gpu import kernels
 from bench.point import Point
 from bench.precision import numpy_dtype
@@ -69,7 +69,7 @@ class CudaScalePoint(GpuPreparedPoint):
         self._launch(stream)
 
 
-class CudaBackend(Backend):
+class CudaBackend(GpuBackend):
     name: ClassVar[str] = "cuda"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16", "int8")
 

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.backends.base import BackendInfo, BuildInfo, PreparedPoint
+from bench import resources
+from bench.backends.base import Backend, BackendInfo, BuildInfo, PreparedPoint
 from bench.gpu import nvml
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
 
 if TYPE_CHECKING:
     from bench.gpu.cuda import Device, DeviceBuffer, Stream
+    from bench.point import Point
     from bench.problem import Problem
 
 
@@ -30,8 +32,14 @@ def gpu_device(index: int = 0) -> Device:
     return Device(index)
 
 
+def nvml_index(device: Device) -> int | None:
+    """The NVML index of ``device`` (found by UUID: CUDA's numbering differs under CUDA_VISIBLE_DEVICES)."""
+    return nvml.index_for_uuid(device.uuid)
+
+
 def gpu_info(backend: str, backend_version: str, device: Device, extra: dict | None = None) -> BackendInfo:
     """BackendInfo of a GPU backend: device, driver (NVML's version where available), CUDA runtime."""
+    index = nvml_index(device)
     return BackendInfo(
         backend=backend,
         backend_version=backend_version,
@@ -39,7 +47,13 @@ def gpu_info(backend: str, backend_version: str, device: Device, extra: dict | N
         compute_capability=device.compute_capability,
         driver_version=nvml.driver_version() or f"CUDA {device.driver_version} (driver API)",
         cuda_version=device.runtime_version,
-        extra={**device.properties(), **(extra or {}), "nvml": nvml.snapshot(device.index)},
+        extra={
+            **device.properties(),
+            **(extra or {}),
+            "gpu_uuid": device.uuid,
+            "gpu_index": index,
+            "nvml": nvml.snapshot(index) if index is not None else {},
+        },
     )
 
 
@@ -98,7 +112,7 @@ class GpuPreparedPoint(PreparedPoint):
         from bench.timing import device as device_timing
 
         return device_timing.measure(
-            self.enqueue, self.stream, timing, device=self.device, nvml_index=self.device.index
+            self.enqueue, self.stream, timing, device=self.device, nvml_index=nvml_index(self.device)
         )
 
     def close(self) -> None:
@@ -113,3 +127,22 @@ class GpuPreparedPoint(PreparedPoint):
             self._buffers.clear()
             if stream is not None:
                 stream.close()
+
+
+class GpuBackend(Backend):
+    """A backend that runs on the process's CUDA device: it can say what a point needs there, what is
+    free, and whether the context survived a failure."""
+
+    def device_bytes(self, point: Point, timing: TimingSettings) -> int:
+        from bench.timing.device import flush_bytes
+
+        flush = flush_bytes(gpu_device(self.options.device).l2_bytes) if timing.l2_flush else 0
+        return resources.device_bytes(point, l2_flush_bytes=flush)
+
+    def device_free_bytes(self) -> int | None:
+        return gpu_device(self.options.device).free_memory()
+
+    def context_error(self) -> str | None:
+        from bench.gpu import cuda
+
+        return cuda.context_error()

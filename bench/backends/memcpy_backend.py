@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from bench.backends.base import Backend, BackendInfo
-from bench.backends.gpu_common import GpuPreparedPoint, gpu_device, gpu_info
+from bench.backends.base import BackendInfo
+from bench.backends.gpu_common import GpuBackend, GpuPreparedPoint, gpu_device, gpu_info
 from bench.point import Point
 from bench.precision import PRECISIONS
 
@@ -48,7 +48,7 @@ class MemcpyPoint(GpuPreparedPoint):
         return out
 
 
-class MemcpyBackend(Backend):
+class MemcpyBackend(GpuBackend):
     name: ClassVar[str] = "memcpy"
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
     verifies_scale: ClassVar[bool] = False  # its output is the input, not the Scale op's

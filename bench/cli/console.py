@@ -9,6 +9,7 @@ from collections import Counter
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -76,12 +77,31 @@ def summary_table(rows: list[dict], limit: int = 40) -> Table:
     for r in ok[:limit]:
         table.add_row(
             r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], r.get("timing_method") or "-",
-            _fmt(r.get("median_us"), ".2f"), _fmt(r.get("noise"), ".1%"), _fmt(r.get("gbps"), ".0f"),
+            _fmt(r.get("median_us"), ".2f"), _fmt(r.get("noise"), ".1%") + ("" if r.get("noise_target_met") is not False else " !"),
+            _fmt(r.get("gbps"), ".0f"),
             _fmt(r.get("pct_of_memcpy"), ".0f"),
         )  # fmt: skip
+    caption = []
     if len(ok) > limit:
-        table.caption = f"... and {len(ok) - limit} more timed points in the parquet file"
+        caption.append(f"... and {len(ok) - limit} more timed points in the parquet file")
+    if any(r.get("noise_target_met") is False for r in ok[:limit]):
+        caption.append("'!': the noise target was not reached")
+    table.caption = "; ".join(caption) or None
     return table
+
+
+def noise_line(rows: list[dict]) -> str | None:
+    """How many timed points stopped without reaching the noise target, and what stopped them."""
+    timed = [r for r in rows if r["status"] == "ok"]
+    missed = [r for r in timed if r.get("noise_target_met") is False]
+    if not missed:
+        return None
+    by = Counter(str(r.get("stop_reason")) for r in missed)
+    causes = ", ".join(f"{reason.replace('_', ' ')}: {n}" for reason, n in by.most_common())
+    return (
+        f"noise target missed on {len(missed)} of {len(timed)} timed points ({causes}); their rows say "
+        "noise_target_met = false and carry a warning"
+    )
 
 
 def built_table(rows: list[dict], limit: int = 40) -> Table | None:
@@ -123,8 +143,11 @@ def problems_table(rows: list[dict], limit: int = 20) -> Table | None:
     table = Table(title=f"failed and mismatched points ({len(bad)})")
     for col in ("backend", "shape", "mode", "prec", "axis", "status", "error"):
         table.add_column(col, overflow="fold")
+    if len(bad) > limit:
+        table.caption = f"... and {len(bad) - limit} more in the parquet file"
     for r in bad[:limit]:
         table.add_row(
-            r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], r["status"], r["error"] or ""
-        )
+            r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], r["status"],
+            Text(r["error"] or ""),  # Text, not str: rich would eat "[...]" in TensorRT's messages as markup
+        )  # fmt: skip
     return table

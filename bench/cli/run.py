@@ -1,7 +1,8 @@
 """Run a sweep: verify and time every point, write one parquet file, print a summary.
 
-Finished points go to a journal as they finish; a killed run keeps them and `--resume` completes it
-without redoing them.
+Finished points (and finished rounds) go to a checksummed journal as they finish; an interruption loses
+at most the work in flight, and `--resume RUN_ID` completes the run without redoing anything, after
+checking that it plans the same run.
 """
 
 from __future__ import annotations
@@ -9,16 +10,20 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.backends.base import Backend, BackendInfo
-from bench.cli.common import add_point_arguments, planned_points
-from bench.cli.console import RunProgress, built_table, console, problems_table, status_table, summary_table
-from bench.env import host_facts
+from rich.markup import escape
+
+from bench.cli.common import add_point_arguments, backend_options, planned_points
+from bench.cli.console import RunProgress, built_table, console, noise_line, problems_table, status_table, summary_table
 from bench.errors import UserError
-from bench.results.store import RunWriter, journal_header, latest_journal, read_journal
-from bench.runner import RunContext
+from bench.execution import Placement, executor_for
+from bench.execution.task import RunSpec
+from bench.planning import identity_differences, plan_id, plan_identity
+from bench.results.store import JOURNAL_SUFFIX, RunWriter, check_run_id, load, pending_runs
+from bench.runner import ContextLost
 from bench.runner import run as run_points
 
 
@@ -26,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_point_arguments(parser)
     parser.add_argument("--out", default="results", metavar="DIR", help="results folder (default: %(default)s)")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="RUN_ID",
-                        help="finish an interrupted run (the latest in --out, or RUN_ID) without redoing its points")  # fmt: skip
+                        help="finish an interrupted run in --out (its run id; alone: the only unfinished one) "
+                             "without redoing its points; the command must plan the same run")  # fmt: skip
     parser.add_argument(
         "--build-only", action="store_true", help="build engines without executing (TensorRT; no GPU needed)"
     )
@@ -34,74 +40,97 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def new_run_id() -> str:
-    host = re.sub(r"[^A-Za-z0-9-]", "-", host_facts()["host"])[:24]
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{host}-{secrets.token_hex(2)}"
+    """Time, host and 48 random bits: two runs started in the same second on one host do not collide."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:24].strip("-") or "host"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{host}-{secrets.token_hex(6)}"
 
 
 def resolve_resume(out: Path, resume: str) -> str:
-    if resume == "latest":
-        journal = latest_journal(out)
-        if journal is None:
-            raise UserError(
-                f"--resume: no interrupted run in {out} (no *.journal.jsonl); start a new run without --resume"
-            )
-        return journal_header(journal)["run_id"]
-    if not (out / f"{resume}.journal.jsonl").exists():
-        raise UserError(f"--resume {resume}: no journal {resume}.journal.jsonl in {out}")
-    return resume
+    if resume != "latest":
+        return check_run_id(resume)
+    pending = [p.name.removesuffix(JOURNAL_SUFFIX) for p in pending_runs(out)]
+    if not pending:
+        raise UserError(f"--resume: no unfinished run in {out}; start a new run without --resume")
+    if len(pending) > 1:
+        raise UserError(
+            f"--resume: {len(pending)} unfinished runs in {out} ({', '.join(pending)}); name one: --resume RUN_ID"
+        )
+    return pending[0]
 
 
-def backend_infos(backends: dict[str, Backend], needed: set[str]) -> dict[str, BackendInfo]:
-    """Start each backend that has points to run, before any point: a missing package or GPU stops here."""
-    infos = {}
-    for name in sorted(needed):
-        try:
-            infos[name] = backends[name].info()
-        except UserError:
-            raise
-        except Exception as exc:
-            raise UserError(f"backend {name} cannot start on this machine: {exc}") from exc
-    return infos
+def placement(args: argparse.Namespace) -> Placement:
+    return Placement(
+        gpus=getattr(args, "gpus", None),
+        scheduler=getattr(args, "scheduler", None),
+        isolate=bool(getattr(args, "isolate", False)),
+        point_timeout_s=getattr(args, "point_timeout", None),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    sweep, planned, backends, timing = planned_points(args)
+    sweep, planned, _backends, timing = planned_points(args)
     out = Path(args.out)
-    run_id = resolve_resume(out, args.resume) if args.resume else new_run_id()
-    needed = {pp.point.backend for pp in planned if pp.runs}
-    infos = backend_infos(backends, needed)
-    ctx = RunContext(run_id=run_id, sweep=sweep.name, timing=timing, build_only=args.build_only, host=host_facts())
-    writer = RunWriter(out, run_id, header={"sweep": sweep.source, "build_only": args.build_only})
-    already = len(writer.finished())
-    if already:
-        console.print(f"resuming {run_id}: {already} points already done")
-    methods = (
-        "build only"
-        if args.build_only
-        else (f"{timing.method} (falls back to events where capture fails)" if needed - {"numpy"} else "host clock")
+    options = backend_options(args)
+    identity = plan_identity(
+        sweep, planned, timing, {"build_only": bool(args.build_only), **options.identity()}, args.shard
     )
-    console.print(f"run {run_id}: {len(planned)} points from sweep '{sweep.name}', timing: {methods}")  # fmt: skip
-    progress = RunProgress(len(planned) - already, enabled=not args.no_progress)
+    needed = tuple(sorted({pp.point.backend for pp in planned if pp.runs}))
+    run_id = resolve_resume(out, args.resume) if args.resume else new_run_id()
+    spec = RunSpec(run_id, sweep.name, plan_id(identity), timing, bool(args.build_only), options, needed)
+    executor = executor_for(spec, placement(args))
+    writer: RunWriter | None = None
+    progress: RunProgress | None = None
     try:
-        summary = run_points(ctx, planned, backends, infos, writer, on_row=progress)
+        executor.start()  # a missing GPU or package stops here, before a journal exists
+        if args.resume:
+            writer, contents = RunWriter.resume(out, run_id)
+            differs = identity_differences(contents.header.get("identity") or {}, identity)
+            if differs:
+                more = f" (and {len(differs) - 1} more difference(s))" if len(differs) > 1 else ""
+                raise UserError(f"--resume {run_id}: this command plans a different run: {differs[0]}{more}; "
+                                "resume with the run's own sweep and settings, or start a new run")  # fmt: skip
+            for problem in contents.problems():
+                console.print(f"journal {escape(str(contents.path))}: {escape(problem)}: its point runs again")
+            if writer.duplicates:
+                console.print(f"journal held {len(writer.duplicates)} duplicate row(s); the first of each is kept")
+            console.print(f"resuming {run_id}: {len(writer.finished())} of {len(planned)} points already done")
+        else:
+            writer = RunWriter.start(
+                out, run_id, {"sweep": sweep.source, "plan_id": spec.plan_id, "identity": identity}
+            )
+        method = "build only" if args.build_only else (
+            f"{timing.method} (falls back to events where capture fails)" if set(needed) - {"numpy"} else "host clock"
+        )  # fmt: skip
+        console.print(f"run {run_id}: {len(planned)} points from sweep '{escape(sweep.name)}', timing: {method}")
+        progress = RunProgress(len(planned) - len(writer.finished()), enabled=not args.no_progress)
+        summary = run_points(spec, planned, executor, writer, on_row=progress)
+        progress.close()
+        path = writer.finalize((pp.point.key, pp.point.backend) for pp in planned)
     except KeyboardInterrupt:
-        progress.close()
-        writer.close()
-        kept = len(read_journal(writer.journal_path))
-        console.print(f"\ninterrupted: {kept} finished points kept in {writer.journal_path}; "
-                      f"finish with the same command and --resume {run_id}")  # fmt: skip
+        if progress:
+            progress.close()
+        kept = len(writer.finished()) if writer else 0
+        console.print(f"\ninterrupted: {kept} finished points kept in run {run_id}'s journal; finish with the same "
+                      f"command and --resume {run_id}")  # fmt: skip
         return 130
+    except ContextLost as exc:
+        if progress:
+            progress.close()
+        console.print(f"\nstopped: {escape(str(exc))}")
+        return 1
     finally:
-        progress.close()
-        for b in backends.values():
-            b.close()
-    path = writer.finalize()
-    from bench.results.store import load
-
+        if progress:
+            progress.close()
+        if writer is not None:
+            writer.close()
+        executor.close()
     rows = load(path).to_dict("records")
     console.print(status_table(summary.counts, rows))
+    line = noise_line(rows)
+    if line:
+        console.print(line)
     for table in (built_table(rows) if args.build_only else summary_table(rows), problems_table(rows)):
         if table is not None:
             console.print(table)
-    console.print(f"results: {path}")
+    console.print(f"results: {escape(str(path))}")
     return 0

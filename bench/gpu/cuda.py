@@ -153,8 +153,14 @@ class Device:
         self.l2_bytes: int = int(prop.l2CacheSize)
         self.total_memory: int = int(prop.totalGlobalMem)
         self.max_threads_per_sm: int = int(prop.maxThreadsPerMultiProcessor)
+        self.uuid: str = _uuid_text(bytes(prop.uuid.bytes))
         self.driver_version: str = driver_version()
         self.runtime_version: str = runtime_version()
+
+    def free_memory(self) -> int:
+        """Device memory free now (cudaMemGetInfo), bytes."""
+        free, _total = _check(_rt().cudaMemGetInfo(), "cudaMemGetInfo")
+        return int(free)
 
     @property
     def compute_capability(self) -> str:
@@ -175,6 +181,24 @@ class Device:
             "cuda_runtime": self.runtime_version,
             "cuda_driver_api": self.driver_version,
         }
+
+
+def _uuid_text(raw: bytes) -> str:
+    """16 UUID bytes in NVML's form, 'GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx' (what nvidia-smi prints)."""
+    h = raw.hex()
+    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def context_error() -> str | None:
+    """The sticky error of a lost CUDA context (e.g. cudaErrorIllegalAddress after a bad kernel), or None.
+
+    After such an error every CUDA call in this process fails: only a new process can use the GPU again.
+    Non-sticky errors (a bad launch configuration) were already returned by their own call."""
+    try:
+        (err,) = _rt().cudaDeviceSynchronize()
+    except Exception as exc:  # the runtime itself is unusable
+        return f"{type(exc).__name__}: {exc}"
+    return None if int(err) == 0 else _error_name(err)
 
 
 # --- streams and events -----------------------------------------------------------------------------

@@ -139,6 +139,19 @@ def snapshot(index: int = 0) -> dict[str, Any]:
     return out
 
 
+def index_for_uuid(uuid: str | None) -> int | None:
+    """NVML's index (the host's numbering, which CUDA_VISIBLE_DEVICES does not change) of the GPU with
+    this UUID; None without NVML. CUDA's device 0 in a process pinned to GPU 2 is NVML's index 2."""
+    ok, _ = available()
+    if not ok or not uuid:
+        return None
+    nv = _pynvml()
+    try:
+        return int(nv.nvmlDeviceGetIndex(nv.nvmlDeviceGetHandleByUUID(uuid)))  # type: ignore[union-attr]
+    except Exception:
+        return None
+
+
 def driver_version() -> str | None:
     """The driver's own version (e.g. '580.159.04'), or None without NVML."""
     ok, _ = available()

@@ -1,16 +1,20 @@
-"""Results on disk: a journal while a run is going, one parquet file when it ends.
+"""Results on disk: a run's journal while it goes, one parquet file when it ends, and reading them back.
 
-While a run is going, every finished point is appended to `<run_id>.journal.jsonl` and flushed to
-disk, so a killed run keeps every finished point. `--resume` reads the journal back and skips those
-points. When the run ends, the rows are written to `<run_id>.parquet` through a temporary file and an
-atomic rename, and the journal is removed. `load` reads many runs into one DataFrame and refuses
-foreign or damaged files by name.
+Layout of a results folder (`--out`, default `results/`):
+
+    results/<run_id>.parquet              one finished run: one row per planned point, pinned schema
+    results/.journal/<run_id>.journal     a run in progress (or killed): see bench.results.journal
+
+The journal lives in a dot-folder, so no reader of the dataset meets it: pyarrow and pandas skip
+names starting with '.' or '_', and globs such as `results/**/*.parquet` match no journal. The
+parquet file is written to a hidden temporary name and renamed into place (atomic on POSIX), so a
+reader never sees half a file, and it is written once: an existing results file is never replaced.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,173 +24,285 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.errors import UserError
+from bench.results import journal as jr
+from bench.results.migrate import upgrade
 from bench.results.schema import COLUMNS, SCHEMA, SCHEMA_VERSION
+from bench.results.table import rows_to_table
 
-JOURNAL_SUFFIX = ".journal.jsonl"
+JOURNAL_DIR = ".journal"
+JOURNAL_SUFFIX = ".journal"
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+PointId = tuple[str, str]  # (point_key, backend)
 
 
-def _jsonable(value: object) -> object:
-    if isinstance(value, np.ndarray):
-        return value.astype(np.float64).tolist()
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    return value
+def check_run_id(run_id: str, flag: str = "--resume") -> str:
+    """A run id names files in one folder: no separators, no leading dot (so it cannot escape --out)."""
+    if not RUN_ID.match(run_id or ""):
+        raise UserError(
+            f"{flag} {run_id!r}: a run id is letters, digits, '.', '_' and '-' (e.g. 20261126T074508Z-host-3fa9c1d27b0e), "
+            "not a path; give the run id and its folder with --out"
+        )
+    return run_id
+
+
+def journal_path(out_dir: Path, run_id: str) -> Path:
+    return Path(out_dir) / JOURNAL_DIR / f"{run_id}{JOURNAL_SUFFIX}"
+
+
+def parquet_path(out_dir: Path, run_id: str) -> Path:
+    return Path(out_dir) / f"{run_id}.parquet"
+
+
+def pending_runs(out_dir: Path) -> list[Path]:
+    """Journals of unfinished runs in ``out_dir``, oldest first."""
+    folder = Path(out_dir) / JOURNAL_DIR
+    found = folder.glob(f"*{JOURNAL_SUFFIX}") if folder.is_dir() else []
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
+def point_id(row: dict) -> PointId:
+    return (str(row["point_key"]), str(row["backend"]))
 
 
 class RunWriter:
-    """Appends rows of one run to its journal; `finalize` writes the parquet file."""
+    """The only writer of one run: appends finished points (and finished rounds) to the journal, then
+    writes the parquet file. Rows and rounds already in the journal (a resumed run) are loaded."""
 
-    def __init__(self, out_dir: Path, run_id: str, header: dict | None = None) -> None:
+    def __init__(self, out_dir: Path, run_id: str, journal: jr.Journal, contents: jr.Contents | None = None) -> None:
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
-        self.journal_path = self.out_dir / f"{run_id}{JOURNAL_SUFFIX}"
-        self.parquet_path = self.out_dir / f"{run_id}.parquet"
-        fresh = not self.journal_path.exists()
-        self._file = self.journal_path.open("a", encoding="utf-8")
-        if fresh:
-            self._write({"_header": True, "run_id": run_id, "schema_version": SCHEMA_VERSION, **(header or {})})
+        self.journal = journal
+        self.parquet_path = parquet_path(out_dir, run_id)
+        self.rows: dict[PointId, dict] = {}
+        self.rounds: dict[PointId, dict[int, dict]] = {}
+        self.duplicates: list[str] = []
+        self.header: dict = contents.header if contents else {}
+        for record in contents.records if contents else []:
+            self._take(record)
 
-    def _write(self, obj: dict) -> None:
-        self._file.write(json.dumps({k: _jsonable(v) for k, v in obj.items()}) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+    @classmethod
+    def start(cls, out_dir: Path, run_id: str, header: dict) -> RunWriter:
+        out = prepare_out_dir(out_dir)
+        path = journal_path(out, run_id)
+        if path.exists() or parquet_path(out, run_id).exists():
+            raise UserError(f"run {run_id} already exists in {out}; start a new run or --resume it")
+        try:
+            journal = jr.Journal.create(path, {"run_id": run_id, "schema_version": SCHEMA_VERSION, **header})
+        except OSError as exc:
+            raise UserError(f"--out {out}: cannot create the run's journal ({exc.strerror or exc})") from None
+        writer = cls(out, run_id, journal)
+        writer.header = {"run_id": run_id, **header}
+        return writer
+
+    @classmethod
+    def resume(cls, out_dir: Path, run_id: str) -> tuple[RunWriter, jr.Contents]:
+        out = Path(out_dir)
+        check_run_id(run_id)
+        path = journal_path(out, run_id)
+        if parquet_path(out, run_id).exists():
+            raise UserError(f"--resume {run_id}: that run already finished ({parquet_path(out, run_id)})")
+        if not path.exists():
+            pending = ", ".join(p.name.removesuffix(JOURNAL_SUFFIX) for p in pending_runs(out)) or "none"
+            raise UserError(
+                f"--resume {run_id}: no unfinished run of that id in {out} (unfinished runs there: {pending})"
+            )
+        journal, contents = jr.Journal.resume(path, run_id)
+        if contents.header.get("run_id") != run_id:
+            journal.close()
+            raise UserError(f"--resume {run_id}: {path} belongs to run {contents.header.get('run_id')!r}")
+        return cls(out, run_id, journal, contents), contents
+
+    def _take(self, record: dict) -> None:
+        kind = record.get("kind")
+        row = record.get("row")
+        if not isinstance(row, dict) or "point_key" not in row or "backend" not in row:
+            return
+        pid = point_id(row)
+        if kind == "row":
+            if pid in self.rows:
+                self.duplicates.append(f"{pid[1]} {row.get('shape')} {row.get('mode')} {row.get('precision')}")
+                return
+            self.rows[pid] = row
+        elif kind == "round" and isinstance(record.get("round"), int):
+            self.rounds.setdefault(pid, {}).setdefault(record["round"], row)
+
+    def finished(self) -> set[PointId]:
+        return set(self.rows)
 
     def append(self, row: dict) -> None:
-        unknown = set(row) - set(COLUMNS)
+        """A point's final row (any status)."""
+        self._write({"kind": "row", "row": row})
+
+    def append_round(self, row: dict, round_index: int) -> None:
+        """One finished round of a point timed in rounds: kept even if the run dies before the last."""
+        self._write({"kind": "round", "round": round_index, "row": row})
+
+    def _write(self, record: dict) -> None:
+        unknown = set(record["row"]) - set(COLUMNS)
         if unknown:
             raise KeyError(f"row has columns not in the schema: {sorted(unknown)}")
-        self._write(row)
+        self.journal.append(record)
+        self._take(record)
 
-    def finished(self) -> set[tuple[str, str]]:
-        """(point_key, backend) of points already in the journal (skipped ones too)."""
-        return {(r["point_key"], r["backend"]) for r in read_journal(self.journal_path)}
-
-    def finalize(self) -> Path:
-        """Write the parquet file atomically and drop the journal."""
-        self._file.close()
-        rows = read_journal(self.journal_path)
-        df = add_memcpy_ratio(rows_to_frame(rows))
-        tmp = self.parquet_path.with_suffix(".parquet.tmp")
-        pq.write_table(frame_to_table(df), tmp)
-        os.replace(tmp, self.parquet_path)
-        self.journal_path.unlink()
+    def finalize(self, planned: Iterable[PointId]) -> Path:
+        """Write the parquet file of every planned point, then drop the journal. Refuses (UserError)
+        when a planned point has no row: the journal stays, and --resume completes it."""
+        planned = list(planned)
+        missing = [pid for pid in planned if pid not in self.rows]
+        if missing:
+            raise UserError(
+                f"run {self.run_id} is incomplete: {len(missing)} planned point(s) have no row (e.g. "
+                f"{missing[0][1]} {missing[0][0]}); the journal is kept: run the same command with --resume {self.run_id}"
+            )
+        rows = [self.rows[pid] for pid in planned]
+        table = rows_to_table(add_memcpy_ratio(rows))
+        write_table_once(table, self.parquet_path, self.run_id)
+        self.journal.close()
+        self.journal.path.unlink(missing_ok=True)
         return self.parquet_path
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        self.journal.close()
 
 
-def read_journal(path: Path) -> list[dict]:
-    """Rows of a journal; a torn last line (the process died mid-write) is dropped."""
-    rows = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not obj.get("_header"):
-                rows.append(obj)
-    return rows
+def prepare_out_dir(out_dir: Path) -> Path:
+    """``--out`` as a writable folder (made if absent), or one UserError line naming the flag."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, not a folder; give a folder for the results")
+    try:
+        (out / JOURNAL_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create the results folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK) or not os.access(out / JOURNAL_DIR, os.W_OK):
+        raise UserError(f"--out {out}: the folder is not writable; choose another with --out")
+    return out
 
 
-def journal_header(path: Path) -> dict:
-    with Path(path).open(encoding="utf-8") as fh:
-        return json.loads(fh.readline())
+def write_table_once(table: pa.Table, path: Path, run_id: str) -> None:
+    """Write through a hidden temporary file and an atomic rename; never over an existing file."""
+    if path.exists():
+        raise UserError(f"{path} already exists: a results file is written once and never replaced")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(
+            f"cannot write {path}: {exc.strerror or exc}; the run's journal is intact: free space, then run "
+            f"the same command with --resume {run_id}"
+        ) from None
 
 
-def latest_journal(out_dir: Path) -> Path | None:
-    journals = sorted(Path(out_dir).glob(f"*{JOURNAL_SUFFIX}"), key=lambda p: p.stat().st_mtime)
-    return journals[-1] if journals else None
+def add_memcpy_ratio(rows: list[dict]) -> list[dict]:
+    """pct_of_memcpy: achieved bandwidth over that of the memcpy row copying the same tensor in the same
+    run, on the same GPU model, timed the same way (method, L2 state). For every mode but ELEMENTWISE
+    the weights are a few bytes, and this is the memcpy's time over the row's time."""
 
+    def key(r: dict) -> tuple:
+        return (r.get("run_id"), r.get("gpu_name"), r.get("numel"), r.get("precision"), r.get("l2_flush"),
+                r.get("timing_method"))  # fmt: skip
 
-def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
-    return df
-
-
-def frame_to_table(df: pd.DataFrame) -> pa.Table:
-    arrays = []
-    for name, dtype in COLUMNS.items():
-        values = df[name].tolist() if name in df else [None] * len(df)
-        values = [
-            None if (isinstance(v, float) and np.isnan(v) and not pa.types.is_floating(dtype)) else v for v in values
-        ]
-        if pa.types.is_list(dtype):
-            cast = float if pa.types.is_floating(dtype.value_type) else int
-            values = [None if v is None else [cast(x) for x in v] for v in values]
-        arrays.append(pa.array(values, type=dtype, from_pandas=True))
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
-
-
-def add_memcpy_ratio(df: pd.DataFrame) -> pd.DataFrame:
-    """pct_of_memcpy: achieved bandwidth over the bandwidth of the memcpy row that copies the same tensor
-    (same run, same precision and element count, same cache mode). For every mode but ELEMENTWISE the
-    weights are a few bytes, and this is the memcpy's time over the row's time."""
-    df = df.copy()
-    ok = (df["status"] == "ok").to_numpy()
-    mem = df[ok & (df["backend"] == "memcpy").to_numpy()]
-    if mem.empty:
-        return df
-    key = ["run_id", "numel", "precision", "l2_flush"]
-    ref = mem.groupby(key, dropna=False)["gbps"].median()
-    memcpy_gbps = np.array([ref.get(k, np.nan) for k in zip(*(df[c] for c in key), strict=True)], dtype=np.float64)
-    pct = 100.0 * df["gbps"].astype(np.float64).to_numpy() / memcpy_gbps
-    df["pct_of_memcpy"] = np.where(ok, pct, np.nan)
-    return df
+    copies: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r.get("backend") == "memcpy" and r.get("status") == "ok" and r.get("gbps"):
+            copies.setdefault(key(r), []).append(float(r["gbps"]))
+    out = []
+    for r in rows:
+        ref = copies.get(key(r))
+        ok = r.get("status") == "ok" and r.get("gbps") and ref
+        out.append({**r, "pct_of_memcpy": 100.0 * float(r["gbps"]) / float(np.median(ref)) if ok else None})
+    return out
 
 
 # -- reading -------------------------------------------------------------------------------------------
 
 
-def _files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+def _hidden(path: Path, root: Path) -> bool:
+    """Inside a folder or file named with a leading '.' or '_' (what pyarrow and pandas skip)."""
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+
+
+def results_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Files, and folders searched recursively for *.parquet (skipping '.'/'_' names, as pyarrow does)."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not items:
+        raise UserError("no results given: name results files or folders")
     files: list[Path] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(p.glob("*.parquet"))
+            found = sorted(f for f in p.rglob("*.parquet") if f.is_file() and not _hidden(f, p))
             if not found:
-                raise UserError(f"{p}: no results files (*.parquet) in this folder")
+                raise UserError(f"{p}: no results files (*.parquet) in this folder or below it")
             files.extend(found)
         elif p.is_file():
             files.append(p)
         else:
             raise UserError(f"{p}: no such results file or folder")
-    return files
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())
 
 
-def _read_one(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pa.Table:
+    """One results file as a table of the current schema: checked, migrated from older versions."""
     try:
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
+    except Exception as exc:  # pyarrow raises several types for a damaged or foreign file
         raise UserError(f"{path}: not a readable parquet file ({exc}); it may be damaged or truncated") from None
-    if "schema_version" not in table.column_names or "point_key" not in table.column_names:
+    names = set(table.column_names)
+    if "schema_version" not in names or "point_key" not in names:
         raise UserError(f"{path}: not a scale-bench results file (no schema_version / point_key columns)")
     versions = set(table.column("schema_version").to_pylist())
-    if any(v is None for v in versions):
-        raise UserError(f"{path}: damaged results file (rows without schema_version)")
-    if versions and max(versions) > SCHEMA_VERSION:
+    if None in versions or len(versions) != 1:
+        raise UserError(f"{path}: damaged results file (schema_version is {sorted(map(str, versions))})")
+    (version,) = versions
+    if version > SCHEMA_VERSION:
         raise UserError(
-            f"{path}: written by a newer scale-bench (schema {max(versions)} > {SCHEMA_VERSION}); upgrade to read it"
+            f"{path}: written by a newer scale-bench (schema {version} > {SCHEMA_VERSION}); upgrade to read it"
         )
-    df = table.to_pandas()
-    return migrate(df)
-
-
-def migrate(df: pd.DataFrame) -> pd.DataFrame:
-    """Bring an older file up to the current schema: columns added since get null values."""
-    for name in COLUMNS:
-        if name not in df:
-            df[name] = None
-    return df
+    if version < SCHEMA_VERSION:
+        try:
+            return rows_to_table(upgrade(table.to_pylist(), version))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise UserError(f"{path}: schema {version} file that cannot be migrated: {exc}") from None
+    for name, dtype in COLUMNS.items():
+        if name not in names:
+            raise UserError(f"{path}: damaged results file: column {name!r} is missing (schema {version})")
+        got = table.schema.field(name).type
+        if not got.equals(dtype):
+            raise UserError(
+                f"{path}: column {name!r} has type {got}, expected {dtype} (schema {version}); the file is damaged or foreign"
+            )
+    return table.select(list(COLUMNS)).cast(SCHEMA)
 
 
 def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
-    """One DataFrame of the runs in ``paths`` (files, or folders of *.parquet)."""
-    frames = [_read_one(f) for f in _files(paths)]
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    df["samples_us"] = [np.asarray(s, dtype=np.float64) if s is not None else np.array([]) for s in df["samples_us"]]
+    """One DataFrame of the runs in ``paths`` (files, or folders searched recursively).
+
+    Each run may appear once: the same run id in two files (a copy) is refused, since it would count
+    every point twice. Maps become dicts; samples_us and round_sizes NumPy arrays."""
+    files = results_files(paths)
+    tables, seen = [], {}
+    for f in files:
+        table = read_table(f)
+        for run_id in set(table.column("run_id").to_pylist()):
+            if run_id in seen:
+                raise UserError(
+                    f"run {run_id} is in two files, {seen[run_id]} and {f}: each run must be read once "
+                    "(remove the copy, or name only one of them)"
+                )
+            seen[run_id] = f
+        tables.append(table)
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    df = table.to_pandas(maps_as_pydicts="strict")
+    for name in ("samples_us", "round_sizes"):
+        dtype = np.float64 if name == "samples_us" else np.int64
+        df[name] = [np.asarray(v, dtype=dtype) if v is not None else np.array([], dtype=dtype) for v in df[name]]
     return df

@@ -33,7 +33,7 @@ from bench.gpu import nvml
 from bench.timing.batching import MAX_BATCH, batch_for
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TIMING_METHODS, TimingSettings
-from bench.timing.stopping import should_stop
+from bench.timing.stopping import StopDecision, should_stop, unmet_warning
 
 if TYPE_CHECKING:
     from bench.gpu.cuda import Device, Graph, Stream
@@ -259,7 +259,8 @@ def measure(
             host_us.append(sampler.host_s * 1e6 / k)
             if watch:
                 throttled.append(nvml.is_throttled(nvml.throttle_mask(nvml_index), bits))
-            decision = should_stop(samples, time.perf_counter() - t_start, settings)
+            now = time.perf_counter()
+            decision = should_stop(samples, now - t_start, settings, spent_s=now - t0)
             if decision.stop:
                 break
         measure_s = time.perf_counter() - t_start
@@ -282,7 +283,8 @@ def measure(
         batch=k,
         warmup_s=warmup_s,
         measure_s=measure_s,
-        hit_time_cap=decision.hit_time_cap,
+        stop_reason=decision.reason,
+        noise_target_met=decision.target_met,
         noise=decision.noise,
         l2_flush=cold,
         fallback_reason=choice.fallback_reason,
@@ -291,23 +293,21 @@ def measure(
         throttled=flags if watch and len(flags) == len(samples) else None,
         clocks={"before": clocks_before, "after": nvml.snapshot(nvml_index) if nvml_index is not None else {}},
     )
-    m.warnings.extend(_warnings(settings, decision.hit_time_cap, decision.noise, choice, median, throttled))
+    m.warnings.extend(_warnings(settings, decision, choice, median, throttled))
     return m
 
 
 def _warnings(
     settings: TimingSettings,
-    hit_cap: bool,
-    noise: float,
+    decision: StopDecision,
     choice: MethodChoice,
     median_us: float,
     throttled: list[bool | None],
 ) -> list[str]:
     out = []
-    if hit_cap:
-        out.append(
-            f"time cap {settings.max_time_s:g} s reached at noise {noise:.2%} (target {settings.target_noise:.2%})"
-        )
+    unmet = unmet_warning(decision, settings)
+    if unmet:
+        out.append(unmet)
     if choice.fallback_reason:
         out.append(choice.fallback_reason)
     if settings.l2_flush and median_us < settings.sample_floor_us:

@@ -10,7 +10,7 @@ import numpy as np
 from bench.timing.batching import batch_for
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
-from bench.timing.stopping import should_stop
+from bench.timing.stopping import should_stop, unmet_warning
 
 
 def batch_size(one_call_ns: int, floor_us: float) -> int:
@@ -38,7 +38,8 @@ def measure_host(fn: Callable[[], object], settings: TimingSettings) -> Measurem
         for _ in range(k):
             fn()
         samples.append((clock() - s0) / 1e3 / k)
-        decision = should_stop(samples, (clock() - start) / 1e9, settings)
+        now = clock()
+        decision = should_stop(samples, (now - start) / 1e9, settings, spent_s=(now - t0) / 1e9)
         if decision.stop:
             break
     m = Measurement(
@@ -47,12 +48,11 @@ def measure_host(fn: Callable[[], object], settings: TimingSettings) -> Measurem
         batch=k,
         warmup_s=warmup_s,
         measure_s=(clock() - start) / 1e9,
-        hit_time_cap=decision.hit_time_cap,
+        stop_reason=decision.reason,
+        noise_target_met=decision.target_met,
         noise=decision.noise,
     )
-    if decision.hit_time_cap:
-        m.warnings.append(
-            f"time cap {settings.max_time_s:g} s reached at noise {decision.noise:.2%} "
-            f"(target {settings.target_noise:.2%})"
-        )
+    warning = unmet_warning(decision, settings)
+    if warning:
+        m.warnings.append(warning)
     return m

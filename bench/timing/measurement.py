@@ -14,7 +14,8 @@ class Measurement:
     batch: int = 1  # calls per sample (k)
     warmup_s: float = 0.0
     measure_s: float = 0.0  # wall time spent sampling
-    hit_time_cap: bool = False  # stopped at max_time_s before reaching target_noise
+    stop_reason: str | None = None  # noise_target | time_cap | sample_cap (bench.timing.stopping)
+    noise_target_met: bool = False  # noise <= target_noise with at least min_samples samples
     noise: float = float("nan")  # final MAD/median of samples
     l2_flush: bool = False
     fallback_reason: str | None = None  # why 'graph' fell back to 'events'
@@ -23,4 +24,8 @@ class Measurement:
     throttled: list[bool] | None = None  # per sample: a throttle reason was active (NVML), else None
     clocks: dict = field(default_factory=dict)  # sm/mem clocks, temperature, power, throttle reasons
     warnings: list[str] = field(default_factory=list)
-    round_sizes: list[int] | None = None  # samples of each interleaved round, in order (rounds > 1)
+
+    @property
+    def hit_time_cap(self) -> bool:
+        """Stopped by the time cap with the noise target unmet."""
+        return self.stop_reason == "time_cap" and not self.noise_target_met

@@ -1,0 +1,107 @@
+"""What may be compared with what: the one rule that compare, gate and report all follow.
+
+Two timings of the same workload are comparable only when they measured the same thing the same way:
+the same timing method (`graph` device time, `events` time with launch overhead, `host` clock), the same
+L2 state (warm, or flushed before every sample: `l2_flush`), the same backend and the same unit. A
+`graph` median of 1.2 µs and an `events` median of 5.9 µs of one kernel are not a 5x regression; they
+are two different questions. Pooling them into one number, line, heatmap cell or violin is the error
+this module exists to prevent.
+
+What a comparison is *about* (two GPUs, drivers, TensorRT versions, commits, runs) is what varies
+between its sides; `ABOUT` lists those columns. A column named by `--by` is what the sides differ in,
+so it leaves the comparability key (comparing backends is a fine question with `--by backend`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+
+# Columns whose values must be equal for two rows to be compared (unless one is the --by column).
+COMPARABLE_ON: tuple[str, ...] = ("timing_method", "l2_flush", "backend", "unit")
+# Columns a comparison may be about: they may differ between the sides, and are reported.
+ABOUT: tuple[str, ...] = (
+    "gpu_name",
+    "driver_version",
+    "cuda_version",
+    "backend_version",
+    "git_commit",
+    "host",
+    "gpu_index",
+    "run_id",
+)
+UNIT = "us/call"  # every stored time is microseconds per call (samples_us and its statistics)
+
+TIMING_MEANING = {
+    "graph": "graph: device time per call from CUDA-graph replay (no launch overhead)",
+    "events": "events: CUDA-event time per call, launch overhead included",
+    "host": "host: host clock (perf_counter) per call",
+}
+
+
+def key_columns(by: str | None = None) -> list[str]:
+    """The comparability key, minus the column the sides are split by."""
+    return [c for c in COMPARABLE_ON if c != by]
+
+
+def _normalized(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The key columns as text, with missing values spelled out (so NaN groups with NaN)."""
+    out = pd.DataFrame(index=df.index)
+    for c in columns:
+        if c == "unit" and c not in df.columns:
+            out[c] = UNIT
+        elif c not in df.columns:
+            out[c] = "(none)"
+        elif c == "l2_flush":
+            out[c] = df[c].map(lambda v: "cold" if v is True else ("warm" if v is False else "(none)"))
+        else:
+            out[c] = df[c].astype("string").fillna("(none)")
+    return out
+
+
+@dataclass(frozen=True)
+class Group:
+    """One comparable group: its key values and a sentence saying what it holds."""
+
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(zip(self.columns, self.key, strict=True))
+
+    def describe(self) -> str:
+        """e.g. 'backend cuda, graph: device time per call from CUDA-graph replay (...), warm L2'."""
+        d = self.as_dict()
+        parts = []
+        if "backend" in d:
+            parts.append(f"backend {d['backend']}")
+        if "timing_method" in d:
+            parts.append(TIMING_MEANING.get(d["timing_method"], f"timing {d['timing_method']}"))
+        if "l2_flush" in d:
+            parts.append(
+                {"cold": "L2 flushed before each sample", "warm": "warm L2"}.get(d["l2_flush"], "L2 state unknown")
+            )
+        return ", ".join(parts)
+
+    def slug(self) -> str:
+        return "-".join(v for v in self.key if v not in ("(none)", UNIT)).replace(" ", "_") or "all"
+
+
+def groups(df: pd.DataFrame, by: str | None = None) -> Iterator[tuple[Group, pd.DataFrame]]:
+    """Split rows into comparable groups (sorted by key; rows keep their order within a group)."""
+    cols = key_columns(by)
+    if df.empty:
+        return
+    keys = _normalized(df, cols)
+    for key, idx in keys.groupby(cols, sort=True, dropna=False).groups.items():
+        key_t = key if isinstance(key, tuple) else (key,)
+        yield Group(tuple(str(k) for k in key_t), tuple(cols)), df.loc[idx]
+
+
+def mixes(df: pd.DataFrame, by: str | None = None) -> list[str]:
+    """What a set of rows mixes that must not be pooled, e.g. ["timing_method: events, graph"]; [] if one group."""
+    cols = key_columns(by)
+    keys = _normalized(df, cols)
+    return [f"{c}: {', '.join(sorted(keys[c].unique()))}" for c in cols if keys[c].nunique() > 1]

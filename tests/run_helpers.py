@@ -1,0 +1,45 @@
+"""Running points through the real runner, executor and store from tests (no CLI, no subprocess)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.backends.base import Backend, BackendOptions
+from bench.execution.local import InProcessExecutor
+from bench.execution.task import RunSpec
+from bench.planning import PlannedPoint
+from bench.results import RunWriter, load
+from bench.runner import RunSummary, run
+from bench.timing.settings import TimingSettings
+
+FAST = TimingSettings(warmup_s=0.001, min_samples=3, min_time_s=0.001, max_time_s=0.01)
+
+
+def spec_for(
+    planned: list[PlannedPoint], timing: TimingSettings = FAST, build_only: bool = False, run_id: str = "r"
+) -> RunSpec:
+    names = tuple(sorted({pp.point.backend for pp in planned}))
+    return RunSpec(run_id, "test", "plan", timing, build_only, BackendOptions(build_only=build_only), names)
+
+
+def run_planned(
+    out: Path,
+    planned: list[PlannedPoint],
+    timing: TimingSettings = FAST,
+    backends: dict[str, Backend] | None = None,
+    build_only: bool = False,
+) -> tuple[pd.DataFrame, RunSummary]:
+    """Run ``planned`` into a fresh run in ``out``; the finished run as a DataFrame, and the summary."""
+    spec = spec_for(planned, timing, build_only)
+    executor = InProcessExecutor(spec, backends=backends)
+    executor.start()
+    writer = RunWriter.start(out, spec.run_id, {"identity": {}})
+    try:
+        summary = run(spec, planned, executor, writer)
+        path = writer.finalize((pp.point.key, pp.point.backend) for pp in planned)
+    finally:
+        writer.close()
+        executor.close()
+    return load(path), summary
