@@ -1,35 +1,48 @@
-"""Compare two sides (runs, GPUs, versions) point by point, with verdicts that know about noise.
+"""Compare two sides (runs, GPUs, versions, commits) point by point, with verdicts that know about noise.
 
-A side is a DataFrame of results rows (bench.results.load of some files). Points join on `point_key`
-(the workload) plus `backend`, because one workload run by two backends is two series; when the sides
-are themselves backends (`--by backend`), the join is on `point_key` alone. Only rows with status "ok"
-carry timings; a point that is ok on one side only is listed, never silently dropped.
+A side is a DataFrame of results rows (bench.results.load of some files and folders): one or more runs.
+What may be compared follows bench.comparability, never pooled across: rows are split into comparable
+groups (timing method, L2 state, backend, unit) and each group is compared on its own; a point joins its
+counterpart on `point_key` plus `backend` in the same group (on `point_key` alone when the sides are
+themselves backends, `--by backend`). A point measured in several runs of one side is combined only as
+repeated runs of the same thing: within a side and group the runs must agree on GPU, driver, CUDA,
+backend version and commit (else UserError naming the mix), and the comparison says how many runs each
+side combined.
 
-Verdicts follow nvbench's robust compare: "same" needs evidence of sameness (the CI of the ratio lies
-inside 1 +/- threshold), "faster"/"slower" need significance after Benjamini-Hochberg correction AND a CI
-wholly past the threshold; everything else is "ambiguous" (too few or too noisy samples to decide).
+The statistics are in bench/analysis/model.py (runs as the unit of replication, moderated run-to-run
+variance, one-sided tests against the threshold band, Benjamini-Hochberg over the points). Verdicts:
+slower / faster (the data show the ratio beyond the band), same (inside it), ambiguous (neither shown).
+
+Nothing that cannot be judged is dropped quietly: rows with unusable samples are listed in `problems`,
+points timed on one side only in `only_base` / `only_cand` with what the other side recorded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from bench.analysis import stats
+from bench import comparability
+from bench.analysis import model, replicates, yardstick
 from bench.errors import UserError
 
 VERDICTS = ("faster", "slower", "same", "ambiguous")
 DESCRIBE_COLUMNS = ("shape", "numel", "mode", "precision", "channel_axis", "timing_method", "l2_flush")
-MIN_SAMPLES = 5
+DEFAULT_THRESHOLD = 0.03
+DEFAULT_ALPHA = 0.01
+# A side's runs are repeats of one thing only if these agree; host and GPU index may differ (the same
+# model of GPU in another slot or VM), run_id differs by definition.
+REPEATS_AGREE_ON = tuple(c for c in comparability.ABOUT if c not in ("host", "gpu_index", "run_id"))
+GROUP = "group"  # column: the comparable group's id
 
 
 @dataclass
 class Summary:
-    """What a comparison adds up to: the geometric-mean ratio and how many points fell where."""
+    """What a comparison (or one comparable group of it) adds up to."""
 
-    geomean_ratio: float
+    geomean_ratio: float  # over the points of ONE comparable group; nan for a mix of groups
     counts: dict[str, int]
     n_points: int
     n_only_base: int
@@ -37,13 +50,39 @@ class Summary:
 
 
 @dataclass
-class Comparison:
-    """Per-point table plus the points only one side has.
+class GroupInfo:
+    """One comparable group: what it holds, which runs each side combined, the noise model it used."""
 
-    `points` columns: the join keys, DESCRIBE_COLUMNS, n_base, n_cand, base_median_us, cand_median_us,
-    base_cv, cand_cv, ratio (cand/base of medians), ci_low, ci_high, p_value, p_adj, verdict, reason.
-    `only_base` / `only_cand`: join keys, DESCRIBE_COLUMNS and `other_status` (the status the other side
-    recorded for that point, e.g. "failed", or "absent") with `other_error`.
+    group: comparability.Group
+    prior: model.Prior | None
+    base_runs: tuple[str, ...]
+    cand_runs: tuple[str, ...]
+    base_about: dict[str, str]
+    cand_about: dict[str, str]
+
+    def runs_sentence(self, base_label: str, cand_label: str) -> str:
+        def one(label: str, runs: tuple[str, ...], about: dict[str, str]) -> str:
+            what = ", ".join(f"{k} {v}" for k, v in about.items() if v != "(none)")
+            if len(runs) > 1:
+                return f"{label}: {len(runs)} runs combined as repeats of one thing ({what})"
+            return f"{label}: 1 run ({what})"
+
+        return "; ".join([one(base_label, self.base_runs, self.base_about), one(cand_label, self.cand_runs, self.cand_about)])
+
+
+@dataclass
+class Comparison:
+    """Per-point table plus everything that could not be compared, and why.
+
+    `points` columns: `group` (comparable group id), the join keys, DESCRIBE_COLUMNS, runs_base, runs_cand,
+    n_base, n_cand (samples), base_median_us, cand_median_us (geometric mean of the runs' medians),
+    base_cv, cand_cv, ratio (cand/base), ci_low, ci_high (95%, per point), noise (moderated sd of one
+    run's log median), df, p_slower, p_faster, p_same (one-sided, raw), p_value, p_adj (the test
+    behind the verdict, raw and BH-adjusted), band_low, band_high (the band as ratios), drift (ratio of
+    the point's memcpy control, with yardstick), yardstick (the row is a control), verdict, reason.
+    `only_base` / `only_cand`: group, join keys, DESCRIBE_COLUMNS and `other_status` (what the other side
+    recorded: "absent", "failed", "mismatch", "skipped", "built", or "measured differently") with
+    `other_error`. `problems`: side ("base"/"cand"), group, join keys, DESCRIBE_COLUMNS, reason.
     """
 
     points: pd.DataFrame
@@ -52,18 +91,34 @@ class Comparison:
     keys: list[str]
     base_label: str = "base"
     cand_label: str = "cand"
-    threshold: float = 0.05
-    alpha: float = 0.01
+    threshold: float = DEFAULT_THRESHOLD
+    alpha: float = DEFAULT_ALPHA
+    problems: pd.DataFrame = field(default_factory=pd.DataFrame)
+    groups: dict[str, GroupInfo] = field(default_factory=dict)
+    drift: list[yardstick.Drift] = field(default_factory=list)
+    with_yardstick: bool = False
 
     @property
     def summary(self) -> Summary:
-        verdicts = self.points["verdict"] if len(self.points) else pd.Series([], dtype=object)
+        """Counts over every point; the geometric mean only when all points are of one group."""
+        return self._summary(self.points, self.only_base, self.only_cand)
+
+    def group_summary(self, group_id: str) -> Summary:
+        def of(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame[GROUP] == group_id] if len(frame) else frame
+
+        return self._summary(of(self.points), of(self.only_base), of(self.only_cand))
+
+    @staticmethod
+    def _summary(points: pd.DataFrame, only_base: pd.DataFrame, only_cand: pd.DataFrame) -> Summary:
+        verdicts = points["verdict"] if len(points) else pd.Series([], dtype=object)
+        one_group = len(points) and points[GROUP].nunique() == 1
         return Summary(
-            geomean_ratio=stats.geometric_mean(self.points["ratio"].to_numpy()) if len(self.points) else float("nan"),
+            geomean_ratio=float(np.exp(np.mean(np.log(points["ratio"])))) if one_group else float("nan"),
             counts={v: int((verdicts == v).sum()) for v in VERDICTS},
-            n_points=len(self.points),
-            n_only_base=len(self.only_base),
-            n_only_cand=len(self.only_cand),
+            n_points=len(points),
+            n_only_base=len(only_base),
+            n_only_cand=len(only_cand),
         )
 
 
@@ -72,164 +127,340 @@ def join_keys(by: str | None = None) -> list[str]:
     return [k for k in ("point_key", "backend") if k != by]
 
 
-def verdict(
-    ratio: float, ci: tuple[float, float], p_adj: float, n: tuple[int, int], threshold: float, alpha: float
-) -> tuple[str, str]:
-    """(verdict, reason) of one point: see the module docstring for the rule."""
-    lo, hi = ci
-    if min(n) < MIN_SAMPLES:
-        return "ambiguous", f"too few samples (n={min(n)} < {MIN_SAMPLES})"
-    if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(ratio)):
-        return "ambiguous", "no confidence interval (zero or missing medians)"
-    if lo >= 1 - threshold and hi <= 1 + threshold:
-        return "same", f"CI within ±{threshold:.0%}"
-    significant = np.isfinite(p_adj) and p_adj < alpha
-    if significant and lo > 1 + threshold:
-        return "slower", f"CI above +{threshold:.0%}, p_adj={p_adj:.2g}"
-    if significant and hi < 1 - threshold:
-        return "faster", f"CI below -{threshold:.0%}, p_adj={p_adj:.2g}"
-    if not significant:
-        return "ambiguous", f"CI [{lo:.3f}, {hi:.3f}] too wide to decide and p_adj={p_adj:.2g} ≥ {alpha:g}"
-    return "ambiguous", f"significant but CI [{lo:.3f}, {hi:.3f}] straddles the ±{threshold:.0%} band"
+@dataclass
+class _Side:
+    """One side reduced to what the model reads: per (group, point) the runs' estimates."""
+
+    timed: pd.DataFrame  # index (group, *keys)
+    statuses: pd.DataFrame  # index keys: non-ok statuses and errors per point
+    info: dict[str, tuple[comparability.Group, tuple[str, ...], dict[str, str]]]
 
 
-def _rounds(samples: object, sizes: object) -> list[np.ndarray]:
-    """A row's samples cut into its interleaved rounds (one group when it has no round sizes)."""
-    x = np.asarray(samples, dtype=np.float64)
-    if sizes is None or (isinstance(sizes, float) and np.isnan(sizes)):
-        return [x]
-    sizes = [int(n) for n in sizes]
-    if len(sizes) < 2 or sum(sizes) != x.size:
-        return [x]
-    return np.split(x, np.cumsum(sizes)[:-1])
-
-
-def _timed_side(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One row per key from the ok rows; samples of repeated runs of one point are pooled, and `groups`
-    keeps them apart by run and round (the units of between-run noise)."""
+def _side(df: pd.DataFrame, keys: list[str], by: str | None, role: str) -> _Side:
+    wanted = dict.fromkeys(
+        [*keys, "run_id", "status", "error", "samples_us", "cv", *DESCRIBE_COLUMNS, *comparability.COMPARABLE_ON,
+         *REPEATS_AGREE_ON, *replicates.ESTIMATE_COLUMNS]
+    )  # fmt: skip
+    df = replicates.estimate(df)
+    df = df[[c for c in wanted if c in df.columns]]  # results rows have ~90 columns; copying them dominates
     ok = df[df["status"] == "ok"]
-    has_rounds = "round_sizes" in ok.columns
-    cols = [*keys, *[c for c in DESCRIBE_COLUMNS if c in ok.columns], "samples_us"]
-    groups = [
-        _rounds(s, r)
-        for s, r in zip(ok["samples_us"], ok["round_sizes"] if has_rounds else [None] * len(ok), strict=True)
-    ]
-    ok = ok[cols].assign(groups=groups)
-    if not ok.duplicated(keys).any():
-        return ok.set_index(keys)
-    grouped = ok.groupby(keys, sort=False)
-    first = grouped.first()
-    first["samples_us"] = grouped["samples_us"].agg(
-        lambda s: np.concatenate([np.asarray(x, dtype=np.float64) for x in s])
+    not_ok = df[df["status"] != "ok"]
+    frames, info = [], {}
+    for group, rows in comparability.groups(ok, by):
+        gid = "|".join(group.key)
+        info[gid] = (group, tuple(sorted(rows["run_id"].astype(str).unique())), _about(rows, by, role, group))
+        frames.append(_timed_points(rows.assign(**{GROUP: gid}), keys))
+    timed = pd.concat(frames) if frames else _timed_points(ok.assign(**{GROUP: ""}), keys)
+    statuses = _statuses(not_ok, keys)
+    mixed = timed.index.droplevel(GROUP).isin(statuses.index)
+    if mixed.any():
+        where = timed.index[mixed].droplevel(GROUP)
+        note = [f"ok in {r} run(s) but {s}" for r, s in zip(timed["runs"][mixed], statuses.loc[where, "summary"], strict=True)]
+        timed.loc[mixed, "problem"] = [p if isinstance(p, str) else n for p, n in zip(timed["problem"][mixed], note, strict=True)]
+    return _Side(timed, statuses, info)
+
+
+def _about(rows: pd.DataFrame, by: str | None, role: str, group: comparability.Group) -> dict[str, str]:
+    """What a side's runs in one group are runs of; UserError when they are not repeats of one thing."""
+    about = {}
+    for column in REPEATS_AGREE_ON:
+        if column == by or column not in rows.columns:
+            continue
+        values = sorted(rows[column].astype("string").fillna("(none)").unique())
+        if len(values) > 1:
+            raise UserError(
+                f"{role} mixes {column} ({', '.join(values)}) in {group.describe()}: a side's runs are combined "
+                f"only as repeats of one thing; give each side runs of one {column}, or split with --by {column}"
+            )
+        about[column] = values[0] if column != "git_commit" else values[0][:10]
+    return about
+
+
+def _timed_points(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per (group, point): mean and spread of the runs' log medians, and the first problem."""
+    index = [GROUP, *keys]
+    dup = rows.duplicated([*index, "run_id"], keep=False)
+    rows = rows.assign(
+        problem=np.where(dup, "measured twice in one run (run " + rows["run_id"].astype(str) + ")", rows["problem"]),
+        n_samples=[len(s) if s is not None else 0 for s in rows["samples_us"]],
+        w2=rows["within_se"] ** 2,
     )
-    first["groups"] = grouped["groups"].agg(lambda g: [part for parts in g for part in parts])
-    return first
-
-
-def _unmatched(side: pd.DataFrame, other_all: pd.DataFrame, missing: pd.Index, keys: list[str]) -> pd.DataFrame:
-    """Rows of `side` whose key has no ok row on the other side, with what the other side recorded."""
-    cols = [c for c in DESCRIBE_COLUMNS if c in side.columns]
-    out = side.loc[missing, cols].reset_index()
-    other = other_all.drop_duplicates(keys, keep="last").set_index(keys)
-    found = other.reindex(missing)
-    out["other_status"] = found["status"].fillna("absent").to_numpy()
-    errors = found["error"] if "error" in found.columns else pd.Series(None, index=found.index)
-    out["other_error"] = errors.to_numpy()
+    rows["problem"] = rows["problem"].where(rows["problem"].map(lambda p: isinstance(p, str)), None)
+    good = rows[rows["problem"].isna()]
+    grouped = rows.groupby(index, sort=False, dropna=False)
+    out = grouped[[c for c in DESCRIBE_COLUMNS if c in rows.columns]].first()
+    out["problem"] = grouped["problem"].first()
+    out["runs"] = grouped["run_id"].size()
+    out["n_samples"] = grouped["n_samples"].sum()
+    out["cv"] = grouped["cv"].median() if "cv" in rows.columns else np.nan
+    g = good.groupby(index, sort=False, dropna=False)
+    out["mean_y"] = g["log_median"].mean()
+    out["ss"] = g["log_median"].var(ddof=1).fillna(0.0) * (g["log_median"].size() - 1)
+    out["w2"] = g["w2"].mean()
     return out
+
+
+def _statuses(not_ok: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per point key with non-ok rows: its commonest status, 'failed in 2 run(s), skipped in 1 run(s)' and the
+    first error. Built from plain counts: per-group Python lambdas cost seconds on a 600-row run."""
+    counts = not_ok.groupby([*keys, "status"], sort=False).size()
+    summary: dict[object, list[tuple[int, str]]] = {}
+    for (*key, status), n in counts.items():
+        summary.setdefault(tuple(key) if len(keys) > 1 else key[0], []).append((int(n), str(status)))
+    index = (
+        pd.MultiIndex.from_tuples(list(summary), names=keys) if len(keys) > 1 else pd.Index(list(summary), name=keys[0])
+    )
+    ordered = [sorted(v, key=lambda x: -x[0]) for v in summary.values()]
+    errors = not_ok.dropna(subset=["error"]).groupby(keys, sort=False)["error"].first()
+    return pd.DataFrame(
+        {
+            "status": [v[0][1] for v in ordered],
+            "summary": [", ".join(f"{s} in {n} run(s)" for n, s in v) for v in ordered],
+            "error": errors.reindex(index).to_numpy() if len(index) else [],
+        },
+        index=index,
+    )
+
+
+@dataclass
+class Prepared:
+    """Both sides reduced to per-point run estimates and joined: the costly, model-free part of compare.
+
+    `index` holds the (group, *keys) of the points both sides timed without a problem, in the order the
+    model sees them; `cand_shift` of compare_prepared is aligned with it."""
+
+    base: _Side
+    cand: _Side
+    keys: list[str]
+    index: pd.Index
+    problems: pd.DataFrame
+    only_base: pd.DataFrame
+    only_cand: pd.DataFrame
+    described: pd.DataFrame  # group, keys and DESCRIBE_COLUMNS of the joined points
+    control_keys: np.ndarray  # yardstick.control_key of each joined point
+    by: str | None
+
+
+def prepare(base: pd.DataFrame, cand: pd.DataFrame, *, by: str | None = None) -> Prepared:
+    """Reduce and join the sides (see Prepared); UserError when a side's runs are not repeats of one thing."""
+    keys = join_keys(by)
+    b, c = _side(base, keys, by, "base"), _side(cand, keys, by, "cand")
+    both = b.timed.index.intersection(c.timed.index, sort=False)
+    usable = both[(b.timed.loc[both, "problem"].isna() & c.timed.loc[both, "problem"].isna()).to_numpy()]
+    described = b.timed.loc[usable, [col for col in DESCRIBE_COLUMNS if col in b.timed.columns]].reset_index()
+    return Prepared(
+        base=b,
+        cand=c,
+        keys=keys,
+        index=usable,
+        problems=_problems(b.timed, c.timed),
+        only_base=_unmatched(b, c, keys),
+        only_cand=_unmatched(c, b, keys),
+        described=described,
+        control_keys=yardstick.control_key(described),
+        by=by,
+    )
 
 
 def compare(
     base: pd.DataFrame,
     cand: pd.DataFrame,
     *,
-    threshold: float = 0.05,
-    alpha: float = 0.01,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
     by: str | None = None,
     base_label: str = "base",
     cand_label: str = "cand",
-    n_resamples: int = stats.N_RESAMPLES,
+    n_resamples: int | None = None,
     seed: int = 0,
+    yardstick_control: bool = False,
 ) -> Comparison:
-    """Per-point ratio cand/base of medians with bootstrap CI, Mann-Whitney p, BH-adjusted p and verdict."""
-    keys = join_keys(by)
-    b, c = _timed_side(base, keys), _timed_side(cand, keys)
-    common = b.index.intersection(c.index, sort=False)
-    rows = []
-    # Plain dicts: pandas' .at on a MultiIndex costs ~0.1 ms a lookup, as much as the statistics.
-    b_samples, c_samples = (
-        dict(zip(b.index, b["samples_us"], strict=True)),
-        dict(zip(c.index, c["samples_us"], strict=True)),
+    """Per-point ratio cand/base (of the runs' geometric-mean medians) with its model-based CI, one-sided
+    tests against the threshold band and verdicts; see the module docstring and model.py.
+
+    `yardstick_control`: memcpy rows measure the machine (see yardstick.py): their points' bands widen by
+    what their copy moved, and they are judged apart from the others (their own BH family). For
+    comparisons of one kind of machine (the gate); never across GPUs, where the copy's change is the
+    answer, not noise. `n_resamples` and `seed` are accepted for callers of the bootstrap this model
+    replaced; the model is analytic and deterministic, so they change nothing.
+    """
+    del n_resamples, seed
+    return compare_prepared(
+        prepare(base, cand, by=by),
+        threshold=threshold,
+        alpha=alpha,
+        base_label=base_label,
+        cand_label=cand_label,
+        yardstick_control=yardstick_control,
     )
-    b_groups, c_groups = dict(zip(b.index, b["groups"], strict=True)), dict(zip(c.index, c["groups"], strict=True))
-    for key in common:
-        bs = np.asarray(b_samples[key], dtype=np.float64)
-        cs = np.asarray(c_samples[key], dtype=np.float64)
-        key_tuple = key if isinstance(key, tuple) else (key,)
-        rng = stats.point_rng(seed, "|".join(map(str, key_tuple)))
-        mb, mc = float(np.median(bs)) if bs.size else np.nan, float(np.median(cs)) if cs.size else np.nan
-        rows.append(
-            {
-                **dict(zip(keys, key_tuple, strict=True)),
-                "n_base": bs.size,
-                "n_cand": cs.size,
-                "base_median_us": mb,
-                "cand_median_us": mc,
-                "base_cv": _cv(bs),
-                "cand_cv": _cv(cs),
-                "ratio": mc / mb if mb > 0 else np.nan,
-                "ci": stats.ratio_ci(bs, cs, b_groups[key], c_groups[key], n_resamples=n_resamples, rng=rng),
-                "p_value": stats.mann_whitney_p(bs, cs),
-            }
-        )
-    points = _finish_points(rows, b.loc[common] if len(common) else b.iloc[:0], keys, threshold, alpha)
+
+
+def compare_prepared(
+    prep: Prepared,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    base_label: str = "base",
+    cand_label: str = "cand",
+    yardstick_control: bool = False,
+    cand_shift: np.ndarray | None = None,
+) -> Comparison:
+    """The model on prepared sides. `cand_shift` (log ratios aligned with prep.index) judges the candidate
+    as if those points' samples had been exp(shift) times as long, in every cand run: exactly what
+    scaling the samples gives (the runs' log medians move together, their spread does not), without
+    redoing the pandas work; the error-rate replay injects slowdowns this way."""
+    control = yardstick_control and prep.by != "backend"
+    points, groups = _model(prep, threshold, alpha, control, cand_shift)
+    is_copy = points["yardstick"].to_numpy(dtype=bool) if len(points) else np.zeros(0, bool)
+    drift = yardstick.summarize(points, is_copy, points["ratio"].to_numpy()) if is_copy.any() else []
     return Comparison(
         points=points,
-        only_base=_unmatched(b, cand, b.index.difference(c.index, sort=False), keys),
-        only_cand=_unmatched(c, base, c.index.difference(b.index, sort=False), keys),
-        keys=keys,
+        only_base=prep.only_base,
+        only_cand=prep.only_cand,
+        keys=prep.keys,
         base_label=base_label,
         cand_label=cand_label,
         threshold=threshold,
         alpha=alpha,
+        problems=prep.problems,
+        groups=groups,
+        drift=drift,
+        with_yardstick=bool(is_copy.any()),
     )
 
 
-def _cv(samples: np.ndarray) -> float:
-    if samples.size < 2 or np.mean(samples) == 0:
-        return float("nan")
-    return float(np.std(samples, ddof=1) / np.mean(samples))
+def _problems(base: pd.DataFrame, cand: pd.DataFrame) -> pd.DataFrame:
+    frames = []
+    for role, timed in (("base", base), ("cand", cand)):
+        bad = timed[timed["problem"].notna()]
+        desc = [c for c in DESCRIBE_COLUMNS if c in bad.columns]
+        frames.append(bad[desc].assign(reason=bad["problem"], runs=bad["runs"]).reset_index().assign(side=role))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["side", *[c for c in out.columns if c != "side"]]]
 
 
-def _finish_points(
-    rows: list[dict], described: pd.DataFrame, keys: list[str], threshold: float, alpha: float
-) -> pd.DataFrame:
-    """Adds descriptions, BH-adjusted p and verdicts; sorted worst ratio first."""
-    columns = [*keys, *[c for c in DESCRIBE_COLUMNS if c in described.columns]]
-    if not rows:
-        extra = ["n_base", "n_cand", "base_median_us", "cand_median_us", "ratio", "ci_low", "ci_high"]
-        return pd.DataFrame(columns=[*columns, *extra, "p_value", "p_adj", "verdict", "reason"])
-    points = pd.DataFrame(rows)
-    desc = described.drop(columns=["samples_us"]).reset_index(drop=True)
-    points = pd.concat([points[keys], desc, points.drop(columns=keys)], axis=1)
-    points["ci_low"] = [ci[0] for ci in points["ci"]]
-    points["ci_high"] = [ci[1] for ci in points["ci"]]
-    points = points.drop(columns=["ci"])
-    points["p_adj"] = stats.benjamini_hochberg(points["p_value"].to_numpy())
-    decided = [
-        verdict(r, (lo, hi), p, (nb, nc), threshold, alpha)
-        for r, lo, hi, p, nb, nc in zip(
-            points["ratio"],
-            points["ci_low"],
-            points["ci_high"],
-            points["p_adj"],
-            points["n_base"],
-            points["n_cand"],
-            strict=True,
+def _model(
+    prep: Prepared, threshold: float, alpha: float, control: bool, cand_shift: np.ndarray | None
+) -> tuple[pd.DataFrame, dict[str, GroupInfo]]:
+    b, c = prep.base, prep.cand
+    bt, ct = b.timed.loc[prep.index], c.timed.loc[prep.index]
+    mean_cand = ct["mean_y"].to_numpy(dtype=np.float64) + (0.0 if cand_shift is None else np.asarray(cand_shift))
+    d = np.full(len(prep.index), np.nan)
+    se, df, sigma = d.copy(), d.copy(), d.copy()
+    gids = prep.index.get_level_values(GROUP).to_numpy()
+    groups: dict[str, GroupInfo] = {}
+    for gid in dict.fromkeys(gids):
+        rows = gids == gid
+        arrays = model.PointArrays(
+            mean_base=bt["mean_y"].to_numpy(dtype=np.float64)[rows],
+            mean_cand=mean_cand[rows],
+            m=bt["runs"].to_numpy(dtype=np.float64)[rows],
+            n=ct["runs"].to_numpy(dtype=np.float64)[rows],
+            ss=bt["ss"].to_numpy(dtype=np.float64)[rows] + ct["ss"].to_numpy(dtype=np.float64)[rows],
+            w2=np.nanmean(np.vstack([bt["w2"].to_numpy(dtype=np.float64)[rows], ct["w2"].to_numpy(dtype=np.float64)[rows]]), axis=0),
         )
-    ]
-    points["verdict"] = [v for v, _ in decided]
-    points["reason"] = [r for _, r in decided]
-    return points.sort_values("ratio", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+        group = b.info[gid][0]
+        prior = model.fit(arrays, group.as_dict().get("timing_method", ""))
+        est = model.estimate(arrays, prior)
+        d[rows], se[rows], df[rows], sigma[rows] = est.d, est.se, est.df, est.sigma
+        groups[gid] = GroupInfo(group, prior, b.info[gid][1], c.info[gid][1], b.info[gid][2], c.info[gid][2])
+    for gid in dict.fromkeys([*b.info, *c.info]):  # groups with nothing joined still say what they held
+        if gid not in groups:
+            group, base_runs, base_about = b.info.get(gid) or (c.info[gid][0], (), {})
+            _, cand_runs, cand_about = c.info.get(gid) or (group, (), {})
+            groups[gid] = GroupInfo(group, None, base_runs, cand_runs, base_about, cand_about)
+    points = prep.described
+    if control:
+        is_copy, drift = yardstick.control_drift(points, prep.control_keys, d)
+    else:
+        is_copy, drift = np.zeros(len(points), bool), np.full(len(points), np.nan)
+    low, high = yardstick.bands(threshold, drift)
+    judged = model.judge(model.Estimate(d, se, df, sigma), low, high)
+    verdict = np.full(len(points), "ambiguous", dtype=object)
+    adj = {name: np.full(len(points), np.nan) for name in ("slower", "faster", "same")}
+    for family in (~is_copy, is_copy):  # the yardstick is judged apart: it is not the change under test
+        if family.any():
+            v, a_s, a_f, a_e = model.decide(judged.p_slower[family], judged.p_faster[family], judged.p_same[family], alpha)
+            verdict[family], adj["slower"][family], adj["faster"][family], adj["same"][family] = v, a_s, a_f, a_e
+    points = points.assign(
+        runs_base=bt["runs"].to_numpy(),
+        runs_cand=ct["runs"].to_numpy(),
+        n_base=bt["n_samples"].to_numpy(),
+        n_cand=ct["n_samples"].to_numpy(),
+        base_median_us=np.exp(bt["mean_y"].to_numpy(dtype=np.float64)),
+        cand_median_us=np.exp(mean_cand),
+        base_cv=bt["cv"].to_numpy(),
+        cand_cv=ct["cv"].to_numpy(),
+        ratio=np.exp(d),
+        ci_low=np.exp(judged.ci_low),
+        ci_high=np.exp(judged.ci_high),
+        noise=sigma,
+        df=df,
+        p_slower=judged.p_slower,
+        p_faster=judged.p_faster,
+        p_same=judged.p_same,
+        band_low=np.exp(low),
+        band_high=np.exp(high),
+        drift=np.exp(np.where(is_copy, np.nan, drift)),
+        yardstick=is_copy,
+        verdict=verdict,
+    )
+    points["p_value"], points["p_adj"] = _verdict_p(points, judged, adj)
+    points["reason"] = _reasons(points, adj, threshold, alpha, int((~is_copy).sum()))
+    return points.sort_values("ratio", ascending=False, kind="stable").reset_index(drop=True), groups
+
+
+def _verdict_p(points: pd.DataFrame, judged: model.Judgement, adj: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The raw and adjusted p of the test behind each verdict (for 'ambiguous': the closest to deciding)."""
+    raw = {"slower": judged.p_slower, "faster": judged.p_faster, "same": judged.p_same}
+    stacked = np.vstack([adj["slower"], adj["faster"], adj["same"]])
+    closest = np.array(["slower", "faster", "same"])[np.argmin(np.nan_to_num(stacked, nan=np.inf), axis=0)] if len(points) else np.array([])
+    which = np.where(points["verdict"].to_numpy() == "ambiguous", closest, points["verdict"].to_numpy())
+    rows = np.arange(len(points))
+    raw_p = np.array([raw[w][i] for i, w in zip(rows, which, strict=True)], dtype=np.float64)
+    adj_p = np.array([adj[w][i] for i, w in zip(rows, which, strict=True)], dtype=np.float64)
+    return raw_p, adj_p
+
+
+def _reasons(points: pd.DataFrame, adj: dict[str, np.ndarray], threshold: float, alpha: float, family: int) -> list[str]:
+    out = []
+    for i, r in enumerate(points.itertuples()):
+        widened = ""
+        if np.isfinite(r.drift) and abs(np.log(r.drift)) > 1e-12:
+            widened = f", band widened to [{r.band_low:.3f}, {r.band_high:.3f}] by the machine's drift ({r.drift:.3f}x)"
+        if r.verdict == "slower":
+            out.append(f"above {r.band_high:.3f}: adjusted p {adj['slower'][i]:.2g} < {alpha:g}{widened}")
+        elif r.verdict == "faster":
+            out.append(f"below {r.band_low:.3f}: adjusted p {adj['faster'][i]:.2g} < {alpha:g}{widened}")
+        elif r.verdict == "same":
+            out.append(f"inside [{r.band_low:.3f}, {r.band_high:.3f}]: adjusted p {adj['same'][i]:.2g} < {alpha:g}{widened}")
+        else:
+            out.append(
+                f"CI [{r.ci_low:.3f}, {r.ci_high:.3f}] neither beyond nor inside the ±{threshold:.0%} band "
+                f"at alpha {alpha:g} (BH over {family} points); noise {r.noise:.2%} a run{widened}"
+            )
+    return out
+
+
+def _unmatched(side: _Side, other: _Side, keys: list[str]) -> pd.DataFrame:
+    """Points of `side` timed in a group where `other` has no timed counterpart, and what other recorded."""
+    missing = side.timed.index.difference(other.timed.index, sort=False)
+    cols = [c for c in DESCRIBE_COLUMNS if c in side.timed.columns]
+    out = side.timed.loc[missing, cols].reset_index()
+    if out.empty:
+        return out.assign(other_status=pd.Series(dtype=object), other_error=pd.Series(dtype=object))
+    point_index = pd.MultiIndex.from_frame(out[keys]) if len(keys) > 1 else pd.Index(out[keys[0]])
+    other_timed = other.timed.reset_index()
+    elsewhere = other_timed.groupby(keys)[GROUP].agg(lambda g: ", ".join(other.info[x][0].describe() for x in g))
+    found_elsewhere = elsewhere.reindex(point_index)
+    status = other.statuses.reindex(point_index)
+    out["other_status"] = np.where(
+        found_elsewhere.notna().to_numpy(), "measured differently", status["status"].fillna("absent").to_numpy()
+    )
+    out["other_error"] = np.where(
+        found_elsewhere.notna().to_numpy(), "timed as " + found_elsewhere.fillna("").astype(str), status["error"].to_numpy()
+    )
+    return out
 
 
 def sides(df: pd.DataFrame, column: str) -> dict[str, pd.DataFrame]:

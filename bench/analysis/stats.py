@@ -1,174 +1,133 @@
-"""Statistics for comparing two sets of raw timing samples; pure functions, no pandas.
+"""The statistics of the comparison model; pure functions over NumPy arrays, no pandas.
 
-Why these: timings are skewed and heavy-tailed (a preempted call is 10x slower), so we compare medians,
-test with a rank test (Mann-Whitney U) that assumes no distribution, bound the ratio with a bootstrap CI
-from the raw samples, and correct p-values for the many points of a sweep (Benjamini-Hochberg) so that a
-sweep of 500 points does not "find" 5 regressions by chance.
+What they serve (the argument is in bench/analysis/model.py): a run's estimate of a point is the log of
+its median, with a within-run standard error from its rounds or from contiguous blocks of its samples;
+runs are the unit of replication; a point's run-to-run variance is estimated from its own repeated
+runs, moderated towards what the other points of the same comparable group show (empirical Bayes, as
+limma does for genes measured in few replicates); decisions are one-sided t tests against the
+threshold band, with Benjamini-Hochberg over the points.
+
+Written out rather than taken from scipy.stats where scipy's per-call overhead would dominate a
+5,000-point comparison; scipy.special supplies the distribution functions (vectorised ufuncs).
 """
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 from scipy import special
-from scipy import stats as sps
 
-CONFIDENCE = 0.95
-N_RESAMPLES = 4000
+MIN_BLOCK_SIZE = 4  # samples per block: the block median must not be one sample
+MIN_BLOCKS = 5  # blocks (or rounds) before their spread is trusted as a standard error
+MAX_BLOCKS = 10  # more blocks of fewer samples would cut slow spells (autocorrelation) into pieces
+MIN_ROUNDS = 3  # interleaved rounds before the spread between them stands for the within-run error
+MIN_SAMPLES = MIN_BLOCKS * MIN_BLOCK_SIZE
+# Why 20 samples per run, and no fewer: (1) five blocks of four is the fewest that give the within-run
+# error; (2) twenty samples bound their median on their own: the chance that all twenty fall on one
+# side of it is 2**-20 = 1e-6, below alpha / points for alpha = 0.01 and up to 10,000 gated points, so
+# no sweep size makes a point impossible to fail (five or six samples made a 240-point sweep unfailable
+# under a rank test); (3) tests/analysis/test_gate.py checks that a 25% slowdown of one point measured
+# with exactly 20 samples a run is caught in a 240-point sweep with one run a side.
+MAD_TO_SD = 1.482602218505602  # sd of a normal distribution per median absolute deviation
 
 
-def point_rng(seed: int, key: str) -> np.random.Generator:
-    """A generator seeded by (seed, key): a point's CI does not depend on which other points exist."""
-    return np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+def log_median(samples: np.ndarray) -> float:
+    """log of the median: a run's estimate of a point (ratios become differences, symmetric bands)."""
+    return float(np.log(np.median(samples)))
 
 
-def bootstrap_medians(samples: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Medians of `n_resamples` bootstrap resamples of `samples`, drawn without materialising them,
-    returned in ascending order (shuffle before pairing them with another side's).
+def within_run_se(samples: np.ndarray, round_sizes: np.ndarray | None = None) -> float:
+    """Standard error of a run's log median from inside the run.
 
-    The median of a resample is an order statistic of the sorted original: the k-th smallest draw lands
-    at sorted position <= j exactly when at least k of the n draws do, so
-    P(J <= j) = P(Binomial(n, j/n) >= k) (Efron's exact bootstrap of the median). Inverting that CDF
-    with uniforms gives the same distribution as resampling, in O(n log n + R) instead of O(n * R), which
-    is what makes a 10,000-row report fast. For even n the two middle order statistics are drawn with one
-    shared uniform (they are adjacent and nearly always move together) and averaged, as np.median does.
+    With MIN_ROUNDS or more interleaved rounds, the spread of the rounds' log medians over sqrt(rounds):
+    each round met the machine at a different time. Otherwise batch medians: the samples in time order,
+    cut into up to MAX_BLOCKS contiguous blocks, whose log medians' spread over sqrt(blocks) carries the
+    slow spells that make consecutive samples alike (events timings show spells of hundreds of samples
+    at 1.5-3x; an independent-samples error would be ten times too small). Callers check the sample
+    count (MIN_SAMPLES) and the round sizes first.
     """
-    x = np.sort(np.asarray(samples, dtype=np.float64))
-    n = x.size
-    if n == 0:
-        return np.full(n_resamples, np.nan)
-    u = np.sort(rng.random(n_resamples))  # sorted keys make searchsorted ~4x faster
-    k_lo, k_hi = (n + 1) // 2, n // 2 + 1
-    lo = x[_order_statistic_index(n, k_lo, u)]
-    if k_hi == k_lo:
-        return lo
-    hi = x[_order_statistic_index(n, k_hi, u)]
-    return (lo + hi) / 2.0
+    x = np.asarray(samples, dtype=np.float64)
+    sizes = None if round_sizes is None else np.asarray(round_sizes, dtype=np.int64)
+    if sizes is not None and sizes.size >= MIN_ROUNDS:
+        parts = np.split(x, np.cumsum(sizes)[:-1])
+    else:
+        blocks = min(MAX_BLOCKS, x.size // MIN_BLOCK_SIZE)
+        parts = np.array_split(x, blocks)
+    medians = np.log([np.median(p) for p in parts])
+    return float(np.std(medians, ddof=1) / np.sqrt(medians.size))
 
 
-def _order_statistic_index(n: int, k: int, u: np.ndarray) -> np.ndarray:
-    """0-based sorted position of the k-th smallest of n draws with replacement, by inverse CDF at u.
-
-    The CDF is 0 or 1 to double precision more than 5*sqrt(n) positions from k (10 standard deviations
-    of the Binomial, whose sd is at most sqrt(n)/2), so it is evaluated only in that window: bdtrc on all n positions would cost more than
-    everything else together at n = 2,000.
-    """
-    half_width = int(np.ceil(5.0 * np.sqrt(n))) + 2
-    start = max(0, k - half_width)
-    stop = min(n, k + half_width)
-    positions = np.arange(start + 1, stop + 1) / n
-    # bdtrc(k - 1, n, p) = P(Binomial(n, p) >= k): the ufunc, ~10x cheaper than binom.sf per call.
-    cdf = special.bdtrc(k - 1, n, positions)
-    idx = start + np.searchsorted(cdf, u, side="left")
-    return np.minimum(idx, n - 1)
-
-
-def ratio_of_medians_ci(
-    base: np.ndarray,
-    cand: np.ndarray,
-    *,
-    confidence: float = CONFIDENCE,
-    n_resamples: int = N_RESAMPLES,
-    rng: np.random.Generator | None = None,
-) -> tuple[float, float]:
-    """Percentile-bootstrap CI of median(cand) / median(base); (nan, nan) when either side has < 2 samples."""
-    base = np.asarray(base, dtype=np.float64)
-    cand = np.asarray(cand, dtype=np.float64)
-    if base.size < 2 or cand.size < 2:
-        return float("nan"), float("nan")
-    rng = rng if rng is not None else np.random.default_rng(0)
-    mb = bootstrap_medians(base, n_resamples, rng)
-    mc = rng.permutation(bootstrap_medians(cand, n_resamples, rng))  # both come sorted: pair at random
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = mc / mb
-    ratios = ratios[np.isfinite(ratios)]
-    if ratios.size == 0:
-        return float("nan"), float("nan")
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    lo, hi = np.percentile(ratios, [tail, 100.0 - tail])
-    return float(lo), float(hi)
-
-
-MIN_GROUPS = 3  # rounds (or runs) per side before their spread is trusted as between-run noise
-
-
-def ratio_of_group_medians_ci(
-    base_groups: list[np.ndarray],
-    cand_groups: list[np.ndarray],
-    *,
-    confidence: float = CONFIDENCE,
-    n_resamples: int = N_RESAMPLES,
-    rng: np.random.Generator | None = None,
-) -> tuple[float, float]:
-    """Cluster bootstrap: resample whole rounds (the medians of each), so the CI carries the spread
-    between rounds, i.e. how much the machine itself drifted while the points were measured."""
-    mb_groups = np.array([np.median(g) for g in base_groups if len(g)])
-    mc_groups = np.array([np.median(g) for g in cand_groups if len(g)])
-    if mb_groups.size < MIN_GROUPS or mc_groups.size < MIN_GROUPS:
-        return float("nan"), float("nan")
-    rng = rng if rng is not None else np.random.default_rng(0)
-    mb = np.median(rng.choice(mb_groups, size=(n_resamples, mb_groups.size)), axis=1)
-    mc = np.median(rng.choice(mc_groups, size=(n_resamples, mc_groups.size)), axis=1)
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    lo, hi = np.percentile(mc / mb, [tail, 100.0 - tail])
-    return float(lo), float(hi)
-
-
-def ratio_ci(
-    base: np.ndarray,
-    cand: np.ndarray,
-    base_groups: list[np.ndarray] | None = None,
-    cand_groups: list[np.ndarray] | None = None,
-    *,
-    confidence: float = CONFIDENCE,
-    n_resamples: int = N_RESAMPLES,
-    rng: np.random.Generator | None = None,
-) -> tuple[float, float]:
-    """CI of the ratio of medians: the sample bootstrap, widened to the round (cluster) bootstrap where
-    both sides were measured in enough rounds. Samples within one run share the machine's state at that
-    time; on a shared CPU the state drifts by several percent between runs, which the sample bootstrap
-    alone would call significant."""
-    rng = rng if rng is not None else np.random.default_rng(0)
-    lo, hi = ratio_of_medians_ci(base, cand, confidence=confidence, n_resamples=n_resamples, rng=rng)
-    if base_groups is None or cand_groups is None:
-        return lo, hi
-    glo, ghi = ratio_of_group_medians_ci(
-        base_groups, cand_groups, confidence=confidence, n_resamples=n_resamples, rng=rng
-    )
-    if np.isnan(glo) or np.isnan(lo):
-        return lo, hi
-    return min(lo, glo), max(hi, ghi)
-
-
-def mann_whitney_p(base: np.ndarray, cand: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value; nan when a side is empty, 1.0 when every sample is equal.
-
-    Small samples (either side <= 8) go to scipy, which uses the exact distribution there. Larger ones
-    use the normal approximation with tie and continuity corrections, the same formula as scipy's
-    method="asymptotic", computed here in plain numpy because scipy's per-call overhead (~0.5 ms) would
-    dominate a 5,000-point comparison.
-    """
-    base = np.asarray(base, dtype=np.float64)
-    cand = np.asarray(cand, dtype=np.float64)
-    n1, n2 = cand.size, base.size
-    if n1 == 0 or n2 == 0:
+def robust_sd(values: np.ndarray) -> float:
+    """MAD-based standard deviation: one slowed point among 200 does not move it."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
         return float("nan")
-    if min(n1, n2) <= 8:
-        p = float(sps.mannwhitneyu(cand, base, alternative="two-sided").pvalue)
-        return p if np.isfinite(p) else 1.0
-    both = np.concatenate([cand, base])
-    n = both.size
-    _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    avg_rank = ends - (counts - 1) / 2.0  # average 1-based rank of each distinct value
-    u = float(avg_rank[inverse[:n1]].sum()) - n1 * (n1 + 1) / 2.0
-    ties = float(np.sum(counts.astype(np.float64) ** 3 - counts))
-    var = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
-    if var <= 0:
-        return 1.0
-    z = (abs(u - n1 * n2 / 2.0) - 0.5) / np.sqrt(var)
-    return float(min(1.0, 2.0 * special.ndtr(-z)))
+    return float(MAD_TO_SD * np.median(np.abs(v - np.median(v))))
+
+
+def trigamma_inverse(x: float) -> float:
+    """y with trigamma(y) = x, by Newton's method from limma's starting point (Smyth 2004)."""
+    if x > 1e7:
+        return 1.0 / np.sqrt(x)
+    if x < 1e-6:
+        return 1.0 / x
+    y = 0.5 + 1.0 / x
+    for _ in range(50):
+        tri = special.polygamma(1, y)
+        step = tri * (1.0 - tri / x) / special.polygamma(2, y)
+        y += step
+        if -step / y < 1e-8:
+            break
+    return float(y)
+
+
+def fit_prior(s2: np.ndarray, df: np.ndarray, scale: np.ndarray | None = None) -> tuple[float, float]:
+    """(s0², d0): the scaled inverse-chi-square prior that per-point variances are drawn from.
+
+    limma's method of moments on log variances (Smyth 2004, fitFDist): for s² with df degrees of freedom
+    around a true σ² drawn from the prior, E[log s²] and Var[log s²] are known functions of s0², d0 and
+    df; solving them gives how noisy a typical point is (s0²) and how much points differ from each other
+    (small d0: very unalike, trust each point's own variance; large d0: alike, pool). `scale` (optional,
+    per point) divides the variances first, so the prior is for s² / scale. Points with df 0 or s² <= 0
+    do not count. Returns (nan, nan) when fewer than 3 points count.
+    """
+    s2 = np.asarray(s2, dtype=np.float64)
+    df = np.asarray(df, dtype=np.float64)
+    scale = np.ones_like(s2) if scale is None else np.asarray(scale, dtype=np.float64)
+    use = (df > 0) & (s2 > 0) & np.isfinite(s2) & (scale > 0)
+    if use.sum() < 3:
+        return float("nan"), float("nan")
+    z = np.log(s2[use] / scale[use])
+    half = df[use] / 2.0
+    e = z - special.digamma(half) + np.log(half)
+    e_mean = float(np.mean(e))
+    excess = float(np.var(e, ddof=1) - np.mean(special.polygamma(1, half)))
+    if excess <= 0:
+        return float(np.exp(e_mean)), float("inf")
+    d0 = 2.0 * trigamma_inverse(excess)
+    s0sq = float(np.exp(e_mean + special.digamma(d0 / 2.0) - np.log(d0 / 2.0)))
+    return s0sq, d0
+
+
+def moderated_variance(s2: np.ndarray, df: np.ndarray, prior_s2: np.ndarray, prior_df: float) -> np.ndarray:
+    """Posterior variance: the prior counts as prior_df degrees of freedom beside each point's own df."""
+    s2 = np.where(np.asarray(df) > 0, np.asarray(s2, dtype=np.float64), 0.0)
+    if np.isinf(prior_df):
+        return np.broadcast_to(np.asarray(prior_s2, dtype=np.float64), s2.shape).copy()
+    return (prior_df * np.asarray(prior_s2) + np.asarray(df) * s2) / (prior_df + np.asarray(df))
+
+
+def t_upper_p(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """P(T >= t) for Student's t with df degrees of freedom (df may be inf: the normal)."""
+    t = np.asarray(t, dtype=np.float64)
+    df = np.broadcast_to(np.asarray(df, dtype=np.float64), t.shape)
+    return np.where(np.isinf(df), special.ndtr(-t), special.stdtr(np.where(np.isinf(df), 1.0, df), -t))
+
+
+def t_quantile(q: float, df: np.ndarray) -> np.ndarray:
+    """The q-quantile of Student's t with df degrees of freedom (inf: the normal)."""
+    df = np.asarray(df, dtype=np.float64)
+    return np.where(np.isinf(df), special.ndtri(q), special.stdtrit(np.where(np.isinf(df), 1.0, df), q))
 
 
 def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:

@@ -1,0 +1,174 @@
+"""The comparison model: how sure can we be that a point got slower, given runs of both sides?
+
+**Unit of replication: the run.** Samples within one run share the machine's state (clocks, caches,
+what else ran, where the buffers landed); between runs that state changes, and that is where the noise
+lives. On the committed H100 runs of one commit, a graph-timed point's median moves by 0.1% (median
+over points) from run to run, while the within-run standard error of that median is ~0.015%: a model
+that treats samples as independent is ~7x too sure of itself. So each run gives ONE estimate per point,
+y = log(median of the run's samples), and the comparison is between the runs of each side:
+
+    d = mean of the cand runs' y - mean of the base runs' y      (ratio = exp(d), a geometric mean)
+    Var(d) = σ² (1/m + 1/n)                                      (m base runs, n cand runs)
+
+where σ² is the variance of one run's y around the point's true value. Rounds and blocks within a run
+give the within-run part (stats.within_run_se); they are replication inside the run, not instead of it.
+
+**σ², point by point, moderated across points (empirical Bayes).** With m + n >= 3 runs, a point has its
+own estimate s² (pooled variance of y within each side, m + n - 2 degrees of freedom). Two to four
+degrees of freedom are too few to trust alone (a t test on 4 df at a Bonferroni-like level needs t ~ 20),
+so, as limma does for genes measured in few replicates, s² is shrunk towards a prior fitted to all the
+points of the same comparable group (stats.fit_prior: the typical σ² and how much points differ, d0):
+
+    σ̃² = (d0 · σ0² + ν · s²) / (d0 + ν),   t = (d - bound) / sqrt(σ̃² (1/m + 1/n)),   df = d0 + ν
+
+The prior for a point never claims less noise than its own runs show inside (σ0² >= the mean squared
+within-run error of its runs). Points far noisier than the rest keep most of their own variance (the
+fitted d0 is small when points are unalike).
+
+**One run a side (the fallback).** Without repeated runs, σ² cannot be seen point by point. It is then
+taken from how much the log ratios of the group's points scatter (robust sd of d over sqrt(1/m + 1/n)):
+most points of a change are unchanged, and the scatter of unchanged points is the run-to-run noise. The
+prior counts as UNREPLICATED_PRIOR_DF degrees of freedom (a heavy-tailed t): a point may be several
+times noisier than the typical one, and one run cannot show it. A group with fewer than
+MIN_PRIOR_POINTS points falls back to DEFAULT_RUN_NOISE for its timing method, an explicit, wide figure.
+Either way the comparison says which source it used.
+
+**Decisions are one-sided tests against the threshold band**, symmetric in log ratio,
+[-log(1 + T), +log(1 + T)] (widened by the machine's drift where a yardstick is given, see
+yardstick.py): slower means the data show d > log(1 + T) (a non-inferiority test, null d <= log(1 + T));
+faster, d < -log(1 + T); same, both (two one-sided tests). Each family of p-values is corrected with
+Benjamini-Hochberg over all judged points, so when no point truly moved past the threshold the chance of
+any "slower" is at most alpha (BH's false discovery rate equals the family-wise error rate when every
+null is true), and among named points the expected share of wrongly named ones is at most alpha.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.analysis import stats
+
+MIN_PRIOR_POINTS = 8  # points a group needs before the spread across them is a noise estimate
+UNREPLICATED_PRIOR_DF = 3.0  # df of the prior when no point has repeated runs (heavy tails)
+MAX_PRIOR_DF = 30.0  # beyond this the t is a normal to the precision that matters
+NOISE_FLOOR = 1e-4  # no run-to-run noise below 0.01%: a guard against division by zero, not a claim
+# Explicit, wide run-to-run noise (sd of a run's log median) for groups too small to learn it from:
+# about ten times what the committed H100 graph runs and twice what the events and CPU runs show.
+DEFAULT_RUN_NOISE = {"graph": 0.01, "events": 0.15, "host": 0.05}
+UNKNOWN_METHOD_NOISE = 0.15
+CONFIDENCE = 0.95  # the displayed interval; decisions use the corrected one-sided tests
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What a group's points are assumed to share about their run-to-run noise, and where it came from."""
+
+    s0: float  # typical sd of one run's log median (relative noise of a run's median)
+    df: float  # how many degrees of freedom the prior counts as
+    source: str  # "repeated runs" | "spread across points" | "default for <method>"
+
+    def describe(self) -> str:
+        dof = "∞" if np.isinf(self.df) else f"{self.df:.1f}"
+        return f"run-to-run noise {self.s0:.2%} per run (from {self.source}; prior df {dof})"
+
+
+@dataclass
+class PointArrays:
+    """One group's points as arrays: per-side means of the runs' log medians and their spread."""
+
+    mean_base: np.ndarray
+    mean_cand: np.ndarray
+    m: np.ndarray  # runs in base
+    n: np.ndarray  # runs in cand
+    ss: np.ndarray  # sum of squared deviations of y from its side's mean, both sides
+    w2: np.ndarray  # mean squared within-run standard error over the point's runs
+
+    @property
+    def d(self) -> np.ndarray:
+        return self.mean_cand - self.mean_base
+
+    @property
+    def nu(self) -> np.ndarray:
+        return self.m + self.n - 2.0
+
+    @property
+    def s2(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.nu > 0, self.ss / np.maximum(self.nu, 1.0), np.nan)
+
+    @property
+    def design(self) -> np.ndarray:
+        return 1.0 / self.m + 1.0 / self.n
+
+
+def fit(points: PointArrays, method: str) -> Prior:
+    """The group's prior: from repeated runs where enough points have them, else from the scatter of
+    the points' log ratios, else the explicit default for the timing method."""
+    replicated = (points.nu > 0) & (points.s2 > 0)
+    if replicated.sum() >= MIN_PRIOR_POINTS:
+        s0sq, d0 = stats.fit_prior(points.s2, points.nu)
+        if np.isfinite(s0sq):
+            return Prior(max(float(np.sqrt(s0sq)), NOISE_FLOOR), min(d0, MAX_PRIOR_DF), "repeated runs")
+    if points.d.size >= MIN_PRIOR_POINTS:
+        spread = stats.robust_sd(points.d / np.sqrt(points.design))
+        if np.isfinite(spread):
+            return Prior(max(spread, NOISE_FLOOR), UNREPLICATED_PRIOR_DF, "spread across points")
+    default = DEFAULT_RUN_NOISE.get(method, UNKNOWN_METHOD_NOISE)
+    return Prior(default, UNREPLICATED_PRIOR_DF, f"default for {method or 'unknown'} timing")
+
+
+@dataclass
+class Estimate:
+    """Per point: the log ratio, its standard error and degrees of freedom, and the run noise used."""
+
+    d: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    sigma: np.ndarray  # moderated sd of one run's log median
+
+
+def estimate(points: PointArrays, prior: Prior) -> Estimate:
+    """Each point's log ratio with the moderated standard error (see the module docstring)."""
+    prior_s2 = np.maximum(prior.s0**2, points.w2)
+    s2 = np.where(points.nu > 0, points.s2, 0.0)
+    var = np.maximum(stats.moderated_variance(s2, points.nu, prior_s2, prior.df), NOISE_FLOOR**2)
+    return Estimate(
+        d=points.d,
+        se=np.sqrt(var * points.design),
+        df=prior.df + points.nu,
+        sigma=np.sqrt(var),
+    )
+
+
+@dataclass
+class Judgement:
+    """Raw one-sided p-values per point; `decide` corrects and names verdicts."""
+
+    p_slower: np.ndarray
+    p_faster: np.ndarray
+    p_same: np.ndarray
+    ci_low: np.ndarray  # log ratio bounds of the CONFIDENCE interval
+    ci_high: np.ndarray
+
+
+def judge(est: Estimate, low: np.ndarray, high: np.ndarray) -> Judgement:
+    """One-sided p-values against the band [low, high] (log ratios, low < 0 < high)."""
+    p_slower = stats.t_upper_p((est.d - high) / est.se, est.df)
+    p_faster = stats.t_upper_p((low - est.d) / est.se, est.df)
+    p_same = np.maximum(stats.t_upper_p((high - est.d) / est.se, est.df), stats.t_upper_p((est.d - low) / est.se, est.df))
+    half = stats.t_quantile(0.5 + CONFIDENCE / 2.0, est.df) * est.se
+    return Judgement(p_slower, p_faster, p_same, est.d - half, est.d + half)
+
+
+def decide(p_slower: np.ndarray, p_faster: np.ndarray, p_same: np.ndarray, alpha: float) -> tuple[np.ndarray, ...]:
+    """(verdict, adjusted p of slower, faster, same) with BH over the given points (one family each)."""
+    adj_slower = stats.benjamini_hochberg(p_slower)
+    adj_faster = stats.benjamini_hochberg(p_faster)
+    adj_same = stats.benjamini_hochberg(p_same)
+    verdict = np.full(p_slower.shape, "ambiguous", dtype=object)
+    verdict[adj_same < alpha] = "same"
+    verdict[adj_faster < alpha] = "faster"
+    verdict[adj_slower < alpha] = "slower"
+    return verdict, adj_slower, adj_faster, adj_same

@@ -1,0 +1,89 @@
+"""The memcpy yardstick as a control: it measures the machine, so when it moves, the machine moved.
+
+A device-to-device copy of the same bytes is in every GPU run beside the kernels, and no change to the
+Scale layer or its kernels touches it. Between two runs of one commit on the committed H100 data, every
+fp32 8x128x56x56 point (the copy AND the kernels of that shape and precision) was ~4% faster in one run:
+the machine, not the code. So the gate (never a cross-machine comparison) uses each copy as the control
+of the points with the same shape, precision, timing method and L2 state:
+
+- its points' band is widened by what their copy moved, in the direction it moved: a point must be
+  slower than 1 + threshold AND slower than the machine got (widening, not subtracting: on the same
+  data, dividing by the copy made elementwise points worse, since they did not move with it);
+- the gate states the machine's drift (median over the copies, with the range), and refuses when the
+  median drift is itself beyond the threshold: then base and cand ran on machines too unlike to judge a
+  change, and the remedy is to time both on the same machine (`nox -s gate`, interleaved A/B).
+
+memcpy points are judged but not gated by default (they measure the machine, not the change).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+YARDSTICK = "memcpy"
+CONTROL_ON = ("timing_method", "l2_flush", "unit", "shape", "precision")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How much the yardstick moved (cand over base), over the copies of one timing method and L2 state."""
+
+    label: str  # e.g. "graph, warm L2"
+    n: int
+    median: float
+    low: float
+    high: float
+
+    def sentence(self) -> str:
+        return (
+            f"the machine: memcpy ({self.label}) took {self.median:.3f}x as long in cand as in base "
+            f"(median over {self.n} copies, range {self.low:.3f}-{self.high:.3f})"
+        )
+
+
+def control_key(points: pd.DataFrame) -> np.ndarray:
+    """Per row, what its copy must share with it: shape, precision, timing method, L2 state, unit."""
+    text = [points[c].astype("string").fillna("(none)") for c in CONTROL_ON if c in points.columns]
+    key = text[0]
+    for part in text[1:]:
+        key = key + "|" + part
+    return key.to_numpy(dtype=object) if len(points) else np.array([], dtype=object)
+
+
+def control_drift(points: pd.DataFrame, keys: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(is_yardstick, drift): which rows are copies, and per row the log ratio its copy moved (NaN where
+    the row has no copy of the same shape, precision, timing method and L2 state; 0 for copies)."""
+    is_copy = (points["backend"] == YARDSTICK).to_numpy() if "backend" in points.columns else np.zeros(len(points), bool)
+    if not is_copy.any():
+        return is_copy, np.full(len(points), np.nan)
+    copies = pd.Series(np.asarray(d)[is_copy], index=keys[is_copy])
+    copies = copies[~copies.index.duplicated()]
+    drift = np.array(pd.Series(keys).map(copies), dtype=np.float64)
+    drift[is_copy] = 0.0
+    return is_copy, drift
+
+
+def bands(threshold: float, drift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) log-ratio bands: ±log(1 + threshold), widened by the control's drift where known."""
+    half = np.log1p(threshold)
+    moved = np.nan_to_num(np.asarray(drift, dtype=np.float64), nan=0.0)
+    return -half + np.minimum(moved, 0.0), half + np.maximum(moved, 0.0)
+
+
+def summarize(points: pd.DataFrame, is_copy: np.ndarray, ratio: np.ndarray) -> list[Drift]:
+    """The machine's drift per timing method and L2 state, from the copies' ratios."""
+    out = []
+    copies = points[is_copy].assign(_ratio=np.asarray(ratio)[is_copy])
+    if copies.empty:
+        return out
+    method = copies["timing_method"].astype("string").fillna("unknown timing") if "timing_method" in copies else "?"
+    l2 = copies["l2_flush"].map(lambda v: "cold L2" if v is True else "warm L2") if "l2_flush" in copies else "?"
+    for label, part in copies.groupby(method + ", " + l2, sort=True):
+        r = part["_ratio"].to_numpy(dtype=np.float64)
+        r = r[np.isfinite(r)]
+        if r.size:
+            out.append(Drift(str(label), int(r.size), float(np.median(r)), float(r.min()), float(r.max())))
+    return out

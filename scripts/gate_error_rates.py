@@ -1,0 +1,205 @@
+"""Measure the regression gate's error rates on real repeated runs: false alarms and power, as markdown.
+
+    python scripts/gate_error_rates.py RESULTS... [--threshold 5%] [--alpha 0.01] [--points-per-split 24]
+
+RESULTS are results files or folders (bench.results.load). Runs of one commit on one GPU (or host) that
+time the same comparable groups (bench.comparability) are repeats of one thing: every way of splitting
+them into a base and a candidate is an A/A gate run whose right answer is "pass". On each split:
+
+- **A/A**: the gate as it is (exit 1 is a false alarm; exit 2, a refusal, is counted apart);
+- **drift 1%**: every candidate point, the memcpy yardstick included, 1% slower (a machine 1% slower);
+  the goal is that it never fails;
+- **one point slowed by f**: one gated point's candidate samples times 1 + f, for f in 2, 5, 7, 10, 25%
+  (a seeded sample of `--points-per-split` points per split, each its own gate run); caught when the gate
+  fails naming that point as slower;
+- **all points slowed by f**: every gated point (not the yardstick: a change to the Scale layer does not
+  slow the copy); caught when the gate fails.
+
+Splits: every ordered pair of runs ("1 vs 1", one run a side: the gate's fallback), every
+leave-one-out split ("k-1 vs 1": a committed baseline of several runs against one new run), and halves
+("h vs h": same-machine A/B, as `nox -s gate` runs it), at most `--max-splits` of each (a seeded sample).
+Slowing samples by f is done on the per-run estimates (bench.analysis.replicates: the log median moves
+by log(1 + f), nothing else does), through the same compare and decide code the gate runs.
+Deterministic: the same inputs and arguments print the same table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import comparability  # noqa: E402
+from bench.analysis import replicates, yardstick  # noqa: E402
+from bench.analysis.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLD, GROUP, Prepared, compare_prepared, prepare  # noqa: E402
+from bench.analysis.gate import EXIT_FAIL, EXIT_REFUSED, decide  # noqa: E402
+from bench.cli.compare import parse_fraction  # noqa: E402
+from bench.results import load  # noqa: E402
+
+FACTORS = (0.02, 0.05, 0.07, 0.10, 0.25)
+DRIFT = 0.01
+
+
+@dataclass
+class RunSet:
+    """Runs that repeat one thing: same machine kind, commit and comparable groups."""
+
+    label: str
+    runs: list[str]
+
+
+def run_sets(df: pd.DataFrame) -> list[RunSet]:
+    """Group the runs of `df` into sets of repeats (two or more runs each)."""
+    ok = df[df["status"] == "ok"]
+    signature = {}
+    for run_id, rows in ok.groupby("run_id", sort=True):
+        groups = tuple(sorted(g.describe() for g, _ in comparability.groups(rows)))
+        machine = rows["gpu_name"].astype("string").fillna("CPU host").iloc[0]
+        commit = str(rows["git_commit"].iloc[0])[:7]
+        methods = ", ".join(sorted(rows["timing_method"].astype("string").fillna("?").unique()))
+        backends = ", ".join(sorted(rows["backend"].astype("string").unique()))
+        sweep = ", ".join(sorted(rows["sweep"].astype("string").fillna("?").unique()))
+        signature.setdefault((machine, commit, groups), []).append((run_id, f"{machine}, {methods}, {backends}, sweep {sweep}, commit {commit}"))
+    return [RunSet(members[0][1], [r for r, _ in members]) for members in signature.values() if len(members) >= 2]
+
+
+def splits(runs: list[str], max_splits: int, seed: int) -> list[tuple[str, list[tuple[list[str], list[str]]]]]:
+    """(config, [(base runs, cand runs), ...]) for 1 vs 1, k-1 vs 1 and h vs h."""
+    k = len(runs)
+    configs = [("1 vs 1", [([a], [b]) for a, b in itertools.permutations(runs, 2)])]
+    if k >= 3:
+        configs.append((f"{k - 1} vs 1", [([r for r in runs if r != c], [c]) for c in runs]))
+    h = k // 2
+    if h >= 2:
+        halves = [
+            (list(b), list(c))
+            for b in itertools.combinations(runs, h)
+            for c in itertools.combinations([r for r in runs if r not in b], h)
+        ]
+        configs.append((f"{h} vs {h}", halves))
+    out = []
+    for name, parts in configs:
+        if len(parts) > max_splits:
+            rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+            parts = [parts[i] for i in sorted(rng.choice(len(parts), max_splits, replace=False))]
+        out.append((name, parts))
+    return out
+
+
+@dataclass
+class Tally:
+    gate_runs: int = 0
+    aa_fail: int = 0
+    aa_refused: int = 0
+    aa_points: int = 0
+    aa_point_slower: int = 0
+    drift_fail: int = 0
+    drift_refused: int = 0
+
+    def __post_init__(self) -> None:
+        self.one = {f: [0, 0] for f in FACTORS}  # caught, tried
+        self.all = {f: [0, 0] for f in FACTORS}
+
+
+def replay(prep: Prepared, tally: Tally, args: argparse.Namespace, rng: np.random.Generator) -> None:
+    """All scenarios on one split."""
+    gated = ~np.isin(prep.described["backend"].to_numpy(), [yardstick.YARDSTICK])
+    keys = [GROUP, *prep.keys]
+    ids = [tuple(r) for r in prep.described[keys].itertuples(index=False)]
+
+    def run(shift: np.ndarray | None):
+        comp = compare_prepared(prep, threshold=args.threshold, alpha=args.alpha, yardstick_control=True, cand_shift=shift)
+        return decide(comp)
+
+    tally.gate_runs += 1
+    aa = run(None)
+    tally.aa_fail += aa.exit_code == EXIT_FAIL
+    tally.aa_refused += aa.exit_code == EXIT_REFUSED
+    tally.aa_points += aa.n_gated
+    tally.aa_point_slower += len(aa.failures)
+    drift = run(np.full(len(ids), np.log1p(DRIFT)))
+    tally.drift_fail += drift.exit_code == EXIT_FAIL
+    tally.drift_refused += drift.exit_code == EXIT_REFUSED
+    candidates = np.flatnonzero(gated)
+    chosen = candidates if len(candidates) <= args.points_per_split else np.sort(rng.choice(candidates, args.points_per_split, replace=False))
+    for f in FACTORS:
+        result = run(np.where(gated, np.log1p(f), 0.0))
+        tally.all[f][0] += result.exit_code == EXIT_FAIL
+        tally.all[f][1] += 1
+        for i in chosen:
+            shift = np.zeros(len(ids))
+            shift[i] = np.log1p(f)
+            result = run(shift)
+            named = {tuple(r) for r in result.failures[keys].itertuples(index=False)}
+            tally.one[f][0] += result.exit_code == EXIT_FAIL and ids[i] in named
+            tally.one[f][1] += 1
+
+
+def pct(caught: int, tried: int) -> str:
+    return "–" if tried == 0 else f"{caught / tried:.1%}"
+
+
+def table(rows: list[tuple[RunSet, str, Tally]], args: argparse.Namespace) -> str:
+    head = ["runs", "split", "gate runs", "A/A fail", "A/A refused", "slower points in A/A", "1% drift fail"]
+    head += [f"one +{f:.0%}" for f in FACTORS] + [f"all +{f:.0%}" for f in FACTORS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for rs, config, t in rows:
+        cells = [
+            f"{rs.label} ({len(rs.runs)} runs)",
+            config,
+            str(t.gate_runs),
+            f"{t.aa_fail} ({pct(t.aa_fail, t.gate_runs)})",
+            str(t.aa_refused),
+            f"{t.aa_point_slower} of {t.aa_points:,}",
+            f"{t.drift_fail} ({pct(t.drift_fail, t.gate_runs)})" + (f", {t.drift_refused} refused" if t.drift_refused else ""),
+        ]
+        cells += [pct(*t.one[f]) for f in FACTORS] + [pct(*t.all[f]) for f in FACTORS]
+        lines.append("| " + " | ".join(cells) + " |")
+    settings = (
+        f"Threshold {args.threshold:.0%}, alpha {args.alpha:g} (the gate's defaults unless given), "
+        f"{args.points_per_split} sampled points per split for 'one', at most {args.max_splits} splits per "
+        f"kind, seed {args.seed}. 'one +f': share of (split, point) gate runs that failed naming the slowed "
+        f"point; 'all +f': share of splits whose gate failed with every gated point f slower."
+    )
+    return "\n".join(lines) + "\n\n" + settings + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", nargs="+", help="results files or folders")
+    ap.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}")
+    ap.add_argument("--alpha", default=f"{DEFAULT_ALPHA:g}")
+    ap.add_argument("--points-per-split", type=int, default=24)
+    ap.add_argument("--max-splits", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    args.threshold = parse_fraction(args.threshold, "--threshold")
+    args.alpha = parse_fraction(args.alpha, "--alpha", allow_zero=False)
+    df = replicates.estimate(load(args.results))
+    by_run = {run_id: rows for run_id, rows in df.groupby("run_id", sort=False)}
+    rows = []
+    for rs in run_sets(df):
+        for config, parts in splits(rs.runs, args.max_splits, args.seed):
+            tally = Tally()
+            for i, (base, cand) in enumerate(parts):
+                prep = prepare(pd.concat([by_run[r] for r in base]), pd.concat([by_run[r] for r in cand]))
+                replay(prep, tally, args, np.random.default_rng([args.seed, zlib.crc32(config.encode()), i]))
+            rows.append((rs, config, tally))
+    if not rows:
+        print("no set of two or more runs of one commit on one machine in these results", file=sys.stderr)
+        return 2
+    print(table(rows, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
