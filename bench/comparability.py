@@ -95,9 +95,11 @@ def groups(df: pd.DataFrame, by: str | None = None) -> Iterator[tuple[Group, pd.
     if df.empty:
         return
     keys = _normalized(df, cols)
-    for key, idx in keys.groupby(cols, sort=True, dropna=False).groups.items():
+    # Positions, not labels: frames concatenated without ignore_index repeat labels, and selecting by a
+    # repeated label would pull in rows of other groups.
+    for key, positions in keys.groupby(cols, sort=True, dropna=False).indices.items():
         key_t = key if isinstance(key, tuple) else (key,)
-        yield Group(tuple(str(k) for k in key_t), tuple(cols)), df.loc[idx]
+        yield Group(tuple(str(k) for k in key_t), tuple(cols)), df.iloc[positions]
 
 
 def mixes(df: pd.DataFrame, by: str | None = None) -> list[str]:
