@@ -68,7 +68,9 @@ def run_sets(df: pd.DataFrame) -> list[RunSet]:
         methods = ", ".join(sorted(rows["timing_method"].astype("string").fillna("?").unique()))
         backends = ", ".join(sorted(rows["backend"].astype("string").unique()))
         sweep = ", ".join(sorted(rows["sweep"].astype("string").fillna("?").unique()))
-        signature.setdefault((machine, commit, groups), []).append((run_id, f"{machine}, {methods}, {backends}, sweep {sweep}, commit {commit}"))
+        signature.setdefault((machine, commit, groups), []).append(
+            (run_id, f"{machine}, {methods}, {backends}, sweep {sweep}, commit {commit}")
+        )
     return [RunSet(members[0][1], [r for r, _ in members]) for members in signature.values() if len(members) >= 2]
 
 
@@ -105,9 +107,11 @@ class Tally:
     drift_fail: int = 0
     drift_refused: int = 0
 
+    factors: tuple[float, ...] = FACTORS
+
     def __post_init__(self) -> None:
-        self.one = {f: [0, 0] for f in FACTORS}  # caught, tried
-        self.all = {f: [0, 0] for f in FACTORS}
+        self.one = {f: [0, 0] for f in self.factors}  # caught, tried
+        self.all = {f: [0, 0] for f in self.factors}
 
 
 def replay(prep: Prepared, tally: Tally, args: argparse.Namespace, rng: np.random.Generator) -> None:
@@ -117,7 +121,9 @@ def replay(prep: Prepared, tally: Tally, args: argparse.Namespace, rng: np.rando
     ids = [tuple(r) for r in prep.described[keys].itertuples(index=False)]
 
     def run(shift: np.ndarray | None):
-        comp = compare_prepared(prep, threshold=args.threshold, alpha=args.alpha, yardstick_control=True, cand_shift=shift)
+        comp = compare_prepared(
+            prep, threshold=args.threshold, alpha=args.alpha, yardstick_control=True, cand_shift=shift
+        )
         return decide(comp)
 
     tally.gate_runs += 1
@@ -130,8 +136,12 @@ def replay(prep: Prepared, tally: Tally, args: argparse.Namespace, rng: np.rando
     tally.drift_fail += drift.exit_code == EXIT_FAIL
     tally.drift_refused += drift.exit_code == EXIT_REFUSED
     candidates = np.flatnonzero(gated)
-    chosen = candidates if len(candidates) <= args.points_per_split else np.sort(rng.choice(candidates, args.points_per_split, replace=False))
-    for f in FACTORS:
+    chosen = (
+        candidates
+        if len(candidates) <= args.points_per_split
+        else np.sort(rng.choice(candidates, args.points_per_split, replace=False))
+    )
+    for f in tally.factors:
         result = run(np.where(gated, np.log1p(f), 0.0))
         tally.all[f][0] += result.exit_code == EXIT_FAIL
         tally.all[f][1] += 1
@@ -150,7 +160,7 @@ def pct(caught: int, tried: int) -> str:
 
 def table(rows: list[tuple[RunSet, str, Tally]], args: argparse.Namespace) -> str:
     head = ["runs", "split", "gate runs", "A/A fail", "A/A refused", "slower points in A/A", "1% drift fail"]
-    head += [f"one +{f:.0%}" for f in FACTORS] + [f"all +{f:.0%}" for f in FACTORS]
+    head += [f"one +{f:.0%}" for f in args.factors] + [f"all +{f:.0%}" for f in args.factors]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rs, config, t in rows:
         cells = [
@@ -160,9 +170,10 @@ def table(rows: list[tuple[RunSet, str, Tally]], args: argparse.Namespace) -> st
             f"{t.aa_fail} ({pct(t.aa_fail, t.gate_runs)})",
             str(t.aa_refused),
             f"{t.aa_point_slower} of {t.aa_points:,}",
-            f"{t.drift_fail} ({pct(t.drift_fail, t.gate_runs)})" + (f", {t.drift_refused} refused" if t.drift_refused else ""),
+            f"{t.drift_fail} ({pct(t.drift_fail, t.gate_runs)})"
+            + (f", {t.drift_refused} refused" if t.drift_refused else ""),
         ]
-        cells += [pct(*t.one[f]) for f in FACTORS] + [pct(*t.all[f]) for f in FACTORS]
+        cells += [pct(*t.one[f]) for f in t.factors] + [pct(*t.all[f]) for f in t.factors]
         lines.append("| " + " | ".join(cells) + " |")
     settings = (
         f"Threshold {args.threshold:.0%}, alpha {args.alpha:g} (the gate's defaults unless given), "
@@ -181,15 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points-per-split", type=int, default=24)
     ap.add_argument("--max-splits", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--factors", default=",".join(f"{f:.0%}" for f in FACTORS), help="slowdowns to inject (default %(default)s)"
+    )
     args = ap.parse_args(argv)
     args.threshold = parse_fraction(args.threshold, "--threshold")
     args.alpha = parse_fraction(args.alpha, "--alpha", allow_zero=False)
+    args.factors = tuple(parse_fraction(f, "--factors", allow_zero=False) for f in args.factors.split(",") if f.strip())
     df = replicates.estimate(load(args.results))
     by_run = {run_id: rows for run_id, rows in df.groupby("run_id", sort=False)}
     rows = []
     for rs in run_sets(df):
         for config, parts in splits(rs.runs, args.max_splits, args.seed):
-            tally = Tally()
+            tally = Tally(factors=args.factors)
             for i, (base, cand) in enumerate(parts):
                 prep = prepare(pd.concat([by_run[r] for r in base]), pd.concat([by_run[r] for r in cand]))
                 replay(prep, tally, args, np.random.default_rng([args.seed, zlib.crc32(config.encode()), i]))

@@ -69,6 +69,7 @@ def make_run(
     medians: Mapping[SynthPoint, float] | None = None,
     slowdown: Mapping[SynthPoint, float] | None = None,
     noise: float = 0.02,
+    run_noise: float = 0.0,
     n_samples: int = 200,
     seed: int = 0,
     run_id: str = "run-a",
@@ -79,12 +80,16 @@ def make_run(
     timestamp: str = "2026-11-20T10:00:00+00:00",
     statuses: Mapping[SynthPoint, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """One run as a results frame; samples ~ median * lognormal(0, noise), times `slowdown[point]`."""
+    """One run as a results frame; samples ~ median * lognormal(0, noise), times `slowdown[point]`.
+
+    `run_noise`: each point's median of this run is first moved by lognormal(0, run_noise), drawn from
+    `seed`: the run-to-run variation real machines show (a run's state: clocks, caches, placement)."""
     rng = np.random.default_rng(seed)
     rows = []
     for point in points:
         status, error = (statuses or {}).get(point, ("ok", None))
         median = (medians or {}).get(point, model_median_us(point)) * (slowdown or {}).get(point, 1.0)
+        median *= rng.lognormal(0.0, run_noise) if run_noise else 1.0
         row = {c: None for c in COLUMNS}
         bytes_moved = 2 * point.numel * ITEMSIZE[point.precision]
         row.update(

@@ -36,6 +36,13 @@ DEFAULT_ALPHA = 0.01
 # model of GPU in another slot or VM), run_id differs by definition.
 REPEATS_AGREE_ON = tuple(c for c in comparability.ABOUT if c not in ("host", "gpu_index", "run_id"))
 GROUP = "group"  # column: the comparable group's id
+ABOUT_NAMES = {
+    "gpu_name": "GPU",
+    "driver_version": "driver",
+    "cuda_version": "CUDA",
+    "backend_version": "backend",
+    "git_commit": "commit",
+}
 
 
 @dataclass
@@ -60,14 +67,29 @@ class GroupInfo:
     base_about: dict[str, str]
     cand_about: dict[str, str]
 
-    def runs_sentence(self, base_label: str, cand_label: str) -> str:
-        def one(label: str, runs: tuple[str, ...], about: dict[str, str]) -> str:
-            what = ", ".join(f"{k} {v}" for k, v in about.items() if v != "(none)")
-            if len(runs) > 1:
-                return f"{label}: {len(runs)} runs combined as repeats of one thing ({what})"
-            return f"{label}: 1 run ({what})"
+    def runs_sentence(self, base_label: str = "base", cand_label: str = "cand") -> str:
+        """'base 3 runs (combined as repeats), cand 1 run; both NVIDIA H100 ..., commit base abc / cand def'."""
 
-        return "; ".join([one(base_label, self.base_runs, self.base_about), one(cand_label, self.cand_runs, self.cand_about)])
+        def count(label: str, runs: tuple[str, ...]) -> str:
+            return f"{label} {len(runs)} run" + ("s (combined as repeats of one thing)" if len(runs) > 1 else "")
+
+        keys = dict.fromkeys([*self.base_about, *self.cand_about])
+        same = [
+            f"{ABOUT_NAMES.get(k, k)} {self.base_about[k]}"
+            for k in keys
+            if self.base_about.get(k) == self.cand_about.get(k) and self.base_about.get(k) != "(none)"
+        ]
+        differ = [
+            f"{ABOUT_NAMES.get(k, k)} {self.base_about.get(k, '-')} vs {self.cand_about.get(k, '-')}"
+            for k in keys
+            if self.base_about.get(k) != self.cand_about.get(k)
+        ]
+        parts = [f"{count(base_label, self.base_runs)}, {count(cand_label, self.cand_runs)}"]
+        if same:
+            parts.append("both " + ", ".join(same))
+        if differ:
+            parts.append("differ in " + ", ".join(differ))
+        return "; ".join(parts)
 
 
 @dataclass
@@ -142,7 +164,9 @@ def _side(df: pd.DataFrame, keys: list[str], by: str | None, role: str) -> _Side
          *REPEATS_AGREE_ON, *replicates.ESTIMATE_COLUMNS]
     )  # fmt: skip
     df = replicates.estimate(df)
-    df = df[[c for c in wanted if c in df.columns]]  # results rows have ~90 columns; copying them dominates
+    # Results rows have ~90 columns; copying them dominates. A fresh index: comparability.groups selects
+    # rows by index label, and sides concatenated without ignore_index repeat labels.
+    df = df[[c for c in wanted if c in df.columns]].reset_index(drop=True)
     ok = df[df["status"] == "ok"]
     not_ok = df[df["status"] != "ok"]
     frames, info = [], {}
@@ -155,8 +179,13 @@ def _side(df: pd.DataFrame, keys: list[str], by: str | None, role: str) -> _Side
     mixed = timed.index.droplevel(GROUP).isin(statuses.index)
     if mixed.any():
         where = timed.index[mixed].droplevel(GROUP)
-        note = [f"ok in {r} run(s) but {s}" for r, s in zip(timed["runs"][mixed], statuses.loc[where, "summary"], strict=True)]
-        timed.loc[mixed, "problem"] = [p if isinstance(p, str) else n for p, n in zip(timed["problem"][mixed], note, strict=True)]
+        note = [
+            f"ok in {r} run(s) but {s}"
+            for r, s in zip(timed["runs"][mixed], statuses.loc[where, "summary"], strict=True)
+        ]
+        timed.loc[mixed, "problem"] = [
+            p if isinstance(p, str) else n for p, n in zip(timed["problem"][mixed], note, strict=True)
+        ]
     return _Side(timed, statuses, info)
 
 
@@ -184,6 +213,7 @@ def _timed_points(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         problem=np.where(dup, "measured twice in one run (run " + rows["run_id"].astype(str) + ")", rows["problem"]),
         n_samples=[len(s) if s is not None else 0 for s in rows["samples_us"]],
         w2=rows["within_se"] ** 2,
+        w4df=rows["within_se"] ** 4 / rows["within_df"],
     )
     rows["problem"] = rows["problem"].where(rows["problem"].map(lambda p: isinstance(p, str)), None)
     good = rows[rows["problem"].isna()]
@@ -197,6 +227,7 @@ def _timed_points(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out["mean_y"] = g["log_median"].mean()
     out["ss"] = g["log_median"].var(ddof=1).fillna(0.0) * (g["log_median"].size() - 1)
     out["w2"] = g["w2"].mean()
+    out["w4df"] = g["w4df"].sum()
     return out
 
 
@@ -357,7 +388,10 @@ def _model(
             m=bt["runs"].to_numpy(dtype=np.float64)[rows],
             n=ct["runs"].to_numpy(dtype=np.float64)[rows],
             ss=bt["ss"].to_numpy(dtype=np.float64)[rows] + ct["ss"].to_numpy(dtype=np.float64)[rows],
-            w2=np.nanmean(np.vstack([bt["w2"].to_numpy(dtype=np.float64)[rows], ct["w2"].to_numpy(dtype=np.float64)[rows]]), axis=0),
+            w2_base=bt["w2"].to_numpy(dtype=np.float64)[rows],
+            w2_cand=ct["w2"].to_numpy(dtype=np.float64)[rows],
+            w4df=bt["w4df"].to_numpy(dtype=np.float64)[rows] / bt["runs"].to_numpy(dtype=np.float64)[rows] ** 4
+            + ct["w4df"].to_numpy(dtype=np.float64)[rows] / ct["runs"].to_numpy(dtype=np.float64)[rows] ** 4,
         )
         group = b.info[gid][0]
         prior = model.fit(arrays, group.as_dict().get("timing_method", ""))
@@ -380,7 +414,9 @@ def _model(
     adj = {name: np.full(len(points), np.nan) for name in ("slower", "faster", "same")}
     for family in (~is_copy, is_copy):  # the yardstick is judged apart: it is not the change under test
         if family.any():
-            v, a_s, a_f, a_e = model.decide(judged.p_slower[family], judged.p_faster[family], judged.p_same[family], alpha)
+            v, a_s, a_f, a_e = model.decide(
+                judged.p_slower[family], judged.p_faster[family], judged.p_same[family], alpha
+            )
             verdict[family], adj["slower"][family], adj["faster"][family], adj["same"][family] = v, a_s, a_f, a_e
     points = points.assign(
         runs_base=bt["runs"].to_numpy(),
@@ -410,11 +446,17 @@ def _model(
     return points.sort_values("ratio", ascending=False, kind="stable").reset_index(drop=True), groups
 
 
-def _verdict_p(points: pd.DataFrame, judged: model.Judgement, adj: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _verdict_p(
+    points: pd.DataFrame, judged: model.Judgement, adj: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """The raw and adjusted p of the test behind each verdict (for 'ambiguous': the closest to deciding)."""
     raw = {"slower": judged.p_slower, "faster": judged.p_faster, "same": judged.p_same}
     stacked = np.vstack([adj["slower"], adj["faster"], adj["same"]])
-    closest = np.array(["slower", "faster", "same"])[np.argmin(np.nan_to_num(stacked, nan=np.inf), axis=0)] if len(points) else np.array([])
+    closest = (
+        np.array(["slower", "faster", "same"])[np.argmin(np.nan_to_num(stacked, nan=np.inf), axis=0)]
+        if len(points)
+        else np.array([])
+    )
     which = np.where(points["verdict"].to_numpy() == "ambiguous", closest, points["verdict"].to_numpy())
     rows = np.arange(len(points))
     raw_p = np.array([raw[w][i] for i, w in zip(rows, which, strict=True)], dtype=np.float64)
@@ -422,7 +464,9 @@ def _verdict_p(points: pd.DataFrame, judged: model.Judgement, adj: dict[str, np.
     return raw_p, adj_p
 
 
-def _reasons(points: pd.DataFrame, adj: dict[str, np.ndarray], threshold: float, alpha: float, family: int) -> list[str]:
+def _reasons(
+    points: pd.DataFrame, adj: dict[str, np.ndarray], threshold: float, alpha: float, family: int
+) -> list[str]:
     out = []
     for i, r in enumerate(points.itertuples()):
         widened = ""
@@ -433,7 +477,9 @@ def _reasons(points: pd.DataFrame, adj: dict[str, np.ndarray], threshold: float,
         elif r.verdict == "faster":
             out.append(f"below {r.band_low:.3f}: adjusted p {adj['faster'][i]:.2g} < {alpha:g}{widened}")
         elif r.verdict == "same":
-            out.append(f"inside [{r.band_low:.3f}, {r.band_high:.3f}]: adjusted p {adj['same'][i]:.2g} < {alpha:g}{widened}")
+            out.append(
+                f"inside [{r.band_low:.3f}, {r.band_high:.3f}]: adjusted p {adj['same'][i]:.2g} < {alpha:g}{widened}"
+            )
         else:
             out.append(
                 f"CI [{r.ci_low:.3f}, {r.ci_high:.3f}] neither beyond nor inside the ±{threshold:.0%} band "
@@ -455,10 +501,14 @@ def _unmatched(side: _Side, other: _Side, keys: list[str]) -> pd.DataFrame:
     found_elsewhere = elsewhere.reindex(point_index)
     status = other.statuses.reindex(point_index)
     out["other_status"] = np.where(
-        found_elsewhere.notna().to_numpy(), "measured differently", status["status"].fillna("absent").to_numpy()
+        found_elsewhere.notna().to_numpy(),
+        "measured differently",
+        status["status"].astype(object).fillna("absent").to_numpy(),
     )
     out["other_error"] = np.where(
-        found_elsewhere.notna().to_numpy(), "timed as " + found_elsewhere.fillna("").astype(str), status["error"].to_numpy()
+        found_elsewhere.notna().to_numpy(),
+        "timed as " + found_elsewhere.fillna("").astype(str),
+        status["error"].to_numpy(),
     )
     return out
 

@@ -88,7 +88,9 @@ def gpu_refusal(base: pd.DataFrame, cand: pd.DataFrame) -> list[str]:
     """Why base and cand ran on different GPUs (by name); empty when alike."""
     b, c = _values(base, "gpu_name"), _values(cand, "gpu_name")
     if b != c:
-        return [f"different GPUs: base has {sorted(b)}, cand has {sorted(c)} (pass --cross to compare anyway; it never gates)"]
+        return [
+            f"different GPUs: base has {sorted(b)}, cand has {sorted(c)} (pass --cross to compare anyway; it never gates)"
+        ]
     return []
 
 
@@ -115,15 +117,15 @@ def gate(
     """Compare and decide; see the module docstring. `n_resamples` is accepted and unused (analytic model)."""
     del n_resamples
     if len(cand) == 0:
-        return GateResult(EXIT_FAIL, None, _empty(), _empty(), _empty(), notes=["no points to judge: the candidate has no rows"])
+        return GateResult(
+            EXIT_FAIL, None, _empty(), _empty(), _empty(), notes=["no points to judge: the candidate has no rows"]
+        )
     if not (base["status"] == "ok").any():
         return _refused(["the baseline is unusable: it has no timed (status ok) points"], allow_missing)
     reasons = gpu_refusal(base, cand)
     if reasons and not cross:
         return _refused(reasons, allow_missing)
-    comparison = compare(
-        base, cand, threshold=threshold, alpha=alpha, yardstick_control=not (gate_yardstick or cross)
-    )
+    comparison = compare(base, cand, threshold=threshold, alpha=alpha, yardstick_control=not (gate_yardstick or cross))
     if cross:
         return GateResult(EXIT_PASS, comparison, _empty(), _empty(), _empty(), reasons, cross=True)
     return decide(comparison, allow_missing=allow_missing, gate_yardstick=gate_yardstick)
@@ -146,7 +148,8 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
     shared = [g for g, info in comp.groups.items() if gated_group(g) and info.base_runs and info.cand_runs]
     if not shared and not refusals:
         held = [
-            f"{side} has " + (", ".join(sorted({i.group.describe() for i in comp.groups.values() if runs(i)})) or "nothing timed")
+            f"{side} has "
+            + (", ".join(sorted({i.group.describe() for i in comp.groups.values() if runs(i)})) or "nothing timed")
             for side, runs in (("base", lambda i: i.base_runs), ("cand", lambda i: i.cand_runs))
         ]
         refusals.append(f"base and cand share no comparable group of gated points: {'; '.join(held)}")
@@ -159,7 +162,6 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
                 "interleaved (`nox -s gate`)"
             )
     notes = [d.sentence() for d in comp.drift]
-    notes += [f"{info.group.describe()}: {info.prior.describe()}" for info in comp.groups.values() if info.prior]
     points = comp.points
     gated_points = points[[gated_group(g) for g in points[GROUP]]] if len(points) else points
     if gate_yardstick is False and len(gated_points):
@@ -170,7 +172,9 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
         f"point regressed beyond the threshold, the gate fails with probability at most {comp.alpha:g}"
     )
     cand_bad = problems[(problems["side"] == "cand") & problems[GROUP].map(gated_group).astype(bool)]
-    only_base = comp.only_base[comp.only_base[GROUP].map(gated_group).astype(bool)] if len(comp.only_base) else comp.only_base
+    only_base = (
+        comp.only_base[comp.only_base[GROUP].map(gated_group).astype(bool)] if len(comp.only_base) else comp.only_base
+    )
     absent = only_base[only_base["other_status"] == "absent"] if len(only_base) else only_base
     status_bad = only_base[only_base["other_status"] != "absent"] if len(only_base) else only_base
     unjudgeable = pd.concat(

@@ -59,19 +59,26 @@ NOISE_FLOOR = 1e-4  # no run-to-run noise below 0.01%: a guard against division 
 DEFAULT_RUN_NOISE = {"graph": 0.01, "events": 0.15, "host": 0.05}
 UNKNOWN_METHOD_NOISE = 0.15
 CONFIDENCE = 0.95  # the displayed interval; decisions use the corrected one-sided tests
+REPLICATED = "repeated runs"
 
 
 @dataclass(frozen=True)
 class Prior:
     """What a group's points are assumed to share about their run-to-run noise, and where it came from."""
 
-    s0: float  # typical sd of one run's log median (relative noise of a run's median)
+    s0: float  # repeated runs: typical sd of one run's log median; otherwise the sd BETWEEN runs beyond
+    # what each run shows inside (its rounds or blocks)
     df: float  # how many degrees of freedom the prior counts as
     source: str  # "repeated runs" | "spread across points" | "default for <method>"
 
+    @property
+    def replicated(self) -> bool:
+        return self.source == REPLICATED
+
     def describe(self) -> str:
         dof = "∞" if np.isinf(self.df) else f"{self.df:.1f}"
-        return f"run-to-run noise {self.s0:.2%} per run (from {self.source}; prior df {dof})"
+        what = "run-to-run noise" if self.replicated else "run-to-run noise beyond what each run shows inside"
+        return f"{what} {self.s0:.2%} per run (from {self.source}; prior df {dof})"
 
 
 @dataclass
@@ -83,7 +90,9 @@ class PointArrays:
     m: np.ndarray  # runs in base
     n: np.ndarray  # runs in cand
     ss: np.ndarray  # sum of squared deviations of y from its side's mean, both sides
-    w2: np.ndarray  # mean squared within-run standard error over the point's runs
+    w2_base: np.ndarray  # mean squared within-run standard error over the point's base runs
+    w2_cand: np.ndarray  # ... and over its cand runs
+    w4df: np.ndarray  # sum over runs of (w² / runs)² / df: the within-run part's Welch-Satterthwaite term
 
     @property
     def d(self) -> np.ndarray:
@@ -102,6 +111,16 @@ class PointArrays:
     def design(self) -> np.ndarray:
         return 1.0 / self.m + 1.0 / self.n
 
+    @property
+    def w2(self) -> np.ndarray:
+        """Mean squared within-run standard error over all the point's runs."""
+        return (self.w2_base * self.m + self.w2_cand * self.n) / (self.m + self.n)
+
+    @property
+    def within_var(self) -> np.ndarray:
+        """Var(d) that the runs themselves show: sum of w² / runs² over both sides."""
+        return self.w2_base / self.m + self.w2_cand / self.n
+
 
 def fit(points: PointArrays, method: str) -> Prior:
     """The group's prior: from repeated runs where enough points have them, else from the scatter of
@@ -110,11 +129,13 @@ def fit(points: PointArrays, method: str) -> Prior:
     if replicated.sum() >= MIN_PRIOR_POINTS:
         s0sq, d0 = stats.fit_prior(points.s2, points.nu)
         if np.isfinite(s0sq):
-            return Prior(max(float(np.sqrt(s0sq)), NOISE_FLOOR), min(d0, MAX_PRIOR_DF), "repeated runs")
+            return Prior(max(float(np.sqrt(s0sq)), NOISE_FLOOR), min(d0, MAX_PRIOR_DF), REPLICATED)
     if points.d.size >= MIN_PRIOR_POINTS:
         spread = stats.robust_sd(points.d / np.sqrt(points.design))
+        inside = float(np.median(points.within_var / points.design))
         if np.isfinite(spread):
-            return Prior(max(spread, NOISE_FLOOR), UNREPLICATED_PRIOR_DF, "spread across points")
+            between = np.sqrt(max(spread**2 - inside, 0.0))
+            return Prior(max(between, NOISE_FLOOR), UNREPLICATED_PRIOR_DF, "spread across points")
     default = DEFAULT_RUN_NOISE.get(method, UNKNOWN_METHOD_NOISE)
     return Prior(default, UNREPLICATED_PRIOR_DF, f"default for {method or 'unknown'} timing")
 
@@ -130,7 +151,9 @@ class Estimate:
 
 
 def estimate(points: PointArrays, prior: Prior) -> Estimate:
-    """Each point's log ratio with the moderated standard error (see the module docstring)."""
+    """Each point's log ratio with its standard error (see the module docstring)."""
+    if not prior.replicated:
+        return _unreplicated(points, prior)
     prior_s2 = np.maximum(prior.s0**2, points.w2)
     s2 = np.where(points.nu > 0, points.s2, 0.0)
     var = np.maximum(stats.moderated_variance(s2, points.nu, prior_s2, prior.df), NOISE_FLOOR**2)
@@ -157,7 +180,9 @@ def judge(est: Estimate, low: np.ndarray, high: np.ndarray) -> Judgement:
     """One-sided p-values against the band [low, high] (log ratios, low < 0 < high)."""
     p_slower = stats.t_upper_p((est.d - high) / est.se, est.df)
     p_faster = stats.t_upper_p((low - est.d) / est.se, est.df)
-    p_same = np.maximum(stats.t_upper_p((high - est.d) / est.se, est.df), stats.t_upper_p((est.d - low) / est.se, est.df))
+    p_same = np.maximum(
+        stats.t_upper_p((high - est.d) / est.se, est.df), stats.t_upper_p((est.d - low) / est.se, est.df)
+    )
     half = stats.t_quantile(0.5 + CONFIDENCE / 2.0, est.df) * est.se
     return Judgement(p_slower, p_faster, p_same, est.d - half, est.d + half)
 
@@ -172,3 +197,18 @@ def decide(p_slower: np.ndarray, p_faster: np.ndarray, p_same: np.ndarray, alpha
     verdict[adj_faster < alpha] = "faster"
     verdict[adj_slower < alpha] = "slower"
     return verdict, adj_slower, adj_faster, adj_same
+
+
+def _unreplicated(points: PointArrays, prior: Prior) -> Estimate:
+    """Without repeated runs: Var(d) = what the runs show inside (rounds, blocks: per point, with their
+    own degrees of freedom) + the between-run part (the prior, the same for every point, counted as
+    prior.df degrees of freedom); the t's df by Welch-Satterthwaite. Where rounds explain the run-to-run
+    noise (the CPU runs: 9 rounds a run), the within part dominates and the test keeps many degrees of
+    freedom; where they do not (GPU graph timing, ~7x more noise between runs than inside), the prior
+    dominates with its heavy tails."""
+    between = prior.s0**2 * points.design
+    var = np.maximum(points.within_var + between, NOISE_FLOOR**2 * points.design)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = var**2 / (np.nan_to_num(points.w4df) + between**2 / prior.df)
+    df = np.where(np.isfinite(df), np.clip(df, prior.df, MAX_PRIOR_DF), prior.df)
+    return Estimate(d=points.d, se=np.sqrt(var), df=df, sigma=np.sqrt(var / points.design))

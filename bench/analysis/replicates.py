@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.analysis import stats
 
-ESTIMATE_COLUMNS = ("log_median", "within_se", "problem")
+ESTIMATE_COLUMNS = ("log_median", "within_se", "within_df", "problem")
 
 
 def row_problem(samples: object, round_sizes: object) -> str | None:
@@ -50,7 +50,7 @@ def _sizes(round_sizes: object) -> np.ndarray | None:
 
 
 def estimate(df: pd.DataFrame) -> pd.DataFrame:
-    """`df` with log_median, within_se and problem filled in for its ok rows (NaN/None elsewhere).
+    """`df` with log_median, within_se (and its within_df) and problem filled in for its ok rows.
 
     Idempotent: a frame that already carries the columns is returned as it is, so callers may estimate
     once and compare many times."""
@@ -59,6 +59,7 @@ def estimate(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     y = np.full(len(df), np.nan)
     w = np.full(len(df), np.nan)
+    wdf = np.full(len(df), np.nan)
     problems: list[str | None] = [None] * len(df)
     ok = (df["status"] == "ok").to_numpy()
     rounds = df["round_sizes"] if "round_sizes" in df.columns else pd.Series([None] * len(df), index=df.index)
@@ -68,8 +69,8 @@ def estimate(df: pd.DataFrame) -> pd.DataFrame:
         if problems[i] is None:
             x = np.asarray(samples, dtype=np.float64)
             y[i] = stats.log_median(x)
-            w[i] = stats.within_run_se(x, _sizes(sizes))
-    out["log_median"], out["within_se"], out["problem"] = y, w, problems
+            w[i], wdf[i] = stats.within_run_se(x, _sizes(sizes))
+    out["log_median"], out["within_se"], out["within_df"], out["problem"] = y, w, wdf, problems
     return out
 
 

@@ -35,15 +35,15 @@ def log_median(samples: np.ndarray) -> float:
     return float(np.log(np.median(samples)))
 
 
-def within_run_se(samples: np.ndarray, round_sizes: np.ndarray | None = None) -> float:
-    """Standard error of a run's log median from inside the run.
+def within_run_se(samples: np.ndarray, round_sizes: np.ndarray | None = None) -> tuple[float, int]:
+    """(standard error of a run's log median from inside the run, its degrees of freedom).
 
     With MIN_ROUNDS or more interleaved rounds, the spread of the rounds' log medians over sqrt(rounds):
     each round met the machine at a different time. Otherwise batch medians: the samples in time order,
     cut into up to MAX_BLOCKS contiguous blocks, whose log medians' spread over sqrt(blocks) carries the
     slow spells that make consecutive samples alike (events timings show spells of hundreds of samples
     at 1.5-3x; an independent-samples error would be ten times too small). Callers check the sample
-    count (MIN_SAMPLES) and the round sizes first.
+    count (MIN_SAMPLES) and the round sizes first. Degrees of freedom: rounds or blocks minus one.
     """
     x = np.asarray(samples, dtype=np.float64)
     sizes = None if round_sizes is None else np.asarray(round_sizes, dtype=np.int64)
@@ -53,7 +53,7 @@ def within_run_se(samples: np.ndarray, round_sizes: np.ndarray | None = None) ->
         blocks = min(MAX_BLOCKS, x.size // MIN_BLOCK_SIZE)
         parts = np.array_split(x, blocks)
     medians = np.log([np.median(p) for p in parts])
-    return float(np.std(medians, ddof=1) / np.sqrt(medians.size))
+    return float(np.std(medians, ddof=1) / np.sqrt(medians.size)), medians.size - 1
 
 
 def robust_sd(values: np.ndarray) -> float:

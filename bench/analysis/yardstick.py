@@ -56,7 +56,9 @@ def control_key(points: pd.DataFrame) -> np.ndarray:
 def control_drift(points: pd.DataFrame, keys: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(is_yardstick, drift): which rows are copies, and per row the log ratio its copy moved (NaN where
     the row has no copy of the same shape, precision, timing method and L2 state; 0 for copies)."""
-    is_copy = (points["backend"] == YARDSTICK).to_numpy() if "backend" in points.columns else np.zeros(len(points), bool)
+    is_copy = (
+        (points["backend"] == YARDSTICK).to_numpy() if "backend" in points.columns else np.zeros(len(points), bool)
+    )
     if not is_copy.any():
         return is_copy, np.full(len(points), np.nan)
     copies = pd.Series(np.asarray(d)[is_copy], index=keys[is_copy])

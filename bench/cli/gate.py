@@ -1,49 +1,77 @@
-"""Regression gate: exit 1 when a point of CAND is slower than BASE with significance (Benjamini-Hochberg
-corrected) and the whole 95% CI of its ratio lies above 1 + threshold, or when a point of BASE is missing
-from CAND (unless --allow-missing); else exit 0. Ambiguous points never fail; they are listed with advice
-to re-run with more samples. Results from different GPUs, backends or timing methods are refused with
-exit 2 unless --cross, which compares and reports but never gates.
+"""Regression gate: exit 1 when a point of CAND is slower than BASE beyond the threshold (shown by the
+data: a one-sided test on the runs' medians, Benjamini-Hochberg over the points), or cannot be judged
+(no, too few, NaN/inf or non-positive samples; failed, mismatch or skipped; absent unless
+--allow-missing), or when nothing could be judged; exit 0 otherwise. Exit 2 refuses: an unusable
+baseline, different GPUs (unless --cross, which compares but never gates), no comparable group in
+common, or a machine that drifted beyond the threshold (the memcpy yardstick).
+
+Sides: `gate BASE CAND` (a file or folder each; a folder of several runs is several runs), or
+`gate --base PATH... --cand PATH...` (repeat the flags), or `gate --baseline NAME CAND...` with a
+committed baseline manifest results/_baselines/NAME.json (e.g. nvidia-h100-80gb-hbm3) naming runs in
+results/. Several runs per side let the gate see each point's run-to-run noise; with one run a side
+it falls back to the scatter across points, with heavier tails, and says so. memcpy points measure the
+machine and are not gated unless --gate-yardstick.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from bench.cli.compare import parse_fraction
+from bench.cli.compare import (
+    WIDTH,
+    add_output_arguments,
+    add_side_arguments,
+    check_writable,
+    emit,
+    parse_fraction,
+    resolve_sides,
+    side_label,
+    write_text,
+)
 from bench.cli.console import console
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", metavar="BASE", help="baseline results file or folder")
-    parser.add_argument("cand", metavar="CAND", help="candidate results file or folder")
-    parser.add_argument("--threshold", default="5%", help="slowdown that matters, e.g. 5%% or 0.05 (default 5%%)")
-    parser.add_argument("--alpha", default="0.01", help="significance after BH correction (default 0.01)")
+    add_side_arguments(parser, "BASE CAND (one each), or CAND... with --base or --baseline, or BASE... with --cand")
+    parser.add_argument(
+        "--baseline", metavar="NAME|FILE", help="base = the runs a manifest in results/_baselines/ names"
+    )
     parser.add_argument("--allow-missing", action="store_true", help="points of BASE absent from CAND do not fail")
-    parser.add_argument("--cross", action="store_true", help="compare different GPUs/backends/timing; never gates")
-    parser.add_argument("--markdown", metavar="PATH", type=Path, help="write the decision and comparison as markdown")
+    parser.add_argument("--cross", action="store_true", help="compare different GPUs; reports, never gates (exit 0)")
+    parser.add_argument("--gate-yardstick", action="store_true", help="gate the memcpy points too (no drift control)")
+    add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-
+    from bench.analysis import baseline
     from bench.analysis.gate import gate
-    from bench.analysis.render import gate_markdown, print_gate
+    from bench.analysis.render import gate_markdown, gate_renderable, gate_text
     from bench.results import load
 
     threshold = parse_fraction(args.threshold, "--threshold")
     alpha = parse_fraction(args.alpha, "--alpha", allow_zero=False)
+    check_writable(args.markdown)
+    manifest = [str(f) for f in baseline.run_files(baseline.manifest_path(args.baseline))] if args.baseline else []
+    base_paths, cand_paths = resolve_sides(args, manifest)
+    base, cand = load(base_paths), load(cand_paths)
     result = gate(
-        load(args.base),
-        load(args.cand),
+        base,
+        cand,
         threshold=threshold,
         alpha=alpha,
         allow_missing=args.allow_missing,
         cross=args.cross,
+        gate_yardstick=args.gate_yardstick,
     )
-
-    print_gate(result, console)
+    if result.comparison is not None:
+        result.comparison.base_label = args.baseline or side_label(base_paths)
+        result.comparison.cand_label = side_label(cand_paths)
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(gate_markdown(result))
-        console.print(f"markdown: {args.markdown}")
+        write_text(args.markdown, gate_markdown(result))
+    if args.format:
+        emit(gate_text(result, args.format))
+        return result.exit_code
+    console.print(gate_renderable(result, max(args.rows, 2)), width=min(console.width, WIDTH))
+    if args.markdown:
+        console.print(f"markdown: {args.markdown}", markup=False, highlight=False)
     return result.exit_code

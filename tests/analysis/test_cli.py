@@ -1,38 +1,93 @@
-"""The compare, gate and report commands through `python -m bench`'s entry point, on parquet files."""
+"""The compare, gate and report commands through `python -m bench`'s entry point, on parquet files:
+sides of several runs, baseline manifests, output people can read (100 columns, both directions,
+markup-proof) and machines can parse, and refusals (exit 2, one line) before anything is printed."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from analysis_fixtures import grid, make_run, write_run
+from analysis_fixtures import SynthPoint, grid, make_run, write_run
 
+from bench.analysis import baseline
 from bench.cli.main import main
 
 POINTS = grid(sizes=(1_000, 1_000_000))
 
 
+def write(tmp: Path, name: str, seed: int, points=POINTS, **kw: object) -> Path:
+    run_id = kw.pop("run_id", name)
+    return write_run(make_run(points, seed=seed, run_id=run_id, run_noise=0.002, **kw), tmp / f"{name}.parquet")
+
+
 @pytest.fixture
 def runs(tmp_path: Path) -> dict[str, Path]:
     return {
-        "base": write_run(make_run(POINTS, seed=1, run_id="a"), tmp_path / "base" / "a.parquet"),
-        "same": write_run(make_run(POINTS, seed=2, run_id="b"), tmp_path / "same" / "b.parquet"),
-        "slow": write_run(make_run(POINTS, seed=3, run_id="c", slowdown={POINTS[4]: 1.1}), tmp_path / "slow.parquet"),
-        "h200": write_run(
-            make_run(POINTS, seed=4, run_id="d", gpu_name="NVIDIA H200", timestamp="2026-11-23T00:00:00+00:00"),
-            tmp_path / "both" / "d.parquet",
-        ),
+        "base": write(tmp_path / "base", "a", 1),
+        "same": write(tmp_path / "same", "b", 2),
+        "slow": write(tmp_path, "slow", 3, slowdown={POINTS[4]: 1.1}),
+        "h200": write(tmp_path / "both", "d", 4, gpu_name="NVIDIA H200", timestamp="2026-11-23T00:00:00+00:00"),
     }
 
 
 def test_gate_exit_codes_and_markdown(runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["gate", str(runs["base"].parent), str(runs["same"].parent)]) == 0
-    md = tmp_path / "gate.md"
-    assert main(["gate", str(runs["base"]), str(runs["slow"]), "--threshold", "5%", "--markdown", str(md)]) == 1
+    md = tmp_path / "out" / "gate.md"
+    assert main(["gate", str(runs["base"]), str(runs["slow"]), "--threshold", "3%", "--markdown", str(md)]) == 1
     assert f"{POINTS[4].mode} {POINTS[4].precision} {POINTS[4].shape_str}" in md.read_text()
+    assert md.read_text().startswith("# Regression gate: FAIL: 1 point(s) slower")
     assert main(["gate", str(runs["base"]), str(runs["h200"])]) == 2
     assert main(["gate", str(runs["base"]), str(runs["h200"]), "--cross"]) == 0
     assert "REFUSED" in capsys.readouterr().out
+
+
+def test_several_runs_a_side_are_combined_and_said_so(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    more = write(tmp_path / "base", "c", 5)
+    assert main(["gate", "--base", str(runs["base"]), "--base", str(more), "--cand", str(runs["same"])]) == 0
+    assert "base 2 runs (combined as repeats of one thing), cand 1 run" in capsys.readouterr().out
+    assert main(["gate", str(runs["base"].parent), "--cand", str(runs["same"])]) == 0  # a folder of two runs
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["gate", "only-one-path"], "give BASE and CAND (got 1 path(s))"),
+        (["gate", "nope.parquet", "nope2.parquet"], "nope.parquet: no such results file or folder"),
+        (
+            ["gate", "--baseline", "no-such-gpu", "x"],
+            "--baseline: no baseline manifest results/_baselines/no-such-gpu.json",
+        ),
+        (["compare", "a.parquet"], "give BASE and CAND"),
+    ],
+)
+def test_inputs_that_are_not_results_are_refused_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.err.count("\n") == 1 and captured.out == ""
+
+
+@pytest.mark.parametrize("command", ["gate", "compare"])
+def test_an_unwritable_markdown_path_is_refused_before_any_verdict(
+    command: str, runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for target in (blocker / "out.md", tmp_path):
+        assert main([command, str(runs["base"]), str(runs["same"]), "--markdown", str(target)]) == 2
+        captured = capsys.readouterr()
+        assert (
+            captured.out == ""
+            and captured.err.startswith(f"error: --markdown {target}")
+            and captured.err.count("\n") == 1
+        )
 
 
 @pytest.mark.parametrize("flag,value", [("--threshold", "five"), ("--threshold", "5"), ("--alpha", "0%")])
@@ -42,8 +97,79 @@ def test_bad_values_name_the_flag(runs: dict[str, Path], flag: str, value: str, 
     assert flag in err and "0.05" in err
 
 
+def test_compare_output_fits_100_columns_and_shows_the_largest_changes_both_ways(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    points = grid(sizes=(1_000, 10_000, 100_000, 1_000_000, 10_000_000))
+    base = write(tmp_path, "base", 1, points)
+    cand = write(tmp_path, "cand", 2, points, slowdown={points[3]: 0.5, points[20]: 2.0})
+    assert main(["compare", str(base), str(cand), "--rows", "4"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    lines = out.splitlines()
+    summary = next(i for i, line in enumerate(lines) if "points compared" in line)
+    table = next(i for i, line in enumerate(lines) if line.startswith("point "))
+    assert summary < table  # the decision and summary come first
+    for p in (points[3], points[20]):
+        assert any(f"{p.mode} {p.precision} {p.shape_str}" in line for line in lines[table:])
+    assert "26 points between" in out
+
+
+def test_markup_in_user_strings_is_printed_as_written(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    points = [SynthPoint((1, 1, 1, 1000 * (i + 1)), mode="[/]", channel_axis="[red]") for i in range(10)]
+    base = write(tmp_path, "base", 1, points)
+    cand = write(
+        tmp_path, "cand", 2, points, slowdown={points[0]: 1.5}, statuses={points[1]: ("failed", "bad [/] tag [b]")}
+    )
+    assert main(["gate", str(base), str(cand)]) == 1
+    out = capsys.readouterr().out
+    assert "[/] fp32 1x1x1x1000 axis=[red]" in out and "bad [/] tag [b]" in out
+
+
+@pytest.mark.parametrize("command", ["compare", "gate"])
+def test_formats_for_machines(command: str, runs: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    args = [command, str(runs["base"]), str(runs["slow"])]
+    main([*args, "--format", "json"])
+    content = json.loads(capsys.readouterr().out)
+    comparison = content if command == "compare" else content["comparison"]
+    assert len(comparison["points"]) == len(POINTS) and {"ratio", "ci_low", "verdict", "p_adj"} <= set(
+        comparison["points"][0]
+    )
+    if command == "gate":
+        assert content["exit_code"] == 1 and content["failures"][0]["point_key"] == POINTS[4].key
+    main([*args, "--format", "csv"])
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(table) == len(POINTS) and "verdict" in table.columns
+    main([*args, "--format", "md"])
+    assert "| point | base µs | cand µs | ratio [95% CI] |" in capsys.readouterr().out
+
+
+def test_baseline_manifest_names_runs_in_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for i in range(3):
+        write(tmp_path / "results" / "h100-day1", f"base-{i}", i)
+    cand = write(tmp_path / "new", "cand", 9)
+    assert baseline.main(["nvidia-h100-80gb-hbm3", "results/h100-day1", "--note", "three runs"]) == 0
+    manifest = json.loads((tmp_path / "results" / "_baselines" / "nvidia-h100-80gb-hbm3.json").read_text())
+    assert manifest["runs"] == ["base-0", "base-1", "base-2"] and manifest["gpu_name"] == "NVIDIA H100 80GB HBM3"
+    assert baseline.slug(manifest["gpu_name"]) == "nvidia-h100-80gb-hbm3"
+    assert main(["gate", "--baseline", "nvidia-h100-80gb-hbm3", str(cand)]) == 0
+    assert "base 3 runs (combined as repeats of one thing)" in capsys.readouterr().out
+    from bench.results import load
+
+    assert len(load("results")) == 3 * len(POINTS)  # the manifest is not a results file: nothing counted twice
+    (tmp_path / "results" / "h100-day1" / "base-1.parquet").unlink()
+    assert main(["gate", "--baseline", "nvidia-h100-80gb-hbm3", str(cand)]) == 2
+    assert "run base-1 is not in" in capsys.readouterr().err
+    (tmp_path / "results" / "_baselines" / "broken.json").write_text("{not json")
+    assert main(["gate", "--baseline", "results/_baselines/broken.json", str(cand)]) == 2
+    assert "not a readable JSON manifest" in capsys.readouterr().err
+
+
 def test_compare_by_splits_one_folder(runs: dict[str, Path], tmp_path: Path) -> None:
-    write_run(make_run(POINTS, seed=1, run_id="a"), runs["h200"].parent / "a.parquet")
+    write(runs["h200"].parent, "a", 1)
     md = tmp_path / "cmp.md"
     assert main(["compare", str(runs["h200"].parent), "--by", "gpu_name", "--markdown", str(md)]) == 0
     assert "NVIDIA H200 vs NVIDIA H100 80GB HBM3" in md.read_text()

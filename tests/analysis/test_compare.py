@@ -1,37 +1,126 @@
-"""compare(): verdicts, join keys, unmatched points and --by splitting of one frame."""
+"""compare(): verdicts from runs, comparable groups never pooled, repeats combined and said so, what the
+other side recorded, --by splitting, and the replay shortcut equal to really scaled samples."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import grid, make_run
 
-from bench.analysis.compare import compare, split_by
+from bench.analysis import replicates
+from bench.analysis.compare import compare, compare_prepared, prepare, split_by
 from bench.analysis.render import comparison_markdown
 from bench.errors import UserError
 
 POINTS = grid(sizes=(1_000, 1_000_000))
 
 
+def runs(first_seed: int, count: int, **kw: object) -> pd.DataFrame:
+    """`count` runs of POINTS with run-to-run noise, as one side."""
+    return pd.concat(
+        [
+            make_run(POINTS, seed=first_seed + i, run_id=f"r{first_seed + i}", run_noise=0.003, **kw)
+            for i in range(count)
+        ],
+        ignore_index=True,
+    )
+
+
+def verdicts(comp) -> dict[str, str]:
+    return dict(zip(comp.points["point_key"], comp.points["verdict"], strict=True))
+
+
 def test_faster_slower_same_and_summary() -> None:
-    cand = make_run(POINTS, seed=2, slowdown={POINTS[0]: 0.8, POINTS[1]: 1.25})
-    comp = compare(make_run(POINTS, seed=1), cand)
-    verdicts = dict(zip(comp.points["point_key"], comp.points["verdict"], strict=True))
-    assert verdicts[POINTS[0].key] == "faster"
-    assert verdicts[POINTS[1].key] == "slower"
+    cand = runs(20, 3, slowdown={POINTS[0]: 0.8, POINTS[1]: 1.25})
+    comp = compare(runs(10, 3), cand)
+    v = verdicts(comp)
+    assert v[POINTS[0].key] == "faster" and v[POINTS[1].key] == "slower"
     assert comp.summary.counts == {"faster": 1, "slower": 1, "same": len(POINTS) - 2, "ambiguous": 0}
     assert 0.97 < comp.summary.geomean_ratio < 1.03
+    info = next(iter(comp.groups.values()))
+    assert info.prior.source == "repeated runs"
+    assert "base 3 runs (combined as repeats of one thing)" in info.runs_sentence()
+    assert set(comp.points["runs_base"]) == {3}
 
 
-def test_only_ok_rows_are_timed_and_one_sided_points_listed() -> None:
+def test_a_change_inside_the_band_is_never_slower() -> None:
+    comp = compare(runs(10, 3), runs(20, 3, slowdown=dict.fromkeys(POINTS, 1.02)), threshold=0.03)
+    assert "slower" not in set(comp.points["verdict"])
+
+
+def test_unlike_timings_are_compared_per_group_and_never_pooled() -> None:
+    base = pd.concat(
+        [make_run(POINTS, seed=1, run_id="g1"), make_run(POINTS, seed=2, run_id="e1", timing_method="events")]
+    )
+    cand = pd.concat(
+        [
+            make_run(POINTS, seed=3, run_id="g2"),
+            make_run(POINTS, seed=4, run_id="e2", timing_method="events", slowdown=dict.fromkeys(POINTS, 1.5)),
+        ]
+    )
+    comp = compare(base, cand)
+    assert len(comp.groups) == 2 and len(comp.points) == 2 * len(POINTS)
+    assert np.isnan(comp.summary.geomean_ratio)  # one number over two timing methods would pool them
+    by_group = {info.group.as_dict()["timing_method"]: comp.group_summary(gid) for gid, info in comp.groups.items()}
+    assert by_group["graph"].geomean_ratio == pytest.approx(1.0, abs=0.01)
+    assert by_group["events"].geomean_ratio == pytest.approx(1.5, rel=0.01)
+
+
+def test_a_side_whose_runs_are_not_repeats_of_one_thing_is_refused_naming_the_mix() -> None:
+    base = pd.concat(
+        [make_run(POINTS, seed=1, run_id="a"), make_run(POINTS, seed=2, run_id="b").assign(git_commit="def5678")]
+    )
+    with pytest.raises(UserError, match=r"base mixes git_commit \(abc1234, def5678\)"):
+        compare(base, make_run(POINTS, seed=3, run_id="c"))
+
+
+def test_only_ok_rows_are_timed_and_one_sided_points_say_what_the_other_side_recorded() -> None:
     extra = grid(sizes=(7,))
     base = make_run(POINTS, seed=1, statuses={POINTS[2]: ("skipped", "not supported")})
-    cand = make_run(POINTS + extra, seed=2)
+    cand = make_run(POINTS + extra, seed=2, statuses={POINTS[3]: ("failed", "CUDA error 700")})
     comp = compare(base, cand)
     assert POINTS[2].key not in set(comp.points["point_key"])
     assert set(comp.only_cand["point_key"]) == {POINTS[2].key} | {p.key for p in extra}
-    assert comp.only_base.empty
-    assert "Only in cand" in comparison_markdown(comp)
+    row = comp.only_base.set_index("point_key").loc[POINTS[3].key]
+    assert row["other_status"] == "failed" and row["other_error"] == "CUDA error 700"
+    text = comparison_markdown(comp)
+    assert "Only in cand" in text and "CUDA error 700" in text
+
+
+def test_a_point_timed_differently_on_the_other_side_says_so() -> None:
+    cand = pd.concat(
+        [make_run(POINTS[1:], seed=2, run_id="c"), make_run(POINTS[:1], seed=3, run_id="c2", timing_method="events")]
+    )
+    comp = compare(make_run(POINTS, seed=1), cand)
+    row = comp.only_base.set_index("point_key").loc[POINTS[0].key]
+    assert row["other_status"] == "measured differently" and "events" in row["other_error"]
+
+
+def test_rows_that_cannot_be_judged_are_listed_not_dropped() -> None:
+    cand = make_run(POINTS, seed=2)
+    cand.at[0, "samples_us"] = [1.0, float("nan")] * 20
+    comp = compare(make_run(POINTS, seed=1), cand)
+    assert list(comp.problems["reason"]) == ["non-finite samples (NaN or inf): 20 of 40"]
+    assert POINTS[0].key not in set(comp.points["point_key"])
+    assert "Cannot be judged (1)" in comparison_markdown(comp)
+
+
+def test_the_replay_shift_equals_really_scaled_samples() -> None:
+    base, cand = runs(10, 2), runs(20, 2)
+    slowed = cand.copy()
+    slowed["samples_us"] = [
+        np.asarray(s) * 1.07 if k == POINTS[4].key else s
+        for s, k in zip(slowed["samples_us"], slowed["point_key"], strict=True)
+    ]
+    real = compare(base, slowed)
+    prep = prepare(base, cand)
+    shift = np.where(prep.described["point_key"] == POINTS[4].key, np.log(1.07), 0.0)
+    replayed = compare_prepared(prep, cand_shift=shift)
+    cols = ["point_key", "ratio", "ci_low", "ci_high", "p_slower", "verdict"]
+    pd.testing.assert_frame_equal(real.points[cols], replayed.points[cols], check_exact=False, rtol=1e-9)
+    scaled = replicates.scaled(cand, 1.07, cand["point_key"] == POINTS[4].key)
+    pd.testing.assert_frame_equal(compare(base, scaled).points[cols], real.points[cols], check_exact=False, rtol=1e-9)
 
 
 def test_split_by_gpu_puts_earliest_side_first() -> None:

@@ -1,71 +1,160 @@
-"""The gate's decisions on runs with known truth: A/A passes, injected slowdowns fail by name, noise is
-ambiguous (never a failure), lost points fail, foreign comparisons are refused."""
+"""The gate's decisions on runs with known truth: A/A passes, injected slowdowns fail by name, nothing it
+cannot judge passes (issue 13's list, each case), the baseline's problems refuse, the memcpy yardstick
+measures the machine, foreign comparisons are refused."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from analysis_fixtures import grid, make_run
 
+from bench.analysis import stats
 from bench.analysis.gate import EXIT_FAIL, EXIT_PASS, EXIT_REFUSED, gate
 from bench.analysis.render import gate_lines, gate_markdown
 
 POINTS = grid()
+WITH_COPY = grid(backends=("cuda", "memcpy"))
 
 
-def run(seed: int, **kw: object) -> pd.DataFrame:
-    return make_run(POINTS, seed=seed, **kw)
+def run(seed: int, points=POINTS, **kw: object) -> pd.DataFrame:
+    return make_run(points, seed=seed, run_id=f"run-{seed}", run_noise=0.002, **kw)
 
 
-def test_a_a_passes() -> None:
-    result = gate(run(1), run(2, run_id="run-b"))
-    assert result.exit_code == EXIT_PASS
-    assert set(result.comparison.points["verdict"]) == {"same"}
+def runs(first: int, count: int, points=POINTS, **kw: object) -> pd.DataFrame:
+    return pd.concat([run(first + i, points, **kw) for i in range(count)], ignore_index=True)
+
+
+def text(result) -> str:
+    return "\n".join(gate_lines(result, limit=None))
+
+
+def with_samples(df: pd.DataFrame, point, samples: list[float]) -> pd.DataFrame:
+    """`df` with one point's samples replaced (as a broken timing or a damaged file would leave them)."""
+    out = df.copy()
+    i = out.index[out["point_key"] == point.key][0]
+    out.at[i, "samples_us"] = samples
+    return out
+
+
+def test_a_a_passes_with_one_run_a_side_and_with_several() -> None:
+    for base, cand in ((run(1), run(2)), (runs(1, 3), runs(10, 3))):
+        result = gate(base, cand)
+        assert result.exit_code == EXIT_PASS, text(result)
+        assert result.headline().startswith(f"PASS: {len(POINTS)} points judged, none slower")
 
 
 def test_injected_slowdown_fails_and_names_exactly_those_points() -> None:
     slowed = [POINTS[0], POINTS[7], POINTS[13]]
-    result = gate(run(1), run(2, slowdown={p: 1.10 for p in slowed}))
+    result = gate(runs(1, 3), runs(10, 3, slowdown=dict.fromkeys(slowed, 1.10)))
     assert result.exit_code == EXIT_FAIL
     assert set(result.failures["point_key"]) == {p.key for p in slowed}
-    text = "\n".join(gate_lines(result))
     for p in slowed:
-        assert f"{p.mode} {p.precision} {p.shape_str}" in text
+        assert f"slower: {p.mode} {p.precision} {p.shape_str}" in text(result)
 
 
-def test_slowdown_inside_threshold_passes() -> None:
-    result = gate(run(1), run(2, slowdown={POINTS[0]: 1.02}))
-    assert result.exit_code == EXIT_PASS
+def test_every_point_slowed_5_percent_fails_and_a_1_percent_drift_does_not() -> None:
+    assert gate(runs(1, 3), runs(10, 3, slowdown=dict.fromkeys(POINTS, 1.05))).exit_code == EXIT_FAIL
+    assert gate(runs(1, 3), runs(10, 3, slowdown=dict.fromkeys(POINTS, 1.01))).exit_code == EXIT_PASS
 
 
-def test_few_noisy_samples_are_ambiguous_not_a_failure() -> None:
-    noisy = {"noise": 0.3, "n_samples": 6}
-    result = gate(run(1, **noisy), run(2, slowdown={POINTS[0]: 1.10}, **noisy))
-    assert result.exit_code == EXIT_PASS
-    assert POINTS[0].key in set(result.ambiguous["point_key"])
-    assert "more samples" in "\n".join(gate_lines(result))
+def test_the_fewest_samples_a_run_may_have_still_catch_a_25_percent_slowdown() -> None:
+    """MIN_SAMPLES (stats.py) is set so: one run a side, a 240-point sweep, 20 samples a run."""
+    sizes = [1_000 * 2**i for i in range(20)]
+    points = grid(sizes=sizes, precisions=("fp32", "fp16", "bf16", "int8"))
+    n = stats.MIN_SAMPLES
+    base = make_run(points, seed=1, n_samples=n, run_noise=0.002)
+    cand = make_run(points, seed=2, n_samples=n, run_noise=0.002, slowdown={points[5]: 1.25})
+    result = gate(base, cand)
+    assert len(points) == 240 and result.exit_code == EXIT_FAIL
+    assert list(result.failures["point_key"]) == [points[5].key]
+    fewer = gate(base, make_run(points, seed=2, n_samples=n - 1, run_noise=0.002))
+    assert fewer.exit_code == EXIT_FAIL and len(fewer.unjudgeable) == 240
+
+
+@pytest.mark.parametrize(
+    ("samples", "reason"),
+    [
+        ([], "no samples"),
+        ([50.0], "1 sample(s), fewer than the 20 a run needs"),  # one sample, 10x slower
+        ([5.0] * 19 + [float("nan")], "non-finite samples (NaN or inf): 1 of 20"),
+        ([5.0] * 19 + [float("inf")], "non-finite samples (NaN or inf): 1 of 20"),
+        ([5.0] * 19 + [0.0], "non-positive samples (zero or negative times): 1 of 20"),
+        ([-5.0] * 30, "non-positive samples (zero or negative times): 30 of 30"),
+    ],
+)
+def test_a_candidate_point_that_cannot_be_judged_fails_by_name(samples: list[float], reason: str) -> None:
+    cand = with_samples(run(2), POINTS[3], samples)
+    result = gate(run(1), cand, allow_missing=True)
+    assert result.exit_code == EXIT_FAIL
+    assert f"cannot be judged: {POINTS[3].mode} {POINTS[3].precision} {POINTS[3].shape_str}" in text(result)
+    assert reason in text(result)
+
+
+def test_round_sizes_that_do_not_add_up_fail() -> None:
+    cand = run(2)
+    cand.at[0, "round_sizes"] = np.array([100, 50])
+    result = gate(run(1), cand)
+    assert result.exit_code == EXIT_FAIL and "round sizes [100, 50] add up to 150, not to the 200 samples" in text(
+        result
+    )
+
+
+@pytest.mark.parametrize("status", ["failed", "mismatch", "skipped"])
+def test_a_gated_point_not_timed_in_the_candidate_fails_even_with_allow_missing(status: str) -> None:
+    cand = run(2, statuses={POINTS[3]: (status, "CUDA error 700")})
+    result = gate(run(1), cand, allow_missing=True)
+    assert result.exit_code == EXIT_FAIL
+    assert f"{status} in cand: CUDA error 700" in text(result)
+
+
+def test_a_point_failing_in_one_of_the_candidate_runs_fails() -> None:
+    cand = pd.concat([run(2), run(3, statuses={POINTS[3]: ("failed", "CUDA error 700")})], ignore_index=True)
+    result = gate(runs(1, 2), cand)
+    assert result.exit_code == EXIT_FAIL and "ok in 1 run(s) but failed in 1 run(s)" in text(result)
 
 
 def test_missing_points_fail_unless_allowed() -> None:
-    cand = make_run(POINTS[1:], seed=2)
+    cand = run(2, points=POINTS[1:])
     failed = gate(run(1), cand)
     assert failed.exit_code == EXIT_FAIL
     assert list(failed.missing["point_key"]) == [POINTS[0].key]
     assert gate(run(1), cand, allow_missing=True).exit_code == EXIT_PASS
 
 
-def test_point_that_now_fails_counts_as_missing() -> None:
-    cand = run(2, statuses={POINTS[3]: ("failed", "CUDA error 700")})
-    result = gate(run(1), cand)
-    assert result.exit_code == EXIT_FAIL
-    assert list(result.missing["other_status"]) == ["failed"]
+def test_nothing_to_judge_fails() -> None:
+    empty = run(2).iloc[0:0]
+    result = gate(run(1), empty)
+    assert result.exit_code == EXIT_FAIL and "no points to judge" in result.headline()
+    other = make_run(grid(sizes=(7,)), seed=2)
+    result = gate(run(1), other, allow_missing=True)
+    assert result.exit_code == EXIT_FAIL and "no points to judge" in result.headline()
+
+
+def test_a_base_point_that_cannot_be_judged_refuses() -> None:
+    base = with_samples(run(1), POINTS[2], [5.0, float("nan")] * 20)
+    result = gate(base, run(2))
+    assert result.exit_code == EXIT_REFUSED
+    assert result.headline().startswith("REFUSED: the baseline is unusable: 1 point(s) cannot be judged")
+    assert "non-finite samples" in result.headline()
+
+
+def test_a_base_point_that_failed_in_one_of_its_runs_refuses() -> None:
+    base = pd.concat([run(1), run(3, statuses={POINTS[2]: ("failed", "CUDA error 700")})], ignore_index=True)
+    result = gate(base, run(2))
+    assert result.exit_code == EXIT_REFUSED and "failed in 1 run(s)" in result.headline()
+
+
+def test_a_baseline_without_timed_points_refuses() -> None:
+    base = run(1, statuses=dict.fromkeys(POINTS, ("failed", "no GPU")))
+    assert gate(base, run(2)).headline() == "REFUSED: the baseline is unusable: it has no timed (status ok) points"
 
 
 def test_different_gpus_refused_unless_cross() -> None:
     base, cand = run(1), run(2, gpu_name="NVIDIA H200", slowdown={POINTS[0]: 1.5})
     refused = gate(base, cand)
     assert refused.exit_code == EXIT_REFUSED
-    assert "GPUs" in refused.headline() and "--cross" in refused.headline()
+    assert "different GPUs" in refused.headline() and "--cross" in refused.headline()
     crossed = gate(base, cand, cross=True)
     assert crossed.exit_code == EXIT_PASS
     assert POINTS[0].key in set(crossed.comparison.points.query("verdict == 'slower'")["point_key"])
@@ -73,12 +162,47 @@ def test_different_gpus_refused_unless_cross() -> None:
 
 
 @pytest.mark.parametrize("change", [{"timing_method": "events"}, {"l2_flush": True}])
-def test_different_timing_method_refused(change: dict) -> None:
+def test_a_candidate_timed_another_way_is_refused(change: dict) -> None:
     result = gate(run(1), run(2, **change))
     assert result.exit_code == EXIT_REFUSED
-    assert next(iter(change)) in result.headline()
+    assert "share no comparable group" in result.headline()
+
+
+def test_one_point_timed_another_way_fails_by_name() -> None:
+    cand = pd.concat([run(2, points=POINTS[1:]), make_run(POINTS[:1], seed=3, run_id="c2", timing_method="events")])
+    result = gate(run(1), cand)
+    assert result.exit_code == EXIT_FAIL and "measured differently in cand: timed as backend cuda, events" in text(
+        result
+    )
 
 
 def test_different_backends_refused() -> None:
-    cand = make_run(grid(backends=("tensorrt",)), seed=2)
-    assert gate(run(1), cand).exit_code == EXIT_REFUSED
+    assert gate(run(1), make_run(grid(backends=("tensorrt",)), seed=2)).exit_code == EXIT_REFUSED
+
+
+def test_the_yardstick_is_not_gated_and_its_drift_widens_the_band() -> None:
+    big = [p for p in WITH_COPY if p.numel == 10_000_000]
+    machine = dict.fromkeys(big, 1.04)  # the machine got 4% slower at one size: copies and kernels alike
+    result = gate(runs(1, 3, WITH_COPY), runs(10, 3, WITH_COPY, slowdown=machine))
+    assert result.exit_code == EXIT_PASS, text(result)
+    widened = result.comparison.points.query("backend == 'cuda' and numel == 10000000")
+    assert (widened["band_high"] > 1.06).all() and set(widened["verdict"]) == {"same"}
+    copy_only = {p: 1.20 for p in WITH_COPY if p.backend == "memcpy" and p.numel == 1_000}
+    assert gate(runs(1, 3, WITH_COPY), runs(10, 3, WITH_COPY, slowdown=copy_only)).exit_code == EXIT_PASS
+    gated = gate(runs(1, 3, WITH_COPY), runs(10, 3, WITH_COPY, slowdown=copy_only), gate_yardstick=True)
+    assert gated.exit_code == EXIT_FAIL and set(gated.failures["backend"]) == {"memcpy"}
+
+
+def test_a_machine_that_drifted_beyond_the_threshold_refuses_and_a_1_percent_drift_passes() -> None:
+    drifted = gate(runs(1, 3, WITH_COPY), runs(10, 3, WITH_COPY, slowdown=dict.fromkeys(WITH_COPY, 1.08)))
+    assert drifted.exit_code == EXIT_REFUSED
+    assert "the machine: memcpy (graph, warm L2) took 1.08" in drifted.headline()
+    assert "nox -s gate" in drifted.headline()
+    small = gate(runs(1, 3, WITH_COPY), runs(10, 3, WITH_COPY, slowdown=dict.fromkeys(WITH_COPY, 1.01)))
+    assert small.exit_code == EXIT_PASS
+    assert any("took 1.01" in n for n in small.notes)
+
+
+def test_the_decision_states_its_error_control() -> None:
+    result = gate(run(1), run(2))
+    assert any("Benjamini-Hochberg over the 18 gated points at alpha 0.01" in n for n in result.notes)

@@ -1,0 +1,121 @@
+"""Committed baselines as manifests: `results/_baselines/<gpu-slug>.json` names run ids in `results/`.
+
+A baseline is not a copy of a run (a copy would be read twice by every reader of `results/`, and the
+two would drift apart); it is a list of runs already in the dataset, several of them, because the gate's
+model needs repeated runs to see each point's run-to-run noise. The leading underscore keeps DuckDB,
+polars, pandas and pyarrow folder reads (and bench.results.load) away from the manifests.
+
+    {"gpu_name": "NVIDIA H100 80GB HBM3", "runs": ["20261126T074508Z-vm-d868", ...], "note": "..."}
+
+Runs are found by file name (`<run_id>.parquet`, as the store writes them) anywhere under the results
+folder that holds `_baselines/`.
+
+    python -m bench.analysis.baseline NAME FOLDER_OR_FILE... [--note TEXT]
+
+writes `results/_baselines/NAME.json` naming the runs in the given results files and folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from bench.errors import UserError
+
+BASELINES = "_baselines"
+DEFAULT_RESULTS = Path("results")
+
+
+def slug(name: str) -> str:
+    """'NVIDIA H100 80GB HBM3' -> 'nvidia-h100-80gb-hbm3': the manifest's file name for a GPU."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "cpu"
+
+
+def manifest_path(name_or_path: str, results: Path = DEFAULT_RESULTS) -> Path:
+    """A manifest file given as a path (ending in .json) or as a name under results/_baselines/."""
+    if name_or_path.endswith(".json") or "/" in name_or_path:
+        return Path(name_or_path)
+    return results / BASELINES / f"{name_or_path}.json"
+
+
+def read(path: Path) -> dict:
+    """The manifest's content, checked: UserError naming the file and the fix."""
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
+        hint = (
+            f"; known: {', '.join(known)}"
+            if known
+            else "; make one with `python -m bench.analysis.baseline NAME RUNS...`"
+        )
+        raise UserError(f"--baseline: no baseline manifest {path}{hint}")
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"--baseline {path}: not a readable JSON manifest ({exc})") from None
+    runs = content.get("runs") if isinstance(content, dict) else None
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+        raise UserError(f'--baseline {path}: needs "runs": a non-empty list of run ids (strings)')
+    return content
+
+
+def run_files(path: Path) -> list[Path]:
+    """The results files of the runs a manifest names, found under the results folder that holds it."""
+    content = read(path)
+    root = path.resolve().parent.parent
+    files = []
+    for run_id in content["runs"]:
+        found = [f for f in root.rglob(f"{run_id}.parquet") if not _hidden(f, root)]
+        if not found:
+            raise UserError(f"--baseline {path}: run {run_id} is not in {root} (no {run_id}.parquet below it)")
+        if len(found) > 1:
+            raise UserError(
+                f"--baseline {path}: run {run_id} is in {len(found)} files under {root}: {found[0]}, {found[1]}"
+            )
+        files.append(found[0])
+    return files
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+
+
+def write(name: str, paths: list[str], note: str = "", results: Path = DEFAULT_RESULTS) -> Path:
+    """Write results/_baselines/NAME.json naming the runs in `paths` (all of one GPU)."""
+    from bench.results import load
+
+    df = load(paths)
+    gpus = sorted(df["gpu_name"].astype("string").fillna("(none)").unique())
+    if len(gpus) != 1:
+        raise UserError(f"a baseline is runs of one GPU; these runs are of {', '.join(gpus)}")
+    root = results.resolve()
+    for f in {Path(p) for p in paths}:
+        resolved = f.resolve()
+        if root not in resolved.parents and resolved != root:
+            raise UserError(f"{f}: a baseline names runs in {results}/ (the dataset); this file is outside it")
+    out = results / BASELINES / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    content = {"gpu_name": gpus[0], "runs": sorted(df["run_id"].astype(str).unique()), "note": note}
+    out.write_text(json.dumps(content, indent=2) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.analysis.baseline", description=__doc__.split("\n\n")[0])
+    ap.add_argument("name", help="manifest name, e.g. nvidia-h100-80gb-hbm3 (see slug())")
+    ap.add_argument("paths", nargs="+", help="results files or folders under results/ holding the baseline runs")
+    ap.add_argument("--note", default="", help="why these runs (commit, machine, date)")
+    ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="the results folder (default: results)")
+    args = ap.parse_args(argv)
+    try:
+        print(write(args.name, args.paths, args.note, args.results))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
