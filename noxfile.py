@@ -1,9 +1,13 @@
-"""Front doors: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`, `nox -s perf`, `nox -s gate`."""
+"""Front doors: `nox -s bench` (the main job), `nox -s tests`, `nox -s lint`, `nox -s perf`, `nox -s gate`
+(same-machine A/B against the merge base, or --committed against results/_baselines/), `nox -s baseline`."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import re
+import os
+import shutil
+from datetime import date
 from pathlib import Path
 
 import nox
@@ -64,24 +68,89 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "run", *_run_args(offer), "--out", "results", *session.posargs)
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+GATE_USAGE = "nox -s gate -- [--runs N] [--base-ref REF | --committed] [bench gate flags, e.g. --threshold 3%]"
+
+
+def _gate_options(posargs: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The session's own flags; everything else goes to `python -m bench gate`."""
+    ap = argparse.ArgumentParser(prog="nox -s gate --", usage=GATE_USAGE, add_help=False)
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--base-ref", default=os.environ.get("BENCH_GATE_BASE_REF", "origin/main"))
+    ap.add_argument("--committed", action="store_true")
+    return ap.parse_known_args(posargs)
+
+
+def _bench_run(session: nox.Session, python: str, args: list[str], out: Path, cwd: Path | None = None) -> None:
+    """One run of the main job's sweep into `out` with the given interpreter (head's or base's)."""
+    command = [python, "-m", "bench", "run", *args, "--out", str(out), "--no-progress"]
+    if cwd is None:
+        session.run(*command)
+    else:
+        with session.chdir(cwd):
+            session.run(*command, external=True)
+
+
+# System site packages: a TensorRT or cuda-python installed on the machine is found and used.
+@nox.session(venv_params=["--system-site-packages"])
+def gate(session: nox.Session) -> None:
+    """Is this checkout slower than its merge base? By default, same-machine A/B: the merge base (a git
+    worktree in its own venv) and this checkout are each timed --runs times (default 3) on this machine,
+    interleaved base, head, base, head, ..., so what the machine does in the meantime hits both alike,
+    then `bench gate --base BASE_RUNS --cand HEAD_RUNS`. With --committed (runners without the time for
+    both): --runs runs of head (default 1) against the committed baseline manifest for this GPU,
+    results/_baselines/<gpu>.json. Writes .nox/gate/tmp/gate-run/{base,head,gate.md}."""
+    session.install("-e", ".[gpu]")
+    opts, gate_args = _gate_options(session.posargs)
+    offer = _offer(session)
+    run_args = _run_args(offer)
+    out = Path(session.create_tmp()).resolve() / "gate-run"
+    shutil.rmtree(out, ignore_errors=True)
+    head = out / "head"
+    report = ["--markdown", str(out / "gate.md"), *gate_args]
+    if opts.committed:
+        name = offer["gpu_detail"] if offer.get("gpu") else "cpu"
+        for _ in range(opts.runs or 1):
+            _bench_run(session, "python", run_args, head)
+        session.run("python", "-m", "bench", "gate", "--baseline", name, str(head), *report)
+        return
+    base_sha = _git(session, "merge-base", "HEAD", opts.base_ref)
+    source, venv = out / "base-src", out / "base-venv"
+    session.log(f"A/B on this machine: base {base_sha[:10]} (merge base with {opts.base_ref}) vs head, interleaved")
+    _git(session, "worktree", "add", "--detach", str(source), base_sha)
+    try:
+        session.run("python", "-m", "venv", "--system-site-packages", str(venv))
+        base_python = str(venv / "bin" / "python")
+        session.run(base_python, "-m", "pip", "install", "-q", "-e", f"{source}[gpu]", external=True)
+        for i in range(opts.runs or 3):
+            session.log(f"round {i + 1}: base, then head")
+            _bench_run(session, base_python, run_args, out / "base", cwd=source)
+            _bench_run(session, "python", run_args, head)
+    finally:
+        _git(session, "worktree", "remove", "--force", str(source))
+    session.run("python", "-m", "bench", "gate", "--base", str(out / "base"), "--cand", str(head), *report)
+
+
+def _git(session: nox.Session, *args: str) -> str:
+    return str(session.run("git", *args, external=True, silent=True)).strip()
 
 
 @nox.session(venv_params=["--system-site-packages"])
-def gate(session: nox.Session) -> None:
-    """Run the main job into a fresh folder and gate it against results/baselines/<gpu>.parquet."""
+def baseline(session: nox.Session) -> None:
+    """Commit-ready baseline for this GPU: --runs runs (default 5) of the main job into
+    results/<gpu>-<date>/ and the manifest results/_baselines/<gpu>.json naming them (commit both).
+    Run it on a known-good commit: nox -s baseline -- [--runs N]."""
     session.install("-e", ".[gpu]")
+    opts, rest = _gate_options(session.posargs)
+    if rest:
+        session.error(f"unknown arguments {rest}: nox -s baseline -- [--runs N]")
     offer = _offer(session)
-    gpu = offer["gpu_detail"] if offer.get("gpu") else "cpu"
-    baseline = ROOT / "results" / "baselines" / f"{_slug(gpu)}.parquet"
-    if not baseline.exists():
-        session.error(
-            f"no baseline for this GPU ({gpu}): expected {baseline}. Make one with `nox -s bench` on a known-good "
-            f"commit and copy its parquet file there."
-        )
-    out = Path(session.create_tmp()) / "gate-run"
-    session.run("python", "-m", "bench", "run", *_run_args(offer), "--out", str(out), "--no-progress")
+    name = offer["gpu_detail"] if offer.get("gpu") else "cpu"
+    slug = str(
+        session.run("python", "-c", f"from bench.analysis.baseline import slug; print(slug({name!r}))", silent=True)
+    ).strip()
+    folder = ROOT / "results" / f"{slug}-{date.today():%Y-%m-%d}"
+    for _ in range(opts.runs or 5):
+        _bench_run(session, "python", _run_args(offer), folder)
     session.run(
-        "python", "-m", "bench", "gate", str(baseline), str(out), "--markdown", str(out / "gate.md"), *session.posargs
+        "python", "-m", "bench.analysis.baseline", slug, str(folder), "--note", f"nox -s baseline, {date.today()}"
     )

@@ -29,7 +29,7 @@ import argparse
 import itertools
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,9 @@ def run_sets(df: pd.DataFrame) -> list[RunSet]:
     """Group the runs of `df` into sets of repeats (two or more runs each)."""
     ok = df[df["status"] == "ok"]
     signature = {}
-    for run_id, rows in ok.groupby("run_id", sort=True):
+    started = ok.groupby("run_id")["timestamp"].min().sort_values(kind="stable")
+    for run_id in started.index:  # in time order: splits are told apart by how they interleave
+        rows = ok[ok["run_id"] == run_id]
         groups = tuple(sorted(g.describe() for g, _ in comparability.groups(rows)))
         machine = rows["gpu_name"].astype("string").fillna("CPU host").iloc[0]
         commit = str(rows["git_commit"].iloc[0])[:7]
@@ -75,19 +77,22 @@ def run_sets(df: pd.DataFrame) -> list[RunSet]:
 
 
 def splits(runs: list[str], max_splits: int, seed: int) -> list[tuple[str, list[tuple[list[str], list[str]]]]]:
-    """(config, [(base runs, cand runs), ...]) for 1 vs 1, k-1 vs 1 and h vs h."""
+    """(config, [(base runs, cand runs), ...]) for 1 vs 1, k-1 vs 1 and h vs h; `runs` in time order.
+
+    h vs h splits are told apart by how the two sides' runs lie in time: "interleaved" (base, cand,
+    base, cand, ... as `nox -s gate` times them), "blocked" (all of one side, then all of the other: a
+    baseline from earlier), "nested" (the rest)."""
     k = len(runs)
     configs = [("1 vs 1", [([a], [b]) for a, b in itertools.permutations(runs, 2)])]
     if k >= 3:
         configs.append((f"{k - 1} vs 1", [([r for r in runs if r != c], [c]) for c in runs]))
     h = k // 2
     if h >= 2:
-        halves = [
-            (list(b), list(c))
-            for b in itertools.combinations(runs, h)
-            for c in itertools.combinations([r for r in runs if r not in b], h)
-        ]
-        configs.append((f"{h} vs {h}", halves))
+        kinds: dict[str, list] = {"interleaved": [], "blocked": [], "nested": []}
+        for b in itertools.combinations(runs, h):
+            for c in itertools.combinations([r for r in runs if r not in b], h):
+                kinds[_layout(runs, set(b), set(c))].append((list(b), list(c)))
+        configs += [(f"{h} vs {h}, {kind}", parts) for kind, parts in kinds.items() if parts]
     out = []
     for name, parts in configs:
         if len(parts) > max_splits:
@@ -95,6 +100,13 @@ def splits(runs: list[str], max_splits: int, seed: int) -> list[tuple[str, list[
             parts = [parts[i] for i in sorted(rng.choice(len(parts), max_splits, replace=False))]
         out.append((name, parts))
     return out
+
+
+def _layout(runs: list[str], base: set[str], cand: set[str]) -> str:
+    """How a split's runs, in time order, alternate between the sides."""
+    sides = "".join("b" if r in base else "c" for r in runs if r in base | cand)
+    changes = sum(x != y for x, y in itertools.pairwise(sides))
+    return "blocked" if changes == 1 else ("interleaved" if changes == len(sides) - 1 else "nested")
 
 
 @dataclass
@@ -106,6 +118,7 @@ class Tally:
     aa_point_slower: int = 0
     drift_fail: int = 0
     drift_refused: int = 0
+    aa_change: list[float] = field(default_factory=list)  # per split: median |log ratio| of the gated points
 
     factors: tuple[float, ...] = FACTORS
 
@@ -132,6 +145,8 @@ def replay(prep: Prepared, tally: Tally, args: argparse.Namespace, rng: np.rando
     tally.aa_refused += aa.exit_code == EXIT_REFUSED
     tally.aa_points += aa.n_gated
     tally.aa_point_slower += len(aa.failures)
+    judged = aa.comparison.points[~aa.comparison.points["yardstick"]]
+    tally.aa_change.append(float(np.median(np.abs(np.log(judged["ratio"])))))
     drift = run(np.full(len(ids), np.log1p(DRIFT)))
     tally.drift_fail += drift.exit_code == EXIT_FAIL
     tally.drift_refused += drift.exit_code == EXIT_REFUSED
@@ -159,7 +174,16 @@ def pct(caught: int, tried: int) -> str:
 
 
 def table(rows: list[tuple[RunSet, str, Tally]], args: argparse.Namespace) -> str:
-    head = ["runs", "split", "gate runs", "A/A fail", "A/A refused", "slower points in A/A", "1% drift fail"]
+    head = [
+        "runs",
+        "split",
+        "gate runs",
+        "A/A median change",
+        "A/A fail",
+        "A/A refused",
+        "slower points in A/A",
+        "1% drift fail",
+    ]
     head += [f"one +{f:.0%}" for f in args.factors] + [f"all +{f:.0%}" for f in args.factors]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rs, config, t in rows:
@@ -167,6 +191,7 @@ def table(rows: list[tuple[RunSet, str, Tally]], args: argparse.Namespace) -> st
             f"{rs.label} ({len(rs.runs)} runs)",
             config,
             str(t.gate_runs),
+            f"{np.expm1(np.median(t.aa_change)):.2%}",
             f"{t.aa_fail} ({pct(t.aa_fail, t.gate_runs)})",
             str(t.aa_refused),
             f"{t.aa_point_slower} of {t.aa_points:,}",
@@ -178,8 +203,11 @@ def table(rows: list[tuple[RunSet, str, Tally]], args: argparse.Namespace) -> st
     settings = (
         f"Threshold {args.threshold:.0%}, alpha {args.alpha:g} (the gate's defaults unless given), "
         f"{args.points_per_split} sampled points per split for 'one', at most {args.max_splits} splits per "
-        f"kind, seed {args.seed}. 'one +f': share of (split, point) gate runs that failed naming the slowed "
-        f"point; 'all +f': share of splits whose gate failed with every gated point f slower."
+        f"kind, seed {args.seed}. 'A/A median change': median over splits of the median |ratio - 1| of the "
+        f"gated points between repeats. 'one +f': share of (split, point) gate runs that failed naming the "
+        f"slowed point; 'all +f': share of splits whose gate failed with every gated point f slower. "
+        f"h vs h splits: interleaved (base, cand, base, cand in time, as `nox -s gate` runs them), "
+        f"blocked (one side's runs all before the other's), nested (the rest)."
     )
     return "\n".join(lines) + "\n\n" + settings + "\n"
 

@@ -35,10 +35,11 @@ def slug(name: str) -> str:
 
 
 def manifest_path(name_or_path: str, results: Path = DEFAULT_RESULTS) -> Path:
-    """A manifest file given as a path (ending in .json) or as a name under results/_baselines/."""
+    """A manifest file given as a path (ending in .json), or by name under results/_baselines/: the slug
+    ('nvidia-h100-80gb-hbm3') or the GPU name itself ('NVIDIA H100 80GB HBM3'), as `nox -s gate` passes it."""
     if name_or_path.endswith(".json") or "/" in name_or_path:
         return Path(name_or_path)
-    return results / BASELINES / f"{name_or_path}.json"
+    return results / BASELINES / f"{slug(name_or_path)}.json"
 
 
 def read(path: Path) -> dict:
@@ -97,7 +98,7 @@ def write(name: str, paths: list[str], note: str = "", results: Path = DEFAULT_R
             raise UserError(f"{f}: a baseline names runs in {results}/ (the dataset); this file is outside it")
     out = results / BASELINES / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    content = {"gpu_name": gpus[0], "runs": sorted(df["run_id"].astype(str).unique()), "note": note}
+    content = {"gpu_name": None if gpus[0] == "(none)" else gpus[0], "runs": sorted(df["run_id"].astype(str).unique()), "note": note}
     out.write_text(json.dumps(content, indent=2) + "\n")
     return out
 

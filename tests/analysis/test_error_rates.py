@@ -37,10 +37,11 @@ def test_the_table_counts_splits_and_is_deterministic(script, tmp_path: Path, ca
     assert script.main(argv) == 0
     assert capsys.readouterr().out == first
     rows = [line for line in first.splitlines() if line.startswith("| NVIDIA")]
-    assert [r.split(" | ")[1] for r in rows] == ["1 vs 1", "3 vs 1", "2 vs 2", "1 vs 1"]
-    assert [int(r.split(" | ")[2]) for r in rows] == [2, 2, 2, 2]  # 12 ordered pairs, 4 and 6 halvings: 2 each
-    assert all(" | 0 (0.0%) | 0 | " in r for r in rows)  # A/A: no false alarm on these runs
-    assert "commit abc1234 (4 runs)" in rows[0] and "commit fff0000 (2 runs)" in rows[3]
+    configs = ["1 vs 1", "3 vs 1", "2 vs 2, interleaved", "2 vs 2, blocked", "2 vs 2, nested", "1 vs 1"]
+    assert [r.split(" | ")[1] for r in rows] == configs
+    assert [int(r.split(" | ")[2]) for r in rows] == [2] * 6  # 12 ordered pairs, 4 leave-one-outs, 2 halvings each kind
+    assert all(r.split(" | ")[4] == "0 (0.0%)" for r in rows)  # A/A: no false alarm on these runs
+    assert "commit abc1234 (4 runs)" in rows[0] and "commit fff0000 (2 runs)" in rows[5]
 
 
 def test_no_repeats_is_refused(script, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
