@@ -98,7 +98,11 @@ def write(name: str, paths: list[str], note: str = "", results: Path = DEFAULT_R
             raise UserError(f"{f}: a baseline names runs in {results}/ (the dataset); this file is outside it")
     out = results / BASELINES / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    content = {"gpu_name": None if gpus[0] == "(none)" else gpus[0], "runs": sorted(df["run_id"].astype(str).unique()), "note": note}
+    content = {
+        "gpu_name": None if gpus[0] == "(none)" else gpus[0],
+        "runs": sorted(df["run_id"].astype(str).unique()),
+        "note": note,
+    }
     out.write_text(json.dumps(content, indent=2) + "\n")
     return out
 

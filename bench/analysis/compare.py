@@ -100,8 +100,10 @@ class Comparison:
     n_base, n_cand (samples), base_median_us, cand_median_us (geometric mean of the runs' medians),
     base_cv, cand_cv, ratio (cand/base), ci_low, ci_high (95%, per point), noise (moderated sd of one
     run's log median), df, p_slower, p_faster, p_same (one-sided, raw), p_value, p_adj (the test
-    behind the verdict, raw and BH-adjusted), band_low, band_high (the band as ratios), drift (ratio of
-    the point's memcpy control, with yardstick), yardstick (the row is a control), verdict, reason.
+    behind the verdict, raw and BH-adjusted), band_low, band_high (the band as ratios), drift (what
+    widened the band, as a ratio) and drift_from ("memcpy": the point's copy; "shared shift": the median
+    of its group, where no copy was timed and one run a side; see yardstick_control), yardstick (the row
+    is a control), verdict, reason.
     `only_base` / `only_cand`: group, join keys, DESCRIBE_COLUMNS and `other_status` (what the other side
     recorded: "absent", "failed", "mismatch", "skipped", "built", or "measured differently") with
     `other_error`. `problems`: side ("base"/"cand"), group, join keys, DESCRIBE_COLUMNS, reason.
@@ -310,8 +312,9 @@ def compare(
     tests against the threshold band and verdicts; see the module docstring and model.py.
 
     `yardstick_control`: memcpy rows measure the machine (see yardstick.py): their points' bands widen by
-    what their copy moved, and they are judged apart from the others (their own BH family). For
-    comparisons of one kind of machine (the gate); never across GPUs, where the copy's change is the
+    what their copy moved, and they are judged apart from the others (their own BH family); a group no
+    copy controls, with one run a side, widens by the shift all its points share instead (model.fit).
+    For comparisons of one kind of machine (the gate); never across GPUs, where the copy's change is the
     answer, not noise. `n_resamples` and `seed` are accepted for callers of the bootstrap this model
     replaced; the model is analytic and deterministic, so they change nothing.
     """
@@ -376,8 +379,13 @@ def _model(
     b, c = prep.base, prep.cand
     bt, ct = b.timed.loc[prep.index], c.timed.loc[prep.index]
     mean_cand = ct["mean_y"].to_numpy(dtype=np.float64) + (0.0 if cand_shift is None else np.asarray(cand_shift))
-    d = np.full(len(prep.index), np.nan)
-    se, df, sigma = d.copy(), d.copy(), d.copy()
+    d = mean_cand - bt["mean_y"].to_numpy(dtype=np.float64)
+    if control:  # the copies' log ratios are the same with any noise model: the drift comes first
+        is_copy, drift = yardstick.control_drift(prep.described, prep.control_keys, d)
+    else:
+        is_copy, drift = np.zeros(len(d), bool), np.full(len(d), np.nan)
+    drift_from = np.where(np.isfinite(drift) & ~is_copy, "memcpy", "").astype(object)
+    se, df, sigma = np.full(len(d), np.nan), np.full(len(d), np.nan), np.full(len(d), np.nan)
     gids = prep.index.get_level_values(GROUP).to_numpy()
     groups: dict[str, GroupInfo] = {}
     for gid in dict.fromkeys(gids):
@@ -394,9 +402,12 @@ def _model(
             + ct["w4df"].to_numpy(dtype=np.float64)[rows] / ct["runs"].to_numpy(dtype=np.float64)[rows] ** 4,
         )
         group = b.info[gid][0]
-        prior = model.fit(arrays, group.as_dict().get("timing_method", ""))
+        uncontrolled = control and not is_copy[rows].any() and not np.isfinite(drift[rows]).any()
+        prior = model.fit(arrays, group.as_dict().get("timing_method", ""), unattributed=uncontrolled)
         est = model.estimate(arrays, prior)
-        d[rows], se[rows], df[rows], sigma[rows] = est.d, est.se, est.df, est.sigma
+        se[rows], df[rows], sigma[rows] = est.se, est.df, est.sigma
+        if prior.shift:  # no copy timed: the shift all points share stands in for the machine's drift
+            drift[rows], drift_from[rows] = prior.shift, "shared shift"
         groups[gid] = GroupInfo(group, prior, b.info[gid][1], c.info[gid][1], b.info[gid][2], c.info[gid][2])
     for gid in dict.fromkeys([*b.info, *c.info]):  # groups with nothing joined still say what they held
         if gid not in groups:
@@ -404,10 +415,6 @@ def _model(
             _, cand_runs, cand_about = c.info.get(gid) or (group, (), {})
             groups[gid] = GroupInfo(group, None, base_runs, cand_runs, base_about, cand_about)
     points = prep.described
-    if control:
-        is_copy, drift = yardstick.control_drift(points, prep.control_keys, d)
-    else:
-        is_copy, drift = np.zeros(len(points), bool), np.full(len(points), np.nan)
     low, high = yardstick.bands(threshold, drift)
     judged = model.judge(model.Estimate(d, se, df, sigma), low, high)
     verdict = np.full(len(points), "ambiguous", dtype=object)
@@ -438,6 +445,7 @@ def _model(
         band_low=np.exp(low),
         band_high=np.exp(high),
         drift=np.exp(np.where(is_copy, np.nan, drift)),
+        drift_from=np.where(drift_from == "", None, drift_from),
         yardstick=is_copy,
         verdict=verdict,
     )
@@ -471,7 +479,7 @@ def _reasons(
     for i, r in enumerate(points.itertuples()):
         widened = ""
         if np.isfinite(r.drift) and abs(np.log(r.drift)) > 1e-12:
-            widened = f", band widened to [{r.band_low:.3f}, {r.band_high:.3f}] by the machine's drift ({r.drift:.3f}x)"
+            widened = f", band widened to [{r.band_low:.3f}, {r.band_high:.3f}] by the machine's drift ({r.drift:.3f}x{', the shift all points share' if r.drift_from == 'shared shift' else ', its memcpy'})"
         if r.verdict == "slower":
             out.append(f"above {r.band_high:.3f}: adjusted p {adj['slower'][i]:.2g} < {alpha:g}{widened}")
         elif r.verdict == "faster":

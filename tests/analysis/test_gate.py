@@ -206,3 +206,17 @@ def test_a_machine_that_drifted_beyond_the_threshold_refuses_and_a_1_percent_dri
 def test_the_decision_states_its_error_control() -> None:
     result = gate(run(1), run(2))
     assert any("Benjamini-Hochberg over the 18 gated points at alpha 0.01" in n for n in result.notes)
+
+
+def test_with_one_run_a_side_a_shift_of_every_point_needs_the_yardstick_to_be_blamed_on_the_change() -> None:
+    kernels = {p: 1.05 for p in WITH_COPY if p.backend == "cuda"}
+    assert gate(run(1, WITH_COPY), run(2, WITH_COPY, slowdown=kernels)).exit_code == EXIT_FAIL  # the copy did not move
+    busy = gate(run(1), run(2, slowdown=dict.fromkeys(POINTS, 1.08)))  # no copy: a busy machine looks the same
+    assert busy.exit_code == EXIT_PASS
+    info = next(iter(busy.comparison.groups.values()))
+    assert (
+        "the shift all points share (+8" in info.prior.describe()
+        and "cannot be told from the machine" in info.prior.describe()
+    )
+    one = gate(run(1), run(2, slowdown={POINTS[0]: 1.25}))  # one point still shows
+    assert one.exit_code == EXIT_FAIL and list(one.failures["point_key"]) == [POINTS[0].key]
