@@ -78,10 +78,10 @@ class GateResult:
 
 
 def _values(df: pd.DataFrame, column: str) -> set[str]:
-    ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    if column not in ok.columns:
+    """The column's values over all rows: a run whose every point failed still says which GPU it ran on."""
+    if column not in df.columns:
         return set()
-    return set(ok[column].astype("string").fillna("(none)").unique())
+    return set(df[column].astype("string").fillna("(none)").unique())
 
 
 def gpu_refusal(base: pd.DataFrame, cand: pd.DataFrame) -> list[str]:
@@ -146,13 +146,16 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
         more = f" (and {len(base_bad) - 3} more)" if len(base_bad) > 3 else ""
         refusals.append(f"the baseline is unusable: {len(base_bad)} point(s) cannot be judged: {examples}{more}")
     shared = [g for g, info in comp.groups.items() if gated_group(g) and info.base_runs and info.cand_runs]
-    if not shared and not refusals:
+    cand_timed = any(info.cand_runs for info in comp.groups.values())
+    if not shared and cand_timed and not refusals:  # cand timed something else; nothing timed at all fails below
         held = [
             f"{side} has "
             + (", ".join(sorted({i.group.describe() for i in comp.groups.values() if runs(i)})) or "nothing timed")
             for side, runs in (("base", lambda i: i.base_runs), ("cand", lambda i: i.cand_runs))
         ]
-        refusals.append(f"base and cand share no comparable group of gated points: {'; '.join(held)}")
+        both = [i for i in comp.groups.values() if i.base_runs and i.cand_runs]
+        hint = "; only the memcpy yardstick is in both (--gate-yardstick gates it)" if both else ""
+        refusals.append(f"base and cand share no comparable group of gated points: {'; '.join(held)}{hint}")
     half = np.log1p(comp.threshold)
     for drift in comp.drift:
         if abs(np.log(drift.median)) > half:

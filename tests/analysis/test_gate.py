@@ -220,3 +220,8 @@ def test_with_one_run_a_side_a_shift_of_every_point_needs_the_yardstick_to_be_bl
     )
     one = gate(run(1), run(2, slowdown={POINTS[0]: 1.25}))  # one point still shows
     assert one.exit_code == EXIT_FAIL and list(one.failures["point_key"]) == [POINTS[0].key]
+
+
+def test_a_candidate_whose_every_point_failed_fails() -> None:
+    result = gate(run(1), run(2, statuses=dict.fromkeys(POINTS, ("failed", "CUDA error 700"))))
+    assert result.exit_code == EXIT_FAIL and len(result.unjudgeable) == len(POINTS)
