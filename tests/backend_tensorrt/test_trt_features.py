@@ -21,7 +21,6 @@ TRT86 = feat.TrtFeatures(
     version="8.6.1",
     has_explicit_batch_flag=True,
     has_implicit_batch=True,
-    has_strongly_typed_flag=False,
     always_strongly_typed=False,
     has_execute_v2=True,
     has_execute_v3=True,
@@ -43,7 +42,6 @@ TRT10 = dataclasses.replace(
     TRT86,
     version="10.16.0",
     has_implicit_batch=False,  # EXPLICIT_BATCH still exists, deprecated and ignored
-    has_strongly_typed_flag=True,
     has_execute_v2=False,
     has_bindings_api=False,
     has_bf16=True,
@@ -191,6 +189,36 @@ def test_layer_call() -> None:
     assert not feat.uses_add_scale_nd(TRT86, None)
     assert feat.uses_add_scale_nd(TRT86, 0)
     assert feat.uses_add_scale_nd(RTX, -1)
+
+
+def test_an_explicit_axis_without_add_scale_nd_is_a_skip_not_a_silent_default_axis() -> None:
+    without = dataclasses.replace(TRT10, has_add_scale_nd=False)
+    assert feat.layer_skip_reason(without, None) is None  # add_scale needs no add_scale_nd
+    assert not feat.uses_add_scale_nd(without, None)
+    reason = feat.layer_skip_reason(without, 0)
+    assert reason is not None and "add_scale_nd" in reason and "10.16.0" in reason
+    with pytest.raises(ValueError, match="add_scale_nd"):
+        feat.uses_add_scale_nd(without, 0)
+    assert all(feat.layer_skip_reason(f, -1) is None for f in ALL.values())
+
+
+def test_shapes_are_read_by_tensor_name_where_the_tensor_api_exists() -> None:
+    assert all(feat.shape_query(f) == "tensor" for f in ALL.values())
+    assert feat.shape_query(dataclasses.replace(TRT86, has_tensor_api=False)) == "bindings"
+
+
+def test_only_a_module_that_builds_ahead_of_time_builds_without_a_gpu() -> None:
+    assert feat.build_without_gpu_reason(RTX) is None
+    for f in (TRT86, TRT10, TRT11):
+        reason = feat.build_without_gpu_reason(f)
+        assert reason is not None and "--backend tensorrt-rtx --build-only" in reason and f.version in reason
+
+
+def test_only_tensorrt_rtx_runtimes_are_checked_against_the_gpu_before_a_run() -> None:
+    """RTX engines target a list of compute capabilities (its runtime refuses Hopper); full TensorRT
+    builds on the GPU it runs on."""
+    assert feat.runtime_may_refuse_gpu(RTX)
+    assert not any(feat.runtime_may_refuse_gpu(f) for f in (TRT86, TRT10, TRT11))
 
 
 def test_generation_labels_differ() -> None:

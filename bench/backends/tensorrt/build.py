@@ -115,7 +115,7 @@ class EngineBuilder:
     # -- build ---------------------------------------------------------------------------------
     def builder(self) -> Any:
         if self._builder is None:
-            self._builder = self.trt.Builder(self.logger)
+            self._builder = created(self.trt.Builder, self.logger, self.messages, "Builder")
         return self._builder
 
     def build(self, problem: Problem, plan: feat.PrecisionPlan) -> BuiltEngine:
@@ -227,11 +227,28 @@ class EngineBuilder:
         return BuiltEngine(serialized, info, key)
 
 
-def deserialize(trt: ModuleType, runtime: Any, built: BuiltEngine, messages: MessageLog) -> Any:
-    """The ICudaEngine of ``built``; TensorRTError with TensorRT's message if the runtime refuses it
-    (e.g. TensorRT-RTX on Hopper: its supported compute capabilities exclude 9.0)."""
+def created(cls: Any, logger: Any, messages: MessageLog, what: str) -> Any:
+    """``cls(logger)`` (a Builder or Runtime), or TensorRTError with TensorRT's message if it logged an error.
+
+    TensorRT logs a failed creation and still hands back an object: the lean runtime on a machine without
+    a usable CUDA driver logs "createInferRuntime: Error Code 6: API Usage Error (CUDA initialization
+    failure ...)", returns a Runtime, and that Runtime crashes the process (SIGSEGV) on the first
+    deserialize_cuda_engine (seen here with tensorrt_lean_bindings 10.16 and 11.4). So an object
+    created with an error logged is never used. The harmless driver message TensorRT-RTX logs while
+    building ahead of time is not an error here (capture.HARMLESS).
+    """
     mark = messages.mark()
-    engine = runtime.deserialize_cuda_engine(built.serialized)
+    obj = cls(logger)
+    if obj is None or messages.errors_since(mark):
+        messages.raise_since(mark, f"{what}() returned None")
+    return obj
+
+
+def deserialize(runtime: Any, serialized: bytes, messages: MessageLog) -> Any:
+    """The ICudaEngine of an engine blob; TensorRTError with TensorRT's message if the runtime refuses it
+    (a damaged blob, an engine of another TensorRT version, TensorRT-RTX on a GPU it does not support)."""
+    mark = messages.mark()
+    engine = runtime.deserialize_cuda_engine(serialized)
     if engine is None:
         raise TensorRTError(messages.message_since(mark, "deserialize_cuda_engine returned None"))
     return engine
