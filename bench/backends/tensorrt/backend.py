@@ -153,7 +153,7 @@ class _TensorRTAdapter(Backend):
     def _runtime_object(self) -> Any:
         if self._runtime is None:
             engines = self._builder()
-            self._runtime = created(self.trt.Runtime, engines.logger, engines.messages, "Runtime")
+            self._runtime = created(lambda: self.trt.Runtime(engines.logger), engines.messages, "Runtime")
         return self._runtime
 
     def info(self) -> BackendInfo:

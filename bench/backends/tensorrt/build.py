@@ -17,6 +17,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -115,7 +116,7 @@ class EngineBuilder:
     # -- build ---------------------------------------------------------------------------------
     def builder(self) -> Any:
         if self._builder is None:
-            self._builder = created(self.trt.Builder, self.logger, self.messages, "Builder")
+            self._builder = created(lambda: self.trt.Builder(self.logger), self.messages, "Builder")
         return self._builder
 
     def build(self, problem: Problem, plan: feat.PrecisionPlan) -> BuiltEngine:
@@ -227,8 +228,8 @@ class EngineBuilder:
         return BuiltEngine(serialized, info, key)
 
 
-def created(cls: Any, logger: Any, messages: MessageLog, what: str) -> Any:
-    """``cls(logger)`` (a Builder or Runtime), or TensorRTError with TensorRT's message if it logged an error.
+def created(make: Callable[[], Any], messages: MessageLog, what: str) -> Any:
+    """``make()`` (a Builder or Runtime), or TensorRTError with TensorRT's message if it logged an error.
 
     TensorRT logs a failed creation and still hands back an object: the lean runtime on a machine without
     a usable CUDA driver logs "createInferRuntime: Error Code 6: API Usage Error (CUDA initialization
@@ -238,7 +239,7 @@ def created(cls: Any, logger: Any, messages: MessageLog, what: str) -> Any:
     building ahead of time is not an error here (capture.HARMLESS).
     """
     mark = messages.mark()
-    obj = cls(logger)
+    obj = make()
     if obj is None or messages.errors_since(mark):
         messages.raise_since(mark, f"{what}() returned None")
     return obj
