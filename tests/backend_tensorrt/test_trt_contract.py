@@ -126,7 +126,7 @@ def _active(use: Use, f: feat.TrtFeatures) -> bool:
 def test_the_execution_path_is_read_whole() -> None:
     """The walk types every TensorRT result it sees used, and finds the calls the path is known to make."""
     assert USAGE.untyped == []
-    keys = USAGE.keys()
+    keys = USAGE.members()
     for expected in [("Runtime", "deserialize_cuda_engine"), ("IExecutionContext", "execute_async_v3"),
                      ("IExecutionContext", "execute_async_v2"), ("IExecutionContext", "set_tensor_address"),
                      ("ICudaEngine", "create_execution_context"), ("ILogger", "log")]:  # fmt: skip
@@ -147,13 +147,13 @@ def test_a_new_call_cannot_escape_the_walk(tmp_path: Path) -> None:
     )
     usage = execution_path_usage({"new.py": ("run",)}, pkg=tmp_path)
     assert ("IExecutionContext", "enqueue_v4", 3) in {(u.owner, u.member, u.nargs) for u in usage.uses}
-    assert ("ICudaEngine", "brand_new_query") in usage.keys()
-    assert ("DataType", "FLOAT") in usage.keys()
+    assert ("ICudaEngine", "brand_new_query") in usage.members()
+    assert ("DataType", "FLOAT") in usage.members()
     assert usage.untyped and "thing" in usage.untyped[0]
 
 
 def test_every_guard_names_a_use_the_path_still_makes() -> None:
-    assert set(GUARDS) <= USAGE.keys(), set(GUARDS) - USAGE.keys()
+    assert set(GUARDS) <= USAGE.members(), set(GUARDS) - USAGE.members()
 
 
 def test_the_scope_covers_every_module_of_the_execution_path() -> None:

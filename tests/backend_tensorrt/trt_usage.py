@@ -67,7 +67,7 @@ class Usage:
     uses: list[Use]
     untyped: list[str]  # TensorRT results used without a type: add them to RETURNS
 
-    def keys(self) -> set[tuple[str, str]]:
+    def members(self) -> set[tuple[str, str]]:
         return {u.key for u in self.uses}
 
 
