@@ -292,3 +292,44 @@ def test_the_86_description_is_backed_by_the_real_86_extension() -> None:
                 assert _has_string(blob, owner) and _has_string(blob, member), (kw.arg, owner, member)
                 checked.append(kw.arg)
     assert len(set(checked)) >= 10, checked
+
+
+# ---- the lean runtime, created for real -----------------------------------------------------------
+
+RUNTIME_SCRIPT = """
+import gc, json, sys
+from bench.backends.tensorrt.build import created
+from bench.backends.tensorrt.capture import MessageLog, TensorRTError, make_logger
+from bench.backends.tensorrt.importer import import_trt
+from bench.gpu.cuda import gpu_available
+
+trt = import_trt("tensorrt-lean")
+messages = MessageLog()
+gpu, _ = gpu_available()
+try:
+    runtime = created(lambda: trt.Runtime(make_logger(trt, messages)), messages, "Runtime")
+    result = {"gpu": gpu, "created": True, "error": None}
+    del runtime
+except TensorRTError as exc:
+    result = {"gpu": gpu, "created": False, "error": str(exc)}
+gc.collect()
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.parametrize("name", ["lean-11", "lean-10"])
+def test_a_runtime_tensorrt_fails_to_create_is_refused_and_never_crashes_the_process(name: str) -> None:
+    """Without a usable CUDA driver the lean runtime logs "CUDA initialization failure" and still returns a
+    Runtime that crashes the process when used or destroyed. The adapter's `created` must turn that into
+    TensorRT's message and the process must live on (exit 0). With a GPU, the Runtime is simply created."""
+    folder = CONTRACT_DIR / MODULES[name][1]
+    if not folder.is_dir():
+        _missing_real_module(f"the real module for {name}: {folder} is not there")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}
+    done = subprocess.run([sys.executable, "-c", RUNTIME_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["gpu"]:
+        assert result["created"], result
+    else:
+        assert not result["created"] and "CUDA initialization failure" in result["error"], result

@@ -228,19 +228,32 @@ class EngineBuilder:
         return BuiltEngine(serialized, info, key)
 
 
+def _never_destroy(obj: Any) -> None:
+    """Give ``obj`` one reference nobody releases, so neither the garbage collector nor interpreter
+    shutdown destroys it. For objects TensorRT made while failing, whose destructor crashes the process
+    (a lean Runtime made without a CUDA driver: SIGSEGV when destroyed, even at exit from a module-level
+    list; seen with tensorrt_lean_bindings 10.16 and 11.4). One small object per failure is leaked."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
 def created(make: Callable[[], Any], messages: MessageLog, what: str) -> Any:
     """``make()`` (a Builder or Runtime), or TensorRTError with TensorRT's message if it logged an error.
 
     TensorRT logs a failed creation and still hands back an object: the lean runtime on a machine without
     a usable CUDA driver logs "createInferRuntime: Error Code 6: API Usage Error (CUDA initialization
     failure ...)", returns a Runtime, and that Runtime crashes the process (SIGSEGV) on the first
-    deserialize_cuda_engine (seen here with tensorrt_lean_bindings 10.16 and 11.4). So an object
-    created with an error logged is never used. The harmless driver message TensorRT-RTX logs while
-    building ahead of time is not an error here (capture.HARMLESS).
+    deserialize_cuda_engine, and again when it is destroyed (seen here with tensorrt_lean_bindings 10.16
+    and 11.4). So an object created with an error logged is never used, nor destroyed. The
+    harmless driver message TensorRT-RTX logs while building ahead of time is not an error here
+    (capture.HARMLESS).
     """
     mark = messages.mark()
     obj = make()
     if obj is None or messages.errors_since(mark):
+        if obj is not None:
+            _never_destroy(obj)
         messages.raise_since(mark, f"{what}() returned None")
     return obj
 
