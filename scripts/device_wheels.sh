@@ -5,13 +5,15 @@
 # TensorRT of any kind. Python 3.12, manylinux x86_64, --no-deps, one version of each.
 #
 #   scripts/device_wheels.sh        TensorRT's lean runtime 11.4.0.106 (CUDA 13): 43 MiB
-#   scripts/device_wheels.sh rtx    TensorRT-RTX 1.7.1.116 for CUDA 12, its 89 MB library wheel rewritten
-#                                   with LZMA (scripts/recompress_wheel.py, ~2 min here): 58 MiB
+#   scripts/device_wheels.sh rtx    TensorRT-RTX 1.7.1.116 for CUDA 12 (its library links no CUDA runtime
+#                                   library, so a CUDA 13 driver runs it), the 85 MiB library wheel rewritten
+#                                   with LZMA (scripts/recompress_wheel.py, ~3 min here): 59.5 MiB
 #
 # The device's working tree (this checkout plus .whl) may hold 64 MiB in all, so the two cannot travel
-# together: TensorRT-RTX's smallest library wheel is 85 MiB as shipped (cu12; cu13: 91 MiB) and 57 MiB
-# recompressed, the lean runtime's 42 MiB. Each set is for a device call of its own; the script empties
+# together: TensorRT-RTX's smallest library wheel is 85 MiB as shipped (cu12; cu13: 91 MiB), 58 MiB
+# recompressed; the lean runtime's is 42 MiB. Each set is for a device call of its own; the script empties
 # .whl first, so only one set is there at a time (two versions of a package stop the device's install).
+# The last line says whether the set fits beside this checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,8 @@ python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl "${wheels[@]}"
 if [ "$what" = rtx ]; then
+  # `import tensorrt_rtx` comes from the metapackage, published as an sdist only: build its wheel here
+  python3 -m pip wheel --quiet --no-deps -w .whl tensorrt-rtx-cu12==1.7.1.116
   python3 scripts/recompress_wheel.py .whl/tensorrt_rtx_cu12_libs-*.whl
 fi
 
