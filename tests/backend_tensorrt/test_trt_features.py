@@ -237,3 +237,17 @@ def test_missing_tensorrt_names_the_package_and_the_backend_to_use() -> None:
         import_trt("tensorrt")
     msg = str(info.value)
     assert "pip install tensorrt" in msg and "scale-bench[tensorrt]" in msg and "--backend cuda" in msg
+
+
+def test_the_lean_runtime_imports_from_the_importer_but_is_no_backend() -> None:
+    from bench.backends import BACKEND_NAMES
+    from bench.backends.tensorrt.importer import FLAVOURS, RUNTIMES, import_trt
+    from bench.errors import UserError
+
+    assert "tensorrt-lean" in RUNTIMES and "tensorrt-lean" not in FLAVOURS and "tensorrt-lean" not in BACKEND_NAMES
+    assert not RUNTIMES["tensorrt-lean"].builds
+    if importlib.util.find_spec("tensorrt_lean_bindings") is not None:
+        pytest.skip("tensorrt_lean_bindings is installed here")
+    with pytest.raises(UserError, match="tensorrt-lean-cu13-libs tensorrt-lean-cu13-bindings") as info:
+        import_trt("tensorrt-lean")
+    assert "scale-bench[lean]" in str(info.value)
