@@ -40,9 +40,15 @@ def report(df_or_paths: pd.DataFrame | str | Path | list, out_dir: str | Path, s
     parts = sections.build(df, sides_by, runs)
     gpu_labels = labels.side_labels(list(sides(df, "gpu_name")), "gpu_name", runs) if "gpu_name" in df.columns else {}
 
-    md = ["# Scale layer benchmark report", "", *_intro(df, parts, sides_by, runs), ""]
+    body, summary = [], []
     for section in parts:
-        md += _section(section, out, runs)
+        lines, headline = _section(section, out, runs)
+        body += lines
+        summary += headline
+    md = ["# Scale layer benchmark report", "", *_intro(df, parts, sides_by, runs), ""]
+    if summary:
+        md += ["## Summary", "", "The headline of each section, as its readings below give it:", "", *summary, ""]
+    md += body
     md += ["## Points not timed", "", tables.problems_table(df, gpu_labels), ""]
     warned = tables.warnings_table(df, runs)
     if warned:
@@ -77,12 +83,7 @@ def _intro(df: pd.DataFrame, parts: list[Section], sides_by: str | None, runs: d
                     s.group.describe(),
                     f"{len(s.rows):,}",
                     ", ".join(s.backends),
-                    "; ".join(
-                        f"{side.label}: {readings.run_list(side.rows, runs)}"
-                        if side.label != "all"
-                        else f"one side: {readings.run_list(side.rows, runs)}"
-                        for side in s.sides
-                    ),
+                    "; ".join(_side_cell(side, runs) for side in s.sides),
                 ]
                 for s in parts
             ),
@@ -99,16 +100,32 @@ def _intro(df: pd.DataFrame, parts: list[Section], sides_by: str | None, runs: d
     return lines
 
 
+def _side_cell(side: sections.Side, runs: dict[str, str]) -> str:
+    """'H100: R2, R3, R5' (a side and its runs); a side that is one run is just its label."""
+    run_list = readings.run_list(side.rows, runs)
+    if side.label == sections.ONE_SIDE:
+        return f"one side: {run_list}"
+    return side.label if run_list == side.label else f"{side.label}: {run_list}"
+
+
 def _label_span(runs: dict[str, str]) -> str:
     values = list(runs.values())
     return values[0] if len(values) == 1 else f"{values[0]}–{values[-1]}" if values else "none"
 
 
-def _section(section: Section, out: Path, runs: dict[str, str]) -> list[str]:
+def _section(section: Section, out: Path, runs: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The section's markdown, and its lines for the report's summary."""
     mixes = {side.value: sections.about_mixes(side, section.side_column) for side in section.sides}
     md = [f"## {section.number}. {section.title}", "", *_paragraphs(readings.holds(section, runs, mixes)), ""]
     roof = frames.roofline(section.rows)
     copy = "the wide pale line is the copy (memcpy) of the same tensor; " if len(roof) else ""
+    l2 = (
+        "the dotted vertical line is where input + output fill the GPU's L2 (from the run's environment): left of "
+        "it a call can run from L2, faster than HBM allows."
+        if frames.l2_bytes(section.rows)
+        else "no L2 size was recorded for these rows."
+    )
+    against_copy = [f"- {part[:1].upper()}{part[1:]}." for part in readings.copy_parts(section)]
     md += _figure(
         plots.plot_time(section, out),
         "Time per call",
@@ -123,8 +140,7 @@ def _section(section: Section, out: Path, runs: dict[str, str]) -> list[str]:
         "x: elements (log), y: GB/s = bytes_moved / median time (input read and output written once, weights read "
         "once); "
         + ("the wide pale line is the copy (memcpy) of the same tensor, the roofline; " if len(roof) else "")
-        + "the dotted vertical line is where input + output fill the GPU's L2: left of it a call can run from L2, "
-        "faster than HBM allows.",
+        + l2,
         readings.bandwidth_reading(section),
     )
     below = readings.below_copy(section)
@@ -136,8 +152,10 @@ def _section(section: Section, out: Path, runs: dict[str, str]) -> list[str]:
             tables.markdown(list(below.columns), below.itertuples(index=False), width=200),
             "",
         ]
+    compared: list[str] = []
     if section.compared:
-        md += _comparisons(section, out)
+        lines, compared = _comparisons(section, out)
+        md += lines
     keys = frames.representative_points(section.rows)
     md += _figure(
         plots.plot_distributions(section, out, keys),
@@ -146,7 +164,13 @@ def _section(section: Section, out: Path, runs: dict[str, str]) -> list[str]:
         "quartiles dashed; the tick label says how many runs it pools.",
         readings.distribution_reading(section, keys),
     )
-    return md
+    items = [f"- {line}" for line in compared] + against_copy
+    return md, [
+        f"**{section.number}. {section.title}**",
+        "",
+        *(items or ["- One side and no copy: see the section."]),
+        "",
+    ]
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
@@ -176,10 +200,11 @@ def _units(section: Section) -> list[tuple[str, str]]:
     return [(b, b) for b in section.backends]
 
 
-def _comparisons(section: Section, out: Path) -> list[str]:
-    """Each side against the first, per backend: heatmap, reading, the largest changes; every point in a file."""
+def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
+    """Each side against the first, per backend: heatmap, reading, the largest changes, every point in a
+    file; and the headline of each comparison for the summary."""
     base = section.sides[0]
-    md = []
+    md, headlines = [], []
     for backend, name in _units(section):
         comps, panels = [], []
         for cand in section.sides[1:]:
@@ -210,10 +235,11 @@ def _comparisons(section: Section, out: Path) -> list[str]:
                 "",
             ]
         for cand, comp in comps:
-            md += [
-                f"**Reading:** {readings.ratio_reading(comp.points, base.label, cand.label, what.rstrip(': ') or 'all', THRESHOLD)}",
-                "",
-            ]
+            backend_name = name or "all"
+            reading = readings.ratio_reading(comp.points, base.label, cand.label, backend_name, THRESHOLD)
+            headline = readings.ratio_headline(comp.points, base.label, cand.label, backend_name)
+            headlines.append(headline[:1].upper() + headline[1:] + ".")
+            md += [f"**Reading:** {reading}", ""]
             full = (
                 out
                 / f"{section.slug}-{labels.slug(name or 'all')}-{labels.slug(cand.label)}-vs-{labels.slug(base.label)}.md"
@@ -225,7 +251,7 @@ def _comparisons(section: Section, out: Path) -> list[str]:
                 f"Every point: [{full.name}]({full.name}).",
                 "",
             ]
-    return md
+    return md, headlines
 
 
 def _demote(markdown_text: str, levels: int) -> str:

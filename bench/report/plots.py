@@ -366,7 +366,7 @@ def _violins(ax: plt.Axes, sub: pd.DataFrame, styles: dict[str, Look], colors: d
     parts["cquantiles"].set(color="0.1", linestyle=(0, (3, 2)), linewidth=0.9)
     ax.axhline(1.0, color="0.3", lw=0.8, zorder=0)
     if log:
-        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(_plain))
         ax.yaxis.set_minor_locator(ticker.NullLocator())
     ax.set_xticks(

@@ -124,8 +124,15 @@ def bandwidth_reading(section: Section) -> str:
         f"the copy{_of(side.side_label)} peaks at {summaries.gbps(side.gbps)} GB/s ({side.precision}, {_n(side.numel)} elements)"
         for side in copy_peak.itertuples()
     ]
-    pct = frames.pct_of_copy(rows)
-    for series, g in pct.groupby("series", sort=True):
+    out += copy_parts(section)
+    text = "; ".join(out)
+    return text[:1].upper() + text[1:] + "."
+
+
+def copy_parts(section: Section) -> list[str]:
+    """Per kernel series, its rows' % of the copy at the largest size that has a copy."""
+    out = []
+    for series, g in frames.pct_of_copy(section.rows).groupby("series", sort=True):
         at = g[g["numel"] == g["numel"].max()]
         s = summaries.spread(at["pct"])
         lo, hi = at.loc[at["pct"].idxmin()], at.loc[at["pct"].idxmax()]
@@ -134,8 +141,7 @@ def bandwidth_reading(section: Section) -> str:
             f"{summaries.count(s.n, 'row')} there reach a median {s.median:.1f}% of the copy, from {s.low:.1f}% "
             f"({point_text(lo)}) to {s.high:.1f}% ({point_text(hi)})"
         )
-    text = "; ".join(out)
-    return text[:1].upper() + text[1:] + "."
+    return out
 
 
 def _of(side_label: str) -> str:
@@ -174,32 +180,41 @@ def below_copy(section: Section, threshold: float = BELOW_COPY) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def ratio_reading(points: pd.DataFrame, base: str, cand: str, backend: str, threshold: float) -> str:
-    """The comparison's points, summarized: geometric mean, how many moved beyond the threshold, the
-    extremes, and the smallest and largest sizes on their own (where launch cost and bandwidth rule)."""
+def ratio_headline(points: pd.DataFrame, base: str, cand: str, backend: str) -> str:
+    """'over the 220 points of cuda timed on both sides, the geometric mean of the time ratio H200/H100 is
+    0.892 (H200 1.121x as fast); verdicts: faster 113, ...' (the report's summary and each reading)."""
     p = points[np.isfinite(points["ratio"].astype(float))]
     if p.empty:
-        return f"No {backend} point was timed on both sides."
-    who = f"the {summaries.count(len(p), 'point')} of {backend} timed on both sides"
+        return f"no {backend} point was timed on both sides"
     geo = summaries.geomean(p["ratio"])
-    faster, slower = int((p["ratio"] < 1 / (1 + threshold)).sum()), int((p["ratio"] > 1 + threshold).sum())
-    lo, hi = p.loc[p["ratio"].idxmin()], p.loc[p["ratio"].idxmax()]
-    parts = [
-        f"over {who}, the geometric mean of the time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); "
-        f"{faster} points beyond {threshold:.0%} faster, {slower} beyond {threshold:.0%} slower; ratios from "
-        f"{lo.ratio:.3f} ({point_text(lo)}) to {hi.ratio:.3f} ({point_text(hi)})"
-    ]
-    for label, numel in _ends(p["numel"], largest_first=False):
-        at = p[p["numel"] == numel]
-        parts.append(
-            f"at the {label} size ({_n(numel)} elements, {summaries.count(len(at), 'point')}) the geometric mean is "
-            f"{summaries.geomean(at['ratio']):.3f}, ratios {at['ratio'].min():.3f} to {at['ratio'].max():.3f}"
-        )
     verdicts = points["verdict"].value_counts()
-    parts.append(
-        "verdicts (bootstrap CI and Mann-Whitney test per point): "
+    return (
+        f"over the {summaries.count(len(p), 'point')} of {backend} timed on both sides, the geometric mean of the "
+        f"time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); verdicts (bootstrap CI and Mann-Whitney "
+        "test per point): "
         + ", ".join(f"{v} {int(verdicts.get(v, 0))}" for v in ("faster", "slower", "same", "ambiguous"))
     )
+
+
+def ratio_reading(points: pd.DataFrame, base: str, cand: str, backend: str, threshold: float) -> str:
+    """The comparison's points: the headline, how many medians moved beyond the threshold, the extremes,
+    and the smallest and largest sizes on their own (where launch cost and bandwidth rule)."""
+    p = points[np.isfinite(points["ratio"].astype(float))]
+    parts = [ratio_headline(points, base, cand, backend)]
+    if len(p):
+        faster, slower = int((p["ratio"] < 1 / (1 + threshold)).sum()), int((p["ratio"] > 1 + threshold).sum())
+        lo, hi = p.loc[p["ratio"].idxmin()], p.loc[p["ratio"].idxmax()]
+        parts.append(
+            f"by their medians alone, {faster} points are more than {threshold:.0%} faster and {slower} more than "
+            f"{threshold:.0%} slower; ratios run from {lo.ratio:.3f} ({point_text(lo)}) to {hi.ratio:.3f} "
+            f"({point_text(hi)})"
+        )
+        for label, numel in _ends(p["numel"], largest_first=False):
+            at = p[p["numel"] == numel]
+            parts.append(
+                f"at the {label} size ({_n(numel)} elements, {summaries.count(len(at), 'point')}) the geometric mean "
+                f"is {summaries.geomean(at['ratio']):.3f}, ratios {at['ratio'].min():.3f} to {at['ratio'].max():.3f}"
+            )
     text = "; ".join(parts)
     return text[:1].upper() + text[1:] + "."
 

@@ -292,3 +292,12 @@ def test_the_shipped_bandwidth_sweep_is_dense_enough_for_a_curve() -> None:
     for precision in ("fp32", "fp16"):
         sizes = sorted(p.tensor_bytes for p in points if p.precision == precision and p.backend == "cuda")
         assert sizes == [4096 * 2**k for k in range(19)]  # 4 KiB, 8 KiB, ..., 1 GiB
+
+
+def test_the_summary_repeats_each_sections_headline_word_for_word(by_gpu: Path) -> None:
+    secs = sections_of(by_gpu.read_text())
+    items = [line[2:] for line in secs["Summary"].splitlines() if line.startswith("- ")]
+    body = secs["1. graph timing, warm L2"] + secs["2. events timing, warm L2"]
+    assert len(items) == 5  # cuda and memcpy ratios and two GPUs' % of the copy in graph; cuda ratio in events
+    for item in items:
+        assert item.rstrip(".") in body
