@@ -225,7 +225,7 @@ def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
         md += [f"### {what}time ratio against {base.label}", ""]
         if panels:
             stem = f"{section.slug}-{labels.slug(name or 'all')}-ratio"
-            path = plots.plot_ratio_heatmap(panels, base.label, name or "all", THRESHOLD, stem, out)
+            path = plots.plot_ratio_heatmap(panels, base.label, name, THRESHOLD, stem, out)
             md += [
                 f"![time ratio]({path.name})",
                 "",
@@ -235,7 +235,7 @@ def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
                 "",
             ]
         for cand, comp in comps:
-            backend_name = name or "all"
+            backend_name = name  # empty where the sides are the backends
             reading = readings.ratio_reading(comp.points, base.label, cand.label, backend_name, THRESHOLD)
             headline = readings.ratio_headline(comp.points, base.label, cand.label, backend_name)
             headlines.append(headline[:1].upper() + headline[1:] + ".")

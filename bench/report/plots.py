@@ -308,7 +308,8 @@ def plot_ratio_heatmap(
         ax.set_yticks(np.arange(len(ratio.index)) + 0.5, ratio.index, fontsize="small")
         ax.invert_yaxis()
         ax.set_facecolor("0.93")  # no point: grey
-        ax.set_title(f"{backend}: time ratio {cand} / {base} (< 1: {cand} faster)", fontsize="medium")
+        what = f"{backend}: " if backend else ""
+        ax.set_title(f"{what}time ratio {cand} / {base} (< 1: {cand} faster)", fontsize="medium")
         ax.set_xlabel("elements")
         bar = fig.colorbar(mesh, ax=ax, ticks=edges, fraction=0.04, pad=0.02, extend="both")
         bar.ax.set_yticklabels([f"{e:.3g}" for e in edges], fontsize="x-small")

@@ -99,7 +99,8 @@ def noise_reading(section: Section) -> str:
         for backend in section.backends:
             rows = side.rows[side.rows["backend"] == backend]
             if len(rows):
-                parts.append(summaries.noise_text(rows, f"{side_name(side)}{backend}"))
+                who = side.label if section.side_column == "backend" else f"{side_name(side)}{backend}"
+                parts.append(summaries.noise_text(rows, who))
     if not parts:
         return "No timed rows."
     return summaries.NOISE_DEFINITION[:1].upper() + summaries.NOISE_DEFINITION[1:] + ": " + "; ".join(parts) + "."
@@ -184,12 +185,13 @@ def ratio_headline(points: pd.DataFrame, base: str, cand: str, backend: str) -> 
     """'over the 220 points of cuda timed on both sides, the geometric mean of the time ratio H200/H100 is
     0.892 (H200 1.121x as fast); verdicts: faster 113, ...' (the report's summary and each reading)."""
     p = points[np.isfinite(points["ratio"].astype(float))]
+    of = f" of {backend}" if backend else ""
     if p.empty:
-        return f"no {backend} point was timed on both sides"
+        return f"no point{of} was timed on both sides"
     geo = summaries.geomean(p["ratio"])
     verdicts = points["verdict"].value_counts()
     return (
-        f"over the {summaries.count(len(p), 'point')} of {backend} timed on both sides, the geometric mean of the "
+        f"over the {summaries.count(len(p), 'point')}{of} timed on both sides, the geometric mean of the "
         f"time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); verdicts (bootstrap CI and Mann-Whitney "
         "test per point): "
         + ", ".join(f"{v} {int(verdicts.get(v, 0))}" for v in ("faster", "slower", "same", "ambiguous"))
