@@ -117,12 +117,14 @@ def size_columns(numel: pd.Series) -> tuple[pd.Series, list[str]]:
 
 def ratio_matrix(points: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(geometric-mean time ratio, number of points) per (mode precision) row and size column, from a
-    comparison's points (bench.analysis.compare: `ratio` = cand median / base median per point)."""
+    comparison's points (bench.analysis.compare: `ratio` = cand median / base median per point); the
+    copy's rows read 'copy fp32' (memcpy is measured once per shape and precision, whatever the mode)."""
     p = points[np.isfinite(points["ratio"].astype(float))]
     if p.empty:
         return pd.DataFrame(), pd.DataFrame()
     column, order = size_columns(p["numel"])
-    row = p["mode"].astype(str) + " " + p["precision"].astype(str)
+    copy = p["backend"].astype(str) == MEMCPY if "backend" in p.columns else pd.Series(False, index=p.index)
+    row = p["mode"].astype(str).where(~copy, "copy") + " " + p["precision"].astype(str)
     g = p.assign(_row=row, _col=column).groupby(["_row", "_col"])["ratio"]
     ratio = g.agg(summaries.geomean).unstack("_col")
     n = g.size().unstack("_col")
