@@ -35,6 +35,11 @@ def itemsize(precision: str) -> int:
         return 1
 
 
+def with_finite(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Rows whose `column` is a finite number (a stored inf or NaN GB/s draws nothing and averages badly)."""
+    return rows[np.isfinite(pd.to_numeric(rows[column], errors="coerce").astype(float))]
+
+
 def _line(rows: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
     """One row per key: the line's value (summaries.line_value), the min and max row value there, the
     number of rows and runs it stands for."""
@@ -62,22 +67,20 @@ def copy_time(rows: pd.DataFrame) -> pd.DataFrame:
 
 def bandwidth_curves(rows: pd.DataFrame) -> pd.DataFrame:
     """Kernel lines: per (mode, precision, side, backend, numel) the median of the rows' GB/s."""
-    k = kernels(rows)
-    return _line(k[k["gbps"].notna()], ["mode", "precision", "side_label", "backend", "series", "numel"], "gbps")
+    keys = ["mode", "precision", "side_label", "backend", "series", "numel"]
+    return _line(with_finite(kernels(rows), "gbps"), keys, "gbps")
 
 
 def roofline(rows: pd.DataFrame) -> pd.DataFrame:
     """The copy's GB/s per (precision, side, numel): the median of the memcpy rows' GB/s there."""
-    c = copies(rows)
-    return _line(c[c["gbps"].notna()], ["precision", "side_label", "numel"], "gbps")
+    return _line(with_finite(copies(rows), "gbps"), ["precision", "side_label", "numel"], "gbps")
 
 
 def pct_of_copy(rows: pd.DataFrame) -> pd.DataFrame:
     """Kernel rows with `copy_gbps` (the roofline at their side, precision and size) and `pct` (their GB/s
     as a percentage of it); rows with no copy of the same size on their side are left out."""
     roof = roofline(rows)[["precision", "side_label", "numel", "gbps"]].rename(columns={"gbps": "copy_gbps"})
-    k = kernels(rows)
-    k = k[k["gbps"].notna()]
+    k = with_finite(kernels(rows), "gbps")
     if k.empty or roof.empty:
         return k.assign(copy_gbps=pd.Series(dtype=float), pct=pd.Series(dtype=float)).iloc[:0]
     joined = k.reset_index().merge(roof, on=["precision", "side_label", "numel"], how="inner").set_index("index")
@@ -151,8 +154,11 @@ def samples_long(rows: pd.DataFrame, point_keys: list[str], cap: int = 2000, see
     frames = []
     chosen = rows[rows["point_key"].isin(point_keys)]
     for _, row in chosen.iterrows():
-        s = np.asarray(row["samples_us"], dtype=np.float64)
+        raw = row["samples_us"]
+        s = np.asarray(raw if raw is not None else [], dtype=np.float64).ravel()
         s = s[np.isfinite(s)]
+        if not s.size:
+            continue
         if s.size > cap:
             s = rng.choice(s, cap, replace=False)
         frames.append(

@@ -99,6 +99,8 @@ def side_short(df: pd.DataFrame, column: str, label_of: dict[str, str]) -> pd.Se
 
 def problems_table(df: pd.DataFrame, gpu_labels: dict[str, str]) -> str:
     """Failed, mismatched and skipped points with their reasons, grouped by reason when there are many."""
+    if df.empty:
+        return "No rows."
     unusable = (df["status"] == "ok") & ~sections.usable(df)
     bad = df[df["status"].isin(["failed", "mismatch", "skipped"]) | unusable]
     if bad.empty:
