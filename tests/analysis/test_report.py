@@ -301,3 +301,17 @@ def test_the_summary_repeats_each_sections_headline_word_for_word(by_gpu: Path) 
     assert len(items) == 5  # cuda and memcpy ratios and two GPUs' % of the copy in graph; cuda ratio in events
     for item in items:
         assert item.rstrip(".") in body
+
+
+def test_broken_rows_draw_nothing_and_are_named(tmp_path: Path) -> None:
+    df = run("x", points=KERNELS + COPIES)
+    df.loc[df.index[0], "noise"] = np.nan
+    df.loc[df.index[1], "samples_us"] = None
+    df.loc[df.index[2], "gbps"] = np.inf
+    df.loc[df.index[3], "median_us"] = np.inf
+    df.loc[df.index[4], "environment"] = "not json"
+    text = report(df, tmp_path).read_text()
+    ok = timed(df[np.isfinite(df["median_us"])])
+    assert f"{len(ok)} rows carry a time" in text
+    assert "ok, but no finite positive median" in sections_of(text)["Points not timed"]
+    assert f"cuda ({ok['noise'][ok['backend'] == 'cuda'].notna().sum()} rows): median" in text
