@@ -247,7 +247,7 @@ def plot_bandwidth(section: Section, out_dir: Path) -> Path:
     modes, precisions = _panels(section)
     styles, colors = looks(section)
     fig, axes = _grid(modes, precisions, sharey=False, legend_rows=_legend_rows(styles, 2 * len(section.sides)))
-    top = max(curves["high"].max() if len(curves) else 0, roof["gbps"].max() if len(roof) else 0, 1.0)
+    top = max(curves["gbps"].max() if len(curves) else 0, roof["gbps"].max() if len(roof) else 0, 1e-9)
     for r, mode in enumerate(modes):
         for c, prec in enumerate(precisions):
             ax = axes[r][c]

@@ -59,6 +59,21 @@ def _libraries(g: pd.DataFrame) -> str:
     return ", ".join(f"{k} {libs[k]}" for k in KEY_LIBRARIES if k in libs)
 
 
+def _sm_clock(g: pd.DataFrame) -> str:
+    """The SM clock range NVML saw around the run's measurements (`clocks` before and after), in MHz."""
+    mhz = [
+        snap.get("sm_clock_mhz")
+        for clocks in g.get("clocks", pd.Series(dtype=object))
+        if isinstance(clocks, dict)
+        for snap in (clocks.get("before"), clocks.get("after"))
+        if isinstance(snap, dict) and snap.get("sm_clock_mhz") is not None
+    ]
+    if not mhz:
+        return ""
+    lo, hi = min(mhz), max(mhz)
+    return f"{lo:.0f}" if lo == hi else f"{lo:.0f}–{hi:.0f}"
+
+
 def runs_table(df: pd.DataFrame, runs: dict[str, str]) -> str:
     """One row per run: label, id, when (UTC), where, on what, with which versions, timing, commit, counts."""
     rows = []
@@ -84,12 +99,13 @@ def runs_table(df: pd.DataFrame, runs: dict[str, str]) -> str:
                 _settings(g),
                 commit,
                 f"{int((g['status'] == 'ok').sum())}/{len(g)}",
+                _sm_clock(g),
                 throttled,
             ]
         )
     header = ["run", "id", "started", "finished", "host", "GPU", "driver", "CUDA", "backends (version)",
-              "libraries", "timing", "commit", "ok/rows", "throttled rows"]  # fmt: skip
-    return markdown(header, rows, right=("ok/rows", "throttled rows"))
+              "libraries", "timing", "commit", "ok/rows", "SM MHz", "throttled rows"]  # fmt: skip
+    return markdown(header, rows, right=("ok/rows", "SM MHz", "throttled rows"))
 
 
 def side_short(df: pd.DataFrame, column: str, label_of: dict[str, str]) -> pd.Series:

@@ -85,6 +85,9 @@ def one_gpu(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, str
     df = pd.concat([g1, g2, events], ignore_index=True)
     df["timing_settings"] = [{"method": "graph", "target_noise": 0.01, "max_time_s": 1.0, "rounds": 1}] * len(df)
     df["libraries"] = [{"numpy": "2.4.6", "cuda-python": "13.4.4"}] * len(df)
+    df["clocks"] = [
+        {"before": {"sm_clock_mhz": 1980.0}, "after": {"sm_clock_mhz": 1755.0 + i % 2}} for i in range(len(df))
+    ]
     for column in ("timestamp", "started_at"):
         df[column] = pd.to_datetime(df[column], utc=True)
     out = tmp_path_factory.mktemp("one_gpu")
@@ -150,6 +153,7 @@ def test_schema_v2_rows_render_with_their_timestamps_settings_and_warnings(one_g
     assert f"| time cap reached before the noise target | {warned} | R1 |" in text
     assert "| R1 | g1 | 2026-11-20 09:59:00 UTC | 2026-11-20 10:00:00 UTC |" in text
     assert "graph (noise target 1.0%, cap 1 s)" in text and "cuda-python 13.4.4, numpy 2.4.6" in text
+    assert "| 1755–1980 |" in text  # the SM clock range NVML saw around the measurements
 
 
 def test_points_not_timed_are_listed_with_their_reasons(one_gpu) -> None:
