@@ -121,7 +121,7 @@ def test_bad_sweep_files_are_refused_naming_file_key_and_allowed_values(tmp_path
 def test_sweep_by_name_or_path_and_unknown_names():
     assert load_sweep("smoke").name == "smoke"
     assert load_sweep(str(SWEEPS_DIR / "smoke.toml")).name == "smoke"
-    with pytest.raises(UserError, match="no sweep of that name; known: default, seed, smoke"):
+    with pytest.raises(UserError, match="no sweep of that name; known: bandwidth, default, seed, smoke"):
         load_sweep("nightly")
 
 
