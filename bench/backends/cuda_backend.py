@@ -70,7 +70,7 @@ class CudaScalePoint(GpuPreparedPoint):
             self.out = self.alloc(problem.x.nbytes)
             choice = tuner.choose(self)
             t0 = time.perf_counter()
-            self._launch, self._details = self.bind(choice.config)
+            self.select(choice.config)
             self.build.build_s = time.perf_counter() - t0
         except BaseException:
             self.close()
@@ -88,6 +88,11 @@ class CudaScalePoint(GpuPreparedPoint):
             "tuning_key": choice.key,
         }
         self.build.builder_settings = {"kernel": kernels.KERNEL_NAME, "arch": device.arch, **d}
+
+    def select(self, config: kernels.KernelConfig) -> dict[str, Any]:
+        """Run ``config`` from now on (how the tests check every candidate); returns what runs."""
+        self._launch, self._details = self.bind(config)
+        return self._details
 
     def bind(self, config: kernels.KernelConfig) -> tuple[Any, dict[str, Any]]:
         """The launch of ``config`` on this point (compiled once per source), and what it runs."""
