@@ -472,7 +472,11 @@ STAGE_ENDS = {  # seconds after the start (scaled to --budget-s / 420) by which 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--budget-s", type=float, default=420.0)
+    ap.add_argument("--tables", type=Path, metavar="JSONL", help="print the markdown tables of a finished run")
     args = ap.parse_args()
+    if args.tables:
+        print(tables(args.tables))
+        return 0
     out = Path(os.environ.get("OUT", "explore-out"))
     out.mkdir(parents=True, exist_ok=True)
     # the compile pool is forked before this process touches CUDA
@@ -731,6 +735,136 @@ def summarize(path: Path, dest: Path) -> None:
     text = "\n".join(lines)
     dest.write_text(text + "\n")
     print(text)
+
+
+def tables(path: Path) -> str:
+    """The markdown tables of reports/kernel-tuning/exploration.md, computed from a run's records."""
+    import pandas as pd
+
+    from bench.analysis.render import md_table
+    from bench.analysis.roofline import roofline, slope_gbps
+    from bench.point import Point
+
+    df = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+    out: list[str] = []
+
+    def md(frame: pd.DataFrame, floatfmt: str = ".1f") -> None:
+        frame = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
+
+        def cell(v: object) -> str:
+            if isinstance(v, float):
+                return "" if math.isnan(v) else format(v, floatfmt)
+            return str(v)
+
+        header = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
+        out.append(md_table(header, [[cell(v) for v in row] for row in frame.itertuples(index=False)]))
+        out.append("")
+
+    corr = df[df.stage == "correct_summary"].iloc[0]
+    out.append(f"correctness runs: {int(corr.runs)} of {int(corr.planned)} planned, {int(corr.ok)} ok, ")
+    out.append(f"{int(corr.wrong)} wrong, {int(corr.errors)} errors\n")
+    mc = df[(df.kernel == "memcpy") & df.tensor.notna()]
+    mcs = mc.groupby("tensor").median_us.agg(["median", "min", "max", "count"])
+    mcs["GB/s"] = [2 * math.prod(BIG[t][0]) * prec.info(BIG[t][1]).itemsize / m / 1e3 for t, m in mcs["median"].items()]
+    out.append("### memcpy (device-to-device copy, bytes read + written)\n")
+    md(mcs, ".2f")
+    memcpy_us = mcs["median"]
+    big = df[df.tensor.notna() & df.kernel.isin(["old", "new"]) & df.median_us.notna()].copy()
+    big["pct"] = 100 * big.tensor.map(memcpy_us) / big.median_us
+    big["problem"] = big["mode"] + " " + big.axis.map(lambda a: "-" if pd.isna(a) else str(int(a)))
+    old = big[big.kernel == "old"].set_index(["tensor", "problem"]).pct
+    new = big[big.kernel == "new"]
+    best = new.loc[new.groupby(["tensor", "problem"]).pct.idxmax()].set_index(["tensor", "problem"])
+    table = pd.DataFrame({"previous kernel %": old, "best candidate %": best.pct, "best candidate": best.config})
+    out.append("### >= 64 MiB: % of memcpy, previous kernel and best candidate\n")
+    md(table.reset_index().pivot_table(index="problem", columns="tensor", values="best candidate %").round(1))
+    md(table.reset_index().pivot_table(index="problem", columns="tensor", values="previous kernel %").round(1))
+    md(table[["best candidate"]].reset_index().pivot(index="problem", columns="tensor", values="best candidate"), "")
+    acc = big[(big.stage == "access") & (big.kernel == "new")]
+    grid = acc.assign(b=acc.block, v=acc.vpt).pivot_table(
+        index=["grid", "vpt", "block"], columns="tensor", values="pct"
+    )
+    out.append("### access patterns on UNIFORM: % of memcpy, mean over the five cache hints\n")
+    md(acc.pivot_table(index=["grid", "vpt", "block"], columns="tensor", values="pct", aggfunc="mean").round(2), ".2f")
+    out.append("### cache hints (one vector per thread, oneshot): % of memcpy\n")
+    one = acc[(acc.grid == "oneshot") & (acc.vpt == 1)]
+    md(one.pivot_table(index=["block", "cache"], columns="tensor", values="pct").round(2), ".2f")
+    del grid
+    int8 = big[(big.tensor == "int8-64M") & (big.kernel == "new")]
+    out.append("### int8 64 MiB, every candidate: % of memcpy\n")
+    md(int8.pivot_table(index="config", columns="problem", values="pct").round(1))
+    ew1 = big[(big["mode"] == "elementwise") & (big.axis == 1)]
+    out.append("### ELEMENTWISE axis 1 (weights re-read per batch row): % of memcpy\n")
+    md(
+        ew1.assign(config=ew1.config.fillna("previous"))
+        .pivot_table(index="config", columns="tensor", values="pct")
+        .round(1)
+    )
+    tiny = df[df.stage == "tiny"]
+    floors = tiny[tiny.kernel.isin(["memcpy", "empty", "copy27"])][["kernel", "precision", "median_us"]]
+    out.append("### 1x3x3x3 (graph replay): floors, us\n")
+    md(floors.reset_index(drop=True), ".3f")
+    k = tiny[tiny.kernel.isin(["old", "new"])].copy()
+    k["variant"] = k.config.fillna("previous")
+    k["problem"] = k["mode"] + " " + k.axis.map(lambda a: "-" if pd.isna(a) else str(int(a)))
+    out.append("### 1x3x3x3: median us per call\n")
+    md(k.pivot_table(index=["precision", "problem"], columns="variant", values="median_us"), ".3f")
+    tmc = floors[floors.kernel == "memcpy"].groupby("precision").median_us.median()
+    k["over_memcpy"] = k.median_us - k.precision.map(tmc)
+    out.append("### 1x3x3x3: us over the memcpy of the same bytes, worst over modes and axes\n")
+    md(k.pivot_table(index="precision", columns="variant", values="over_memcpy", aggfunc="max"), ".3f")
+    mid = df[df.stage == "mid"].copy()
+    mmc = mid[mid.kernel == "memcpy"].set_index(["shape", "precision"]).median_us
+    mk = mid[mid.kernel.isin(["old", "new"]) & mid.median_us.notna()].copy()
+    mk["pct"] = [100 * mmc[(s, p)] / u for s, p, u in zip(mk["shape"], mk.precision, mk.median_us, strict=True)]
+    mk["variant"] = mk.config.fillna("previous")
+    out.append("### mid sizes (in and out fit the L2): % of memcpy, worst and best over modes and axes\n")
+    agg = mk.pivot_table(index=["shape", "precision"], columns="variant", values="pct", aggfunc=["min", "max"])
+    md(agg.round(1))
+    l2 = df[df.stage == "l2"]
+    l2 = l2.assign(gbps=l2.bytes_read / l2.median_us / 1e3)[["buffer_mib", "bytes_read", "median_us", "gbps"]]
+    out.append("### read bandwidth (each buffer read repeatedly; 1024 MiB does not fit the L2)\n")
+    md(l2.reset_index(drop=True), ".1f")
+    # the int8 ELEMENTWISE bound, with this run's numbers
+    floor = float(tmc.median())
+    slope = slope_gbps(2 * 64 * 256 * 64 * 64 * 4, float(memcpy_us["fp32-256M"]), floor)
+    l2_gbps = float(l2[l2.buffer_mib == 8].gbps.iloc[0])
+    rows = []
+    for axis in (1, 2, -1, 0):
+        shape = (64, 256, 64, 64)
+        pt = Point(shape, "elementwise", "int8", axis, "cuda")
+        for reuse in (1, 2, 4):
+            r = roofline(
+                "elementwise",
+                "int8",
+                shape,
+                axis,
+                pt.bytes_moved,
+                50 << 20,
+                slope,
+                floor,
+                l2_gbps=l2_gbps,
+                weight_reuse=reuse,
+                l1_bytes=256 << 10,  # Hopper: 256 KiB of L1 and shared memory per SM (datasheet)
+            )
+            got = best.loc[("int8-64M", f"elementwise {axis}")]
+            rows.append(
+                {
+                    "axis": axis,
+                    "weight reads per row": f"1/{reuse}",
+                    "bound": r.bound,
+                    "predicted us": r.predicted_us,
+                    "bound % of memcpy": r.pct_of_memcpy,
+                    "measured best %": got.pct,
+                    "measured / bound": got.pct / r.pct_of_memcpy,
+                }
+            )
+    out.append(
+        f"### int8 ELEMENTWISE 64x256x64x64: roofline (floor {floor:.3f} us, copy slope {slope:.0f} GB/s, "
+        f"L2 read {l2_gbps:.0f} GB/s, L1 256 KiB)\n"
+    )
+    md(pd.DataFrame(rows), ".3f")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

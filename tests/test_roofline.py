@@ -50,6 +50,15 @@ def test_the_l2_binds_a_kernel_that_rereads_its_weights_per_row_and_not_one_that
     assert reused.bound == "hbm" and reused.l2_bytes == (128 + 16 * 8) << 20
 
 
+def test_weights_that_stay_in_the_l1_cost_the_l2_nothing_per_row() -> None:
+    naive = _bound((64, 256, 64, 64), "elementwise", "int8", 2, l2_gbps=7400.0)  # 32 KiB of weights
+    assert naive.bound == "l2" and naive.weight_rows == 64 * 256
+    in_l1 = _bound((64, 256, 64, 64), "elementwise", "int8", 2, l2_gbps=7400.0, l1_bytes=256 << 10)
+    assert in_l1.bound == "hbm" and in_l1.l2_bytes == 2 * in_l1.tensor_bytes + in_l1.weight_bytes
+    big = _bound((64, 256, 64, 64), "elementwise", "int8", 1, l2_gbps=7400.0, l1_bytes=256 << 10)
+    assert big.bound == "l2"  # 8 MiB does not stay in any L1
+
+
 def test_weights_too_large_for_the_l2_are_read_from_memory_for_every_row() -> None:
     r = _bound((4, 1 << 24), "elementwise", "fp32", 1)  # 128 MiB of weights, 4 rows
     assert not r.weights_fit_l2 and r.hbm_bytes == 2 * r.tensor_bytes + 4 * r.weight_bytes

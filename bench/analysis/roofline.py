@@ -23,7 +23,8 @@ The model. A call costs a fixed floor plus the time to move its bytes through th
   vectors_per_thread rows): B_l2 = 2T + W * ceil(R / weight_reuse). It matters only where W * R is
   large: int8 ELEMENTWISE reads 8 bytes of fp32 weights per 1-byte element, so a kernel that re-reads
   them per row moves 5x the tensor's traffic through the L2. ``BW_l2`` is a measured L2 read bandwidth
-  (optional: without it the L2 is not judged).
+  (optional: without it the L2 is not judged). Weights small enough to stay in each SM's L1 (at most
+  half of ``l1_bytes``, when given) are re-read from there, not from the L2: B_l2 = 2T + W.
 
 The best % of memcpy a point can reach is the copy's modelled time over the point's:
 (t_launch + 2T / BW_hbm) / t, e.g. 2T / (2T + W) for a bandwidth-bound ELEMENTWISE point whose weights
@@ -111,12 +112,14 @@ def roofline(
     *,
     l2_gbps: float | None = None,
     weight_reuse: int = 1,
+    l1_bytes: int | None = None,
 ) -> Roofline:
     """The bound of one point (see the module docstring for the model and its derivation).
 
     ``bytes_moved`` is the row's (2T + W), ``memcpy_gbps`` the copy's slope BW_hbm (`slope_gbps`),
     ``launch_floor_us`` the run's smallest call, ``l2_gbps`` an L2 read bandwidth if known, and
-    ``weight_reuse`` the rows one read of the weights serves (1: every row reads them).
+    ``weight_reuse`` the rows one read of the weights serves (1: every row reads them), ``l1_bytes``
+    the L1 of one SM (weights in half of it are re-read from the L1).
     """
     shape = tuple(int(d) for d in shape)
     tensor = math.prod(shape) * precision_info(precision).itemsize
@@ -135,8 +138,9 @@ def roofline(
     rows = weight_rows(shape, mode, channel_axis)
     reads = -(-rows // weight_reuse)
     fits = weights <= l2_bytes // 2
+    in_l1 = l1_bytes is not None and weights <= l1_bytes // 2
     hbm_bytes = 2 * tensor + (weights if fits else weights * reads)
-    l2_traffic = 2 * tensor + weights * reads
+    l2_traffic = 2 * tensor + (weights if in_l1 else weights * reads)
     hbm_us = hbm_bytes / (memcpy_gbps * 1e3)
     l2_us = None if l2_gbps is None else l2_traffic / (l2_gbps * 1e3)
     transfer = max(hbm_us, l2_us or 0.0)

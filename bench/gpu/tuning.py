@@ -5,12 +5,13 @@ hands the times to `decide`; this module says what to time, picks the fastest, a
 the JSON tuning records.
 
 Why tune at all: the best launch shape differs between GPUs and between kinds of work. On an H100
-80GB HBM3 (reports/kernel-tuning/exploration.md) one 16-byte vector per thread in blocks of 512 reached
-100.3-100.5% of a device-to-device copy on every >= 64 MiB float point, while int8 ELEMENTWISE needed
-its weights reused over rows (`grid=reuse`, 45.9% -> 90.2% of the copy at 64 MiB), 1x3x3x3 needed one
-element per thread (`variant=direct`, 1.13-1.51 us -> 0.98-1.02 us), and tensors that fit in the L2
-wanted blocks of 256 (up to 2x faster than 1024 for int8). The H200's copy is 40% faster, and the
-kernel tuned on the H100 reached only 88.8% of it there: what fits one GPU is measured on each.
+80GB HBM3 (reports/kernel-tuning/exploration.md), one 16-byte vector per thread in blocks of 512 with
+L1 no-allocate and L2 evict-first hints reached 100.2-100.5% of a device-to-device copy on every >= 64
+MiB fp32/fp16/bf16 point with small weights, while int8 ELEMENTWISE needed its weights reused over
+rows (`grid=reuse`: 45.9% -> 90.2% of the copy at 64 MiB on axis 1), 1x3x3x3 needed one element per
+thread (`variant=direct`: 1.13-1.51 us -> 0.98-1.02 us), and tensors that fit in the L2 ran up to 2.07x
+faster in blocks of 256 than of 1024. On the H200, whose copy is 40% faster, the kernel tuned by hand
+on the H100 reached only 88.8% of the copy: what fits one GPU is measured on each.
 
 A tuning class (`tuning_key`) is what makes two points behave alike: precision, mode, how the weights
 are read (and, for periodic weights, their period's order of magnitude, which decides whether reuse
@@ -169,10 +170,11 @@ def candidates(layout: K.ScaleLayout, size: str, direct: K.ScaleLayout | None = 
             K.KernelConfig("vector", b, v, "oneshot", c)
             for v in (2, 4)
             for b in (512, 1024)
-            for c in ("default", "evict_first")
+            for c in ("evict_first", "streaming")
         ]
         if periodic:
             out += [K.KernelConfig("vector", b, v, "reuse", "streaming") for b in (256, 512) for v in (2, 4, 8)]
+            out.append(K.KernelConfig("vector", 128, 4, "reuse", "streaming"))
             out += [K.KernelConfig("vector", 256, v, "reuse", "evict_first") for v in (2, 4)]
     layouts = {"vector": layout, "direct": direct}
     unique: dict[K.KernelConfig, K.KernelConfig] = {}
