@@ -746,6 +746,8 @@ def tables(path: Path) -> str:
     from bench.point import Point
 
     df = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+    for col in ("block", "vpt", "buffer_mib", "bytes_read"):
+        df[col] = df[col].astype("Int64")
     out: list[str] = []
 
     def md(frame: pd.DataFrame, floatfmt: str = ".1f") -> None:
