@@ -26,9 +26,11 @@ The model. A call costs a fixed floor plus the time to move its bytes through th
   (optional: without it the L2 is not judged). Weights small enough to stay in each SM's L1 (at most
   half of ``l1_bytes``, when given) are re-read from there, not from the L2: B_l2 = 2T + W.
 
-The best % of memcpy a point can reach is the copy's modelled time over the point's:
-(t_launch + 2T / BW_hbm) / t, e.g. 2T / (2T + W) for a bandwidth-bound ELEMENTWISE point whose weights
-fit: 128 / 136 = 94.1% for int8 64x256x64x64 on axis 1.
+The best a point can reach, against a copy of the same tensor (modelled: t_copy = t_launch + 2T / BW_hbm):
+in time, t_copy / t (`copy_time_pct`): 2T / (2T + W) for a bandwidth-bound ELEMENTWISE point whose weights
+fit, 128 / 136 = 94.1% for int8 64x256x64x64 on axis 1; in the harness's `pct_of_memcpy`, which
+divides bandwidths (bytes_moved per second, weights included, over the copy's), that times
+bytes_moved / 2T (`pct_of_memcpy`): 100% for every HBM-bound point whose weights are read once.
 """
 
 from __future__ import annotations
@@ -57,11 +59,17 @@ class Roofline:
     weight_rows: int
     weights_fit_l2: bool
     copy_us: float  # the model's time for a copy of the same tensor: t_launch + 2T / BW_hbm
+    bytes_moved: int  # 2T + W, the harness's
+
+    @property
+    def copy_time_pct(self) -> float:
+        """The best time of a copy of the same tensor over this point's time, in %."""
+        return 100.0 * self.copy_us / self.predicted_us
 
     @property
     def pct_of_memcpy(self) -> float:
-        """The best % of a copy of the same tensor this bound allows."""
-        return 100.0 * self.copy_us / self.predicted_us
+        """The best `pct_of_memcpy` (the harness's bandwidth ratio, bytes_moved per second over the copy's)."""
+        return self.copy_time_pct * self.bytes_moved / (2 * self.tensor_bytes)
 
     def explain(self) -> str:
         """One sentence with the numbers that decide the bound."""
@@ -76,11 +84,12 @@ class Roofline:
         if self.bound == "hbm":
             return (
                 f"HBM-bound: {self.hbm_bytes / mib:.4g} MiB through device memory in {self.hbm_us:.2f} us "
-                f"({w} {fit}); at best {self.pct_of_memcpy:.1f}% of memcpy"
+                f"({w} {fit}); at best {self.copy_time_pct:.1f}% of the copy's time"
             )
         return (
             f"L2-bound: {self.l2_bytes / mib:.4g} MiB through the L2 in {self.l2_us:.2f} us ({w}) against "
-            f"{self.hbm_us:.2f} us through device memory; at best {self.pct_of_memcpy:.1f}% of memcpy"
+            f"{self.hbm_us:.2f} us through device memory; at best {self.copy_time_pct:.1f}% of the copy's time, "
+            f"{self.pct_of_memcpy:.1f}% of its bandwidth"
         )
 
 
@@ -159,4 +168,5 @@ def roofline(
         weight_rows=rows,
         weights_fit_l2=fits,
         copy_us=launch_floor_us + 2 * tensor / (memcpy_gbps * 1e3),
+        bytes_moved=int(bytes_moved),
     )
