@@ -117,9 +117,10 @@ class CudaScalePoint(GpuPreparedPoint):
         for (layout, eff, spec), kernel in zip(plans, compiled, strict=True):
             launch = kernels.launch_config(layout, eff, self.device.sm_count, self.device.max_threads_per_sm)
             bufs = self._weight_buffers(layout)
-            uniform = tuple(float(getattr(problem, n).reshape(-1)[0]) for n in ("shift", "scale", "power"))
+            first = [float(getattr(problem, n).reshape(-1)[0]) for n in ("shift", "scale", "power")]
             args = [(b.ptr, ctypes.c_void_p) for b in (self.x, self.out, *bufs)]
-            scalars = kernels.kernel_args(layout, launch, problem.in_scale, problem.out_scale, uniform)  # type: ignore[arg-type]
+            uniform = (first[0], first[1], first[2])  # UNIFORM's weights, passed by value
+            scalars = kernels.kernel_args(layout, launch, problem.in_scale, problem.out_scale, uniform)
             args += [(v, _CTYPES[kind]) for kind, v in scalars]
             details = {
                 **eff.as_dict(),

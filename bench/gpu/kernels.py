@@ -29,9 +29,10 @@ tuning can change speed and never results.
   round-half-to-even, fp32 weights. Its vector path converts without the conversion unit (16
   conversions per clock per SM on Hopper by the CUDA programming guide's throughput table, against 128
   fp32 operations; with two per element, int8 UNIFORM in blocks of 1024 ran at 96.9% of the copy on an
-  H100, without them at 99.0%, and at 100.6% in blocks of 512): a code becomes a float by placing its byte in a float's mantissa (`prmt`) and subtracting the offset
-  (exact), and a clamped float becomes a code by adding 1.5 * 2**23 (the FADD rounds to the nearest
-  integer, ties to even, exactly as `cvt.rni`) and taking the low byte. NaN, which only a power or a
+  H100, without them at 99.0%, and at 100.6% in blocks of 512): a code becomes a float by placing its
+  byte in a float's mantissa (`prmt`) and subtracting the offset (exact), and a clamped float becomes
+  a code by adding 1.5 * 2**23 (the FADD rounds to the nearest integer, ties to even, exactly as
+  `cvt.rni`) and taking the low byte. NaN, which only a power or a
   non-finite weight can make, becomes 0 as `cvt.rni` makes it (`nan_safe`).
 - Weight indices need divisions by run-time sizes: 32-bit multiply-high "magic number" division with
   the numbers computed here (`magic_divider`). Tensors of 2^31 elements or more switch to 64-bit
