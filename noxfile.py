@@ -7,6 +7,8 @@ import argparse
 import json
 import os
 import shutil
+import time
+import tomllib
 from datetime import date
 from pathlib import Path
 
@@ -20,9 +22,38 @@ ROOT = Path(__file__).parent
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite on this machine. GPU tests skip (with the reason) where no GPU answers;
-    TensorRT-RTX builds every network the harness makes, ahead of time, with no GPU."""
+    TensorRT-RTX builds every network the harness makes, ahead of time, with no GPU; the TensorRT
+    execution path is held against NVIDIA's real runtime modules (tests/backend_tensorrt/test_trt_contract.py)."""
     session.install("-e", ".[test,gpu,rtx]")
+    install_trt_contract_modules(session)
     session.run("pytest", *session.posargs)
+
+
+def install_trt_contract_modules(session: nox.Session) -> None:
+    """NVIDIA's real TensorRT runtime modules for the contract tests, into .cache/trt-contract/<group>.
+
+    Each `install` group goes into a folder of its own (`pip install --target`): the lean runtimes 10.x and
+    11.x install the same module name, tensorrt_lean_bindings, and the tests import each in a subprocess.
+    `download` wheels are only downloaded: TensorRT 8.6's bindings cannot import without libnvinfer.so.8,
+    so the tests read its extension module from the wheel (cp311, the newest Python it was built for).
+    A folder whose stamp names the same requirements is reused.
+    """
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["scale-bench"]["trt-contract"]
+    base = ROOT / ".cache" / "trt-contract"
+    steps = [(g, r, ["install", "--no-compile", "--target"]) for g, r in config["install"].items()]
+    steps += [(g, r, ["download", "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+                      "--platform", "manylinux_2_17_x86_64", "-d"]) for g, r in config["download"].items()]  # fmt: skip
+    for group, requirements, how in steps:
+        folder, stamp = base / group, base / f"{group}.stamp"
+        if folder.is_dir() and stamp.exists() and stamp.read_text() == "\n".join(requirements):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        stamp.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        session.run("python", "-m", "pip", how[0], "--quiet", "--no-deps", *how[1:], str(folder), *requirements)
+        mib = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+        session.log(f"{group}: {' '.join(requirements)}: {mib:.0f} MiB in {time.perf_counter() - t0:.1f} s")
+        stamp.write_text("\n".join(requirements))
 
 
 @nox.session

@@ -42,18 +42,42 @@ def _git(args: list[str], where: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _digest(files: list[tuple[str, bytes]]) -> str:
+    h = hashlib.sha256()
+    for rel, data in sorted(files):
+        h.update(rel.encode() + b"\0" + data + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _counts(rel: str) -> bool:
+    return rel.endswith((".py", ".toml")) and "__pycache__" not in rel.split("/")
+
+
 def code_digest(root: Path | None = None) -> str:
     """sha256 over the harness's own files (bench/**/*.py and the shipped sweeps), path and content.
 
     It lets anyone check a row's `git_commit`: the digest of that commit's tree must equal the row's
-    (scripts/verify_provenance.py does it). A copied tree without .git still has its digest."""
+    (`commit_digest`; scripts/verify_provenance.py does it). A copied tree without .git has its digest too."""
     base = root or Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted([*base.rglob("*.py"), *base.rglob("*.toml")]):
-        if "__pycache__" in f.parts:
-            continue
-        h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+    files = [(f.relative_to(base).as_posix(), f) for f in base.rglob("*") if f.is_file()]
+    return _digest([(rel, f.read_bytes()) for rel, f in files if _counts(rel)])
+
+
+def commit_digest(commit: str, repo: Path | None = None) -> str | None:
+    """The code_digest of bench/ as it is in ``commit`` (from git's objects); None if git cannot say."""
+    where = repo or Path(__file__).resolve().parent.parent
+    listing = _git(["ls-tree", "-r", "--name-only", commit, "bench/"], where)
+    if listing is None:
+        return None
+    files = []
+    for path in listing.splitlines():
+        rel = path.removeprefix("bench/")
+        if _counts(rel):
+            out = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=where, capture_output=True, timeout=10)
+            if out.returncode != 0:
+                return None
+            files.append((rel, out.stdout))
+    return _digest(files)
 
 
 def provenance(cwd: Path | None = None) -> dict[str, object]:

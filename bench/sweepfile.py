@@ -8,6 +8,7 @@ a malformed shape or an impossible value raises UserError naming the file, the k
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from bench.errors import UserError
 from bench.point import DataSpec, WeightsSpec, parse_shape
 from bench.precision import PRECISIONS
 from bench.reference import MODES
+from bench.resources import addressable
 from bench.timing.settings import TIMING_METHODS, TimingSettings
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
@@ -77,12 +79,16 @@ def _precision(v: Any) -> str:
 def _channel_axis(v: Any) -> int | None:
     if isinstance(v, str) and v.strip().lower() == "default":
         return None
-    if isinstance(v, bool):
-        raise ValueError(f"{v!r} is not a channel axis; allowed: 'default' or an integer such as 0, 1, -1")
+    bad = ValueError(f"{_short(v)} is not a channel axis; allowed: 'default' or an integer such as 0, 1, -1")
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise bad
     try:
-        return int(str(v).strip()) if not isinstance(v, int) else v
+        axis = int(str(v).strip()) if not isinstance(v, int) else v
     except ValueError:
-        raise ValueError(f"{v!r} is not a channel axis; allowed: 'default' or an integer such as 0, 1, -1") from None
+        raise bad from None
+    if not -MAX_RANK <= axis < MAX_RANK:
+        raise bad
+    return axis
 
 
 def _backend(v: Any) -> str:
@@ -92,9 +98,19 @@ def _backend(v: Any) -> str:
 
 
 def _shape(v: Any) -> tuple[int, ...]:
-    if isinstance(v, list) and all(isinstance(d, int) for d in v):
+    if isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in v):
         v = "x".join(map(str, v))
-    return parse_shape(str(v))
+    elif not isinstance(v, (str, int)) or isinstance(v, bool):
+        raise ValueError(f"{_short(v)} is not a shape: write dimensions joined by 'x', e.g. 1x3x224x224")
+    dims = parse_shape(str(v))
+    if len(dims) > MAX_RANK:
+        raise ValueError(f"{_short(v)} has {len(dims)} dimensions; TensorRT tensors have at most {MAX_RANK}")
+    if not addressable(dims):
+        raise ValueError(f"{_short(v)} is too large to address ({math.prod(dims):.3g} elements); no machine holds it")
+    return dims
+
+
+MAX_RANK = 8  # TensorRT's Dims::MAX_DIMS
 
 
 PARSERS = {"shape": _shape, "mode": _mode, "precision": _precision, "channel_axis": _channel_axis, "backend": _backend}
@@ -120,50 +136,75 @@ def _check_keys(table: dict, allowed: set[str], where: str) -> None:
         raise UserError(f"{where}: unknown key '{unknown[0]}'; allowed keys: {', '.join(sorted(allowed))}")
 
 
+def _is_number(v: Any) -> bool:
+    """A finite int or float (not a bool): NaN and inf would make a point that never ends or never checks."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+MAX_WEIGHTS_LIST = 1 << 20  # a longer list of constant weights is a mistake, not a sweep
+
+
 def _weights(table: dict, base: WeightsSpec, where: str) -> WeightsSpec:
+    _check_table(table, where)
     _check_keys(table, WEIGHT_KEYS, where)
     spec = replace(base, **table)
     if spec.kind not in ("constant", "random"):
         raise UserError(f"{where}: kind {spec.kind!r} is not allowed; use 'constant' or 'random'")
     for name in ("shift", "scale"):
         value = getattr(spec, name)
-        ok = isinstance(value, (int, float)) or (
-            isinstance(value, list) and value and all(isinstance(x, (int, float)) for x in value)
+        ok = _is_number(value) or (
+            isinstance(value, list) and 0 < len(value) <= MAX_WEIGHTS_LIST and all(_is_number(x) for x in value)
         )
-        if not ok or isinstance(value, bool):
-            raise UserError(f"{where}: {name} must be a number or a list of numbers, got {value!r}")
-    if isinstance(spec.power, bool) or not isinstance(spec.power, (int, float)):
-        raise UserError(f"{where}: power must be a number, got {spec.power!r}")
-    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
-        raise UserError(f"{where}: seed must be an integer, got {spec.seed!r}")
+        if not ok:
+            raise UserError(
+                f"{where}: {name} must be a finite number or a non-empty list of finite numbers, got {_short(value)}"
+            )
+    if not _is_number(spec.power):
+        raise UserError(f"{where}: power must be a finite number, got {_short(spec.power)}")
+    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or not 0 <= spec.seed < 2**63:
+        raise UserError(f"{where}: seed must be an integer from 0 to 2**63-1, got {_short(spec.seed)}")
     return spec
 
 
+def _short(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _check_table(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise UserError(f"{where} must be a table (key = value pairs), got {_short(value)}")
+
+
 def _data(table: dict, base: DataSpec, where: str) -> DataSpec:
+    _check_table(table, where)
     _check_keys(table, DATA_KEYS, where)
     spec = replace(base, **table)
     if spec.kind not in ("random", "arange", "zeros"):
-        raise UserError(f"{where}: kind {spec.kind!r} is not allowed; use 'random', 'arange' or 'zeros'")
-    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
-        raise UserError(f"{where}: seed must be an integer, got {spec.seed!r}")
+        raise UserError(f"{where}: kind {_short(spec.kind)} is not allowed; use 'random', 'arange' or 'zeros'")
+    if not isinstance(spec.seed, int) or isinstance(spec.seed, bool) or not 0 <= spec.seed < 2**63:
+        raise UserError(f"{where}: seed must be an integer from 0 to 2**63-1, got {_short(spec.seed)}")
     return spec
 
 
 def parse_measure(table: dict, base: TimingSettings, where: str) -> TimingSettings:
     """Measurement settings with type and range checks."""
+    _check_table(table, where)
     _check_keys(table, MEASURE_KEYS, where)
     values = {}
     for key, value in table.items():
         expected = type(getattr(base, key))
         if expected is bool:
             if not isinstance(value, bool):
-                raise UserError(f"{where}: {key} must be true or false, got {value!r}")
+                raise UserError(f"{where}: {key} must be true or false, got {_short(value)}")
         elif expected in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise UserError(f"{where}: {key} must be a non-negative number, got {value!r}")
+            if not _is_number(value) or value < 0:
+                raise UserError(f"{where}: {key} must be a finite, non-negative number, got {_short(value)}")
             if expected is int and int(value) != value:
-                raise UserError(f"{where}: {key} must be a whole number, got {value!r}")
+                raise UserError(f"{where}: {key} must be a whole number, got {_short(value)}")
             value = expected(value)
+        elif not isinstance(value, expected):
+            raise UserError(f"{where}: {key} must be a {expected.__name__}, got {_short(value)}")
         values[key] = value
     settings = replace(base, **values)
     if settings.method not in TIMING_METHODS:
@@ -174,11 +215,24 @@ def parse_measure(table: dict, base: TimingSettings, where: str) -> TimingSettin
         )
     if settings.rounds < 1:
         raise UserError(f"{where}: rounds must be 1 or more, got {settings.rounds}")
+    if settings.rounds > settings.max_samples // 2:
+        raise UserError(
+            f"{where}: rounds ({settings.rounds}) must be at most max_samples / 2 ({settings.max_samples // 2}): "
+            "every round takes at least 2 samples"
+        )
+    if settings.max_samples > MAX_SAMPLES:
+        raise UserError(f"{where}: max_samples must be at most {MAX_SAMPLES:,}, got {settings.max_samples:,}")
+    if settings.max_time_s > MAX_TIME_S:
+        raise UserError(f"{where}: max_time_s must be at most {MAX_TIME_S:g} s per point, got {settings.max_time_s:g}")
     if settings.max_time_s < settings.min_time_s:
         raise UserError(f"{where}: max_time_s ({settings.max_time_s}) must be >= min_time_s ({settings.min_time_s})")
     if not 0 < settings.target_noise < 1:
         raise UserError(f"{where}: target_noise must be a fraction between 0 and 1, e.g. 0.01 for 1%")
     return settings
+
+
+MAX_SAMPLES = 1_000_000  # samples of one point kept in memory and in the results file
+MAX_TIME_S = 3600.0  # an hour per point is a mistake, not a measurement
 
 
 def _axes(table: dict, base: Axes, where: str) -> Axes:
@@ -192,6 +246,9 @@ def parse_sweep(doc: dict, source: str) -> Sweep:
     for key in ("axes", "weights", "data", "measure"):
         if key in doc and not isinstance(doc[key], dict):
             raise UserError(f"{source}: [{key}] must be a table")
+    for key in ("name", "description"):
+        if key in doc and not isinstance(doc[key], str):
+            raise UserError(f"{source}: {key} must be text, got {_short(doc[key])}")
     axes_table = doc.get("axes", {})
     _check_keys(axes_table, set(AXES), f"{source}: [axes]")
     axes = _axes(axes_table, Axes(), f"{source}: [axes]")
@@ -204,7 +261,10 @@ def parse_sweep(doc: dict, source: str) -> Sweep:
         raise UserError(f"{source}: 'case' must be an array of tables, written [[case]]")
     for i, raw in enumerate(raw_cases):
         where = f"{source}: [[case]] #{i + 1}"
+        _check_table(raw, where)
         _check_keys(raw, CASE_KEYS, where)
+        if "name" in raw and not isinstance(raw["name"], str):
+            raise UserError(f"{where}: name must be text, got {_short(raw['name'])}")
         cases.append(
             Case(
                 name=str(raw.get("name", f"case{i + 1}")),
@@ -240,10 +300,28 @@ def resolve_sweep_path(name_or_path: str) -> Path:
     return candidate
 
 
+MAX_SWEEP_BYTES = 1 << 20  # a sweep file is a few hundred bytes; a larger one is not a sweep
+
+
 def load_sweep(name_or_path: str) -> Sweep:
     path = resolve_sweep_path(name_or_path)
     try:
-        doc = tomllib.loads(path.read_text())
+        if path.stat().st_size > MAX_SWEEP_BYTES:
+            raise UserError(
+                f"--sweep {path}: {path.stat().st_size:,} bytes is not a sweep file (at most {MAX_SWEEP_BYTES:,})"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"--sweep {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a UTF-8 byte-order mark (some Windows editors write one) is fine
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r}); TOML sweep files are "
+            "UTF-8: save it as UTF-8"
+        ) from None
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
     return parse_sweep(doc, str(path))

@@ -118,3 +118,21 @@ def test_the_commit_variable_is_used_where_git_cannot_answer(monkeypatch, tmp_pa
     assert (p["git_commit"], p["commit_source"], p["git_dirty"]) == ("abc123", "env", None)
     monkeypatch.delenv("BENCH_GIT_COMMIT")
     assert provenance(cwd=tmp_path)["git_commit"] == "unknown"
+
+
+def test_a_commits_code_digest_matches_the_digest_of_its_checked_out_tree(tmp_path):
+    """What scripts/verify_provenance.py relies on: the digest from git's objects equals the tree's own."""
+    import shutil
+
+    from bench.env import code_digest, commit_digest
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "bench", repo / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=repo, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert commit_digest(sha, repo) == code_digest(repo / "bench")
+    (repo / "bench" / "point.py").write_text("# changed\n")
+    assert commit_digest(sha, repo) != code_digest(repo / "bench")

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from bench import reference
 from bench.gpu import kernels as K
+from bench.gpu import tuning as T
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 MODES = ("uniform", "channel", "elementwise")
+ODD_SHAPES = [
+    (1, 3, 3, 3),
+    (2, 3, 5, 7),
+    (3, 5, 7),
+    (7,),
+    (4, 8, 6, 6),
+    (2, 16, 9, 9),
+    (16, 32),
+    (5, 3, 56),
+    (2, 3, 1001),
+]
+CONFIGS = [
+    *(K.KernelConfig("vector", b, v, g, "default") for b in (32, 256) for v in (1, 3) for g in K.GRIDS),
+    K.KernelConfig("direct", 32),
+    K.KernelConfig("direct", 1024),
+]
 
 
 def _nvrtc_works() -> bool:
@@ -22,6 +42,17 @@ def _nvrtc_works() -> bool:
         return True
     except Exception:
         return False
+
+
+needs_nvrtc = pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
+
+
+def _cases(shapes=ODD_SHAPES):
+    for shape in shapes:
+        yield shape, "uniform", None
+        for mode in ("channel", "elementwise"):
+            for axis in sorted({None if len(shape) >= 3 else 0, *range(-len(shape), len(shape))}, key=str):
+                yield shape, mode, axis
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 7, 9, 35, 784, 3136, 2**16 + 1, 2**31 - 1, 2**31, 2**32 - 1])
@@ -42,159 +73,205 @@ def test_vector_width_is_sixteen_bytes() -> None:
     assert [K.vector_width(p) for p in PRECISIONS] == [4, 8, 8, 16]
 
 
-def test_layout_uses_vector_weights_only_when_lanes_share_a_channel_or_a_weight_run() -> None:
+def test_layout_reads_weights_as_vectors_wherever_a_period_of_whole_vectors_fits() -> None:
     lay = K.scale_layout((4, 64, 56, 56), "channel", None, "fp32")
-    assert lay.vector_weights and lay.d1 == 56 * 56 // 4 and lay.d2 == 64
-    lay = K.scale_layout((2, 3, 5, 7), "channel", None, "fp32")
-    assert not lay.vector_weights and (lay.d1, lay.d2) == (35, 3)
-    assert (lay.nvec, lay.tail) == (52, 2)
-    lay = K.scale_layout((2, 3, 5, 7), "elementwise", 0, "fp16")
-    assert not lay.vector_weights and lay.d1 == 210
-    assert K.scale_layout((8, 16), "elementwise", -1, "fp16").d1 == 2  # W=16 in vectors of 8
-    assert K.scale_layout((1 << 31,), "uniform", None, "int8").index64  # 2**31 elements: 64-bit indices
+    assert (lay.weights, lay.d1, lay.d2, lay.expand) == ("channel", 56 * 56 // 4, 64, 0)
+    # CHANNEL on the last axis is ELEMENTWISE with period C: expanded, then read as vectors
+    lay = K.scale_layout((64, 256, 64, 64), "channel", -1, "int8")
+    assert (lay.weights, lay.d1, lay.expand, lay.period_vectors) == ("periodic", 4, 64, 4)
+    # a period of 56 int8 elements is not whole vectors of 16; twice it is
+    lay = K.scale_layout((8, 128, 56, 56), "elementwise", -1, "int8")
+    assert (lay.weights, lay.expand, lay.d1e) == ("periodic", 112, 112)
+    # no repeat inside the tensor: ELEMENTWISE on axis 0 reads its weights as given
+    lay = K.scale_layout((2, 3, 5, 7), "elementwise", 0, "fp32")
+    assert (lay.weights, lay.expand, lay.d1) == ("periodic", 0, 53)
+    assert K.scale_layout((1 << 31,), "uniform", None, "int8").index64
     assert not K.scale_layout(((1 << 31) - 1,), "uniform", None, "int8").index64
 
 
-@pytest.mark.parametrize(
-    ("shape", "mode", "axis"),
-    [
-        ((2, 3, 5, 7), "channel", None),
-        ((2, 3, 5, 7), "channel", -1),
-        ((2, 3, 5, 7), "elementwise", 2),
-        ((4, 8, 6, 6), "channel", 1),
-        ((4, 8, 6, 6), "elementwise", 1),
-        ((3, 5, 7), "channel", 0),
-        ((16, 32), "elementwise", 0),
-        ((7,), "channel", 0),
-    ],
-)
+def test_layout_falls_back_to_per_lane_weights_when_the_expansion_would_be_too_long(monkeypatch) -> None:
+    monkeypatch.setattr(K, "EXPAND_MAX", 4)
+    assert K.scale_layout((2, 3, 5, 7), "channel", 1, "fp32").weights == "lane_channel"
+    assert K.scale_layout((2, 3, 5, 7), "elementwise", 2, "fp16").weights == "lane_periodic"
+    assert K.scale_layout((4, 8, 6, 6), "elementwise", 1, "fp32").weights == "periodic"  # 288 % 4 == 0
+
+
+def test_direct_variant_is_for_tiny_tensors_only() -> None:
+    assert K.scale_layout((1, 3, 3, 3), "channel", None, "fp32", "direct").weights == "table"
+    assert K.scale_layout((1, 3, 3, 3), "uniform", None, "fp32", "direct").weights == "uniform"
+    with pytest.raises(ValueError, match="at most"):
+        K.scale_layout((1, 64, 56, 56), "channel", None, "fp32", "direct")
+
+
+@pytest.mark.parametrize("expand_max", [K.EXPAND_MAX, 4])
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_kernel_weight_index_arithmetic_matches_the_reference_layout(shape, mode, axis, precision) -> None:
-    """Replays the kernel's index arithmetic (vector path, per-lane stepping, tail) with its own
-    arguments and compares each element's weight index with numpy's broadcast."""
-    from bench import reference
+def test_every_launch_covers_each_vector_once_and_reads_the_reference_weights(
+    monkeypatch, expand_max, precision
+) -> None:
+    """Replays each configuration's thread -> work mapping and weight index (as the source computes
+    them) and checks: every vector and every tail element exactly once, and the expanded weight at
+    each element's index equals numpy's broadcast of the weights."""
+    monkeypatch.setattr(K, "EXPAND_MAX", expand_max)
+    for (shape, mode, axis), cfg in itertools.product(_cases(), CONFIGS):
+        try:
+            lay = K.scale_layout(shape, mode, axis, precision, cfg.variant)
+        except ValueError:
+            continue  # direct on a tensor over DIRECT_MAX
+        eff = K.effective_config(lay, cfg)
+        launch = K.launch_config(lay, eff, sm_count=4)
+        work = lay.nvec if eff.variant == "vector" else lay.numel
+        seen = np.zeros(work, dtype=np.int64)
+        tails = []
+        for b, t in itertools.product(range(launch.grid), range(launch.block)):
+            seen[K.thread_vectors(lay, eff, launch, b, t)] += 1
+            e = K.thread_tail(lay, launch, b, t) if eff.variant == "vector" else None
+            if e is not None:
+                tails.append(e)
+        assert (seen == 1).all(), (shape, mode, axis, cfg)
+        if eff.variant == "vector":
+            assert sorted(tails) == list(range(lay.nvec * lay.vec, lay.numel))
+        w = np.arange(np.prod(reference.weight_shape(shape, mode, axis)), dtype=np.float32) + 1
+        want = np.broadcast_to(reference.broadcast_weights(shape, mode, shift=w, channel_axis=axis)[1], shape)
+        expanded = K.expand_weights(lay, shape, axis, w) if mode != "uniform" else w
+        idx = np.array([K.weight_index(lay, e) for e in range(lay.numel)])
+        np.testing.assert_array_equal(expanded[idx], want.reshape(-1))
 
-    lay = K.scale_layout(shape, mode, axis, precision)
-    args = dict(
-        zip(
-            ["nvec", "tail", "d1", "m1", "s1", "d2", "m2", "s2", "m1e", "s1e"],
-            [v for _, v in K.kernel_args(lay, None, None)],
-            strict=False,
-        )
+
+def test_periodic_and_channel_vectors_read_their_lanes_weights_in_one_go() -> None:
+    for shape, mode, axis in _cases([(4, 8, 6, 6), (2, 16, 9, 9), (5, 3, 56)]):
+        lay = K.scale_layout(shape, mode, axis, "fp16")
+        idx = np.array([K.weight_index(lay, e) for e in range(lay.numel)])
+        for v in range(lay.nvec):
+            lanes = idx[v * lay.vec : (v + 1) * lay.vec]
+            if lay.weights == "periodic":  # consecutive, from a vector-aligned start: one 16-byte load
+                k0 = (v % lay.d1) * lay.vec
+                assert list(lanes) == list(range(k0, k0 + lay.vec))
+            elif lay.weights == "channel":
+                assert (lanes == (v // lay.d1) % lay.d2).all()
+
+
+def test_reuse_stride_is_a_multiple_of_the_period_and_keeps_blocks_busy() -> None:
+    for period, block in itertools.product((1, 4, 7, 196, 256, 600, 4096, 65537), (32, 256, 1024)):
+        t = K.reuse_stride(period, block)
+        assert t % period == 0
+        waste = -(-t // block) * block - t
+        assert waste <= t // 8 or t == 64 * period
+
+
+def test_effective_config_fits_blocks_to_the_work_and_drops_reuse_without_a_period() -> None:
+    tiny = K.scale_layout((1, 3, 3, 3), "uniform", None, "fp32")
+    assert K.effective_config(tiny, K.KernelConfig("vector", 1024, 4, "reuse", "streaming")) == K.KernelConfig(
+        "vector", 32, 4, "oneshot", "streaming"
     )
-    ax = reference.resolve_axis(shape, axis)
-    e = np.arange(lay.numel)
-    inner = math.prod(shape[ax + 1 :])
-    want = (e // inner) % shape[ax] if mode == "channel" else e % math.prod(shape[ax:])
-
-    def div(n: int, d: int, m: int, s: int) -> int:
-        return K.MagicDivider(d, m, s).divide(n)
-
-    got = np.full(lay.numel, -1)
-    vec = lay.vec
-
-    def step_from(e0: int, count: int, d1e: int, m: int, s: int) -> list[int]:
-        out = []
-        if mode == "channel":
-            q = div(e0, d1e, m, s)
-            r = e0 - q * d1e
-            c = q - div(q, args["d2"], args["m2"], args["s2"]) * args["d2"]
-            for _ in range(count):
-                out.append(c)
-                r += 1
-                if r == d1e:
-                    r, c = 0, (c + 1) % args["d2"]
-        else:
-            k = e0 - div(e0, d1e, m, s) * d1e
-            for _ in range(count):
-                out.append(k)
-                k = (k + 1) % d1e
-        return out
-
-    for v in range(lay.nvec):
-        if lay.vector_weights and mode == "channel":
-            q = div(v, args["d1"], args["m1"], args["s1"])
-            got[v * vec : (v + 1) * vec] = q - div(q, args["d2"], args["m2"], args["s2"]) * args["d2"]
-        elif lay.vector_weights:
-            k0 = (v - div(v, args["d1"], args["m1"], args["s1"]) * args["d1"]) * vec
-            got[v * vec : (v + 1) * vec] = np.arange(k0, k0 + vec)
-        else:
-            got[v * vec : (v + 1) * vec] = step_from(v * vec, vec, args["d1"], args["m1"], args["s1"])
-    d1e, me, se = (
-        (args["d1"] * vec, args["m1e"], args["s1e"]) if lay.vector_weights else (args["d1"], args["m1"], args["s1"])
-    )
-    for t in range(lay.tail):
-        got[lay.nvec * vec + t] = step_from(lay.nvec * vec + t, 1, d1e, me, se)[0]
-    np.testing.assert_array_equal(got, want)
+    direct = K.scale_layout((1, 3, 3, 3), "channel", None, "fp32", "direct")
+    assert K.effective_config(direct, K.KernelConfig("direct", 1024)).block == 32
+    assert K.fit_block(1024, 70) == 128 and K.fit_block(256, 10**6) == 256
+    with pytest.raises(ValueError, match="variant"):
+        K.effective_config(tiny, K.KernelConfig("direct", 32))
 
 
-@pytest.mark.parametrize(
-    ("precision", "mode", "power_is_one"), list(itertools.product(PRECISIONS, MODES, (True, False)))
-)
-def test_source_is_generated_for_every_mode_precision_and_power(precision: str, mode: str, power_is_one: bool) -> None:
-    for vw in (True, False) if mode != "uniform" else (True,):
-        src = K.kernel_source(K.KernelSpec(precision, mode, power_is_one, vector_weights=vw))
-        assert f'extern "C" __global__ void __launch_bounds__(BLOCK) {K.KERNEL_NAME}(' in src
-        assert f"#define BLOCK {K.DEFAULT_BLOCK}" in src
-        assert "v4.u32" in src  # 16-byte vector loads and stores
-        assert ("powf" in src) is not power_is_one
-        assert ("__float2int_rn" in src) is (precision == "int8")
-        assert "#include" not in src  # no CUDA headers: NVRTC compiles it anywhere
+def test_launch_config_grids() -> None:
+    lay = K.scale_layout((64, 256, 64, 64), "elementwise", 1, "int8")  # period 65536 vectors
+    assert K.launch_config(lay, K.KernelConfig("vector", 256, 1), 132).grid == lay.nvec // 256
+    assert K.launch_config(lay, K.KernelConfig("vector", 256, 1, "persistent"), 132).grid == 132 * 8
+    reuse = K.launch_config(lay, K.KernelConfig("vector", 256, 4, "reuse"), 132)
+    assert (reuse.stride, reuse.group_blocks) == (65536, 256) and reuse.grid == 256 * (64 // 4)
+    empty = K.scale_layout((7,), "uniform", None, "int8")  # no whole vector: one block for the tail
+    assert K.launch_config(empty, K.KernelConfig("vector", 32), 132).grid == 1
 
 
-def test_streaming_hint_and_64_bit_indices_change_the_source() -> None:
-    base = K.KernelSpec("fp32", "channel", True)
-    assert "ld.global.cs" in K.kernel_source(K.KernelSpec("fp32", "channel", True, cache_hint="streaming"))
-    assert "ld.global.nc.v4" in K.kernel_source(base)
-    assert "typedef u64 IDX" in K.kernel_source(K.KernelSpec("fp32", "channel", True, index64=True))
-    assert "typedef u32 IDX" in K.kernel_source(base)
-
-
-def test_spec_rejects_bad_tuning() -> None:
+def test_config_and_spec_reject_what_the_kernel_cannot_run() -> None:
     with pytest.raises(ValueError, match="block"):
-        K.KernelSpec("fp32", "uniform", True, block=100)
-    with pytest.raises(ValueError, match="unroll"):
-        K.KernelSpec("fp32", "uniform", True, unroll=0)
-    with pytest.raises(ValueError, match="cache_hint"):
-        K.KernelSpec("fp32", "uniform", True, cache_hint="magic")
+        K.KernelConfig(block=100)
+    with pytest.raises(ValueError, match="vpt"):
+        K.KernelConfig(vpt=0)
+    with pytest.raises(ValueError, match="cache"):
+        K.KernelConfig(cache="magic")
+    with pytest.raises(ValueError, match="grid"):
+        K.KernelConfig(grid="fractal")
+    with pytest.raises(ValueError, match="reuse needs"):
+        K.KernelSpec("fp32", "lane_channel", True, reuse=True)
     with pytest.raises(ValueError, match="precision"):
         K.KernelSpec("fp8", "uniform", True)
 
 
-def test_launch_config_covers_every_vector_and_caps_a_persistent_grid() -> None:
-    assert K.launch_config(0, 256, 4) == K.LaunchConfig(1, 256)  # the tail still needs a block
-    assert K.launch_config(1024, 256, 4).grid == 1
-    assert K.launch_config(1025, 256, 4).grid == 2
-    assert K.launch_config(10**6, 256, 4, max_blocks=264).grid == 264
-    assert K.launch_config(10**13, 32, 1).grid == K.MAX_GRID_X
+def test_kernel_args_follow_the_signature_of_the_source() -> None:
+    src = K.kernel_source(K.KernelSpec("fp32", "channel", True))
+    signature = src[src.index(f"{K.KERNEL_NAME}(") : src.index(")\n{")]
+    names = re.findall(r"(?:u64|u32|float) (\w+)", signature)
+    assert tuple(names) == K.ARG_NAMES
+    lay = K.scale_layout((2, 3, 4, 5), "channel", None, "int8")
+    args = K.kernel_args(lay, K.launch_config(lay, K.KernelConfig("vector", 32), 4), 0.5, 0.25, (0.0, 1.0, 1.0))
+    assert len(args) == len(K.ARG_NAMES) and args[K.ARG_NAMES.index("inv_out_scale")] == ("f32", 4.0)
 
 
-@pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_source_compiles_with_nvrtc_for_hopper(precision: str) -> None:
+def test_source_options_show_in_the_source() -> None:
+    spec = K.KernelSpec("int8", "periodic", True, nan_safe=False, cache="streaming", reuse=True, vpt=4, block=256)
+    src = K.kernel_source(spec)
+    assert "ld.global.cs.v4.u32" in src and "st.global.cs.v4.u32" in src
+    assert "#define VPT 4" in src and "#define BLOCK 256" in src and "stride" in src
+    assert "t == t" not in src and "powf" not in src and "#include" not in src
+    nan_safe = K.kernel_source(K.KernelSpec("int8", "periodic", False))
+    assert "t = (t == t) ? t : 0.0f" in nan_safe and "powf" in nan_safe
+    assert "createpolicy.fractional.L2::evict_first" in K.kernel_source(
+        K.KernelSpec("fp32", "uniform", True, cache="evict_first")
+    )
+    assert "typedef u64 IDX" in K.kernel_source(K.KernelSpec("fp32", "channel", True, index64=True))
+
+
+def test_int8_conversions_without_the_conversion_unit_are_exact() -> None:
+    """The vector path's arithmetic, replayed in numpy float32 (IEEE round-to-nearest-even, as the
+    GPU's FADD): a code placed in a float's mantissa minus the offset is the code; a clamped value
+    plus 1.5 * 2**23 has rint(value), ties to even, in its low byte."""
+    codes = np.arange(-128, 128, dtype=np.int32)
+    bits = (0x4B000000 | ((codes & 0xFF) ^ 0x80)).astype(np.uint32)
+    assert (bits.view(np.float32) - np.float32(8388736.0) == codes.astype(np.float32)).all()
+    rng = np.random.default_rng(0)
+    t = np.concatenate(
+        [
+            rng.uniform(-300, 300, 100_000).astype(np.float32),
+            np.arange(-130, 130, 0.5, dtype=np.float32),  # every half step: ties go to even
+            np.array([np.inf, -np.inf, 1e30, -1e30, 127.49, -127.51], dtype=np.float32),
+        ]
+    )
+    clamped = np.minimum(np.maximum(t, np.float32(-127)), np.float32(127))
+    low = ((clamped + np.float32(12582912.0)).view(np.uint32) & 0xFF).astype(np.uint8).view(np.int8)
+    np.testing.assert_array_equal(low, np.clip(np.rint(t.astype(np.float64)), -127, 127).astype(np.int8))
+
+
+def _all_candidate_specs() -> list[K.KernelSpec]:
+    """The source of every candidate of every tuning class the odd shapes and the default sweep's
+    shapes fall in (each size class forced), every precision, power 1 and not."""
+    specs = set()
+    shapes = [*ODD_SHAPES, (1, 64, 56, 56), (8, 128, 56, 56), (64, 256, 64, 64)]
+    for (shape, mode, axis), precision in itertools.product(_cases(shapes), PRECISIONS):
+        vector = K.scale_layout(shape, mode, axis, precision)
+        direct = K.scale_layout(shape, mode, axis, precision, "direct") if math.prod(shape) <= K.DIRECT_MAX else None
+        for size in ("tiny", "l2-9", "hbm"):
+            if size == "tiny" and direct is None:
+                continue
+            for cfg in T.candidates(vector, size, direct):
+                lay = direct if cfg.variant == "direct" else vector
+                for power_is_one in (True, False):
+                    specs.add(K.kernel_spec(lay, cfg, power_is_one, nan_safe=False))
+    return sorted(specs, key=repr)
+
+
+def test_candidate_sources_cover_every_weight_kind_and_variant() -> None:
+    specs = _all_candidate_specs()
+    assert {s.weights for s in specs} >= {"uniform", "channel", "periodic", "table"}
+    assert {s.variant for s in specs} == {"vector", "direct"} and any(s.reuse for s in specs)
+
+
+@needs_nvrtc
+def test_every_candidate_source_compiles_with_nvrtc_for_hopper(monkeypatch) -> None:
+    """Each distinct candidate source, with its block set to 1024: the block size only sets BLOCK and
+    the launch bound, and 1024 threads is the tightest register budget (64 a thread)."""
     from bench.gpu.cuda import compile_cubin
 
-    mode = {"fp32": "channel", "fp16": "elementwise", "bf16": "uniform", "int8": "channel"}[precision]
-    spec = K.KernelSpec(precision, mode, power_is_one=precision != "fp32", vector_weights=precision != "int8")
-    cubin = compile_cubin(K.kernel_source(spec), K.KERNEL_NAME, "sm_90")
-    assert cubin[:4] == b"\x7fELF"
-
-
-def test_small_tensors_get_a_small_block_and_large_ones_the_default():
-    assert K.default_block(K.scale_layout((1, 3, 3, 3), "channel", None, "fp32").nvec) == 32
-    assert K.default_block(K.scale_layout((64, 256, 64, 64), "channel", None, "fp32").nvec) == K.DEFAULT_BLOCK
-    spec = K.kernel_spec(K.scale_layout((1, 3, 3, 3), "uniform", None, "fp16"), True)
-    assert spec.block == 32 and K.launch_config(1, spec.block, spec.unroll).grid == 1
-
-
-def test_elementwise_streams_data_past_the_cache_so_its_weights_stay():
-    ew = K.kernel_spec(K.scale_layout((8, 256, 64, 64), "elementwise", None, "fp32"), True)
-    ch = K.kernel_spec(K.scale_layout((8, 256, 64, 64), "channel", None, "fp32"), True)
-    assert (ew.cache_hint, ch.cache_hint) == ("streaming", K.DEFAULT_CACHE_HINT)
-    assert "ld.global.cs" in K.kernel_source(ew) and "ld.global.cs" not in K.kernel_source(ch)
-
-
-def test_int8_kernel_multiplies_by_the_reciprocal_output_scale():
-    lay = K.scale_layout((2, 3, 4, 5), "channel", None, "int8")
-    assert K.kernel_args(lay, 0.5, 0.25)[-1] == ("f32", 4.0)
-    assert "y * inv_out_scale" in K.kernel_source(K.kernel_spec(lay, True))
+    specs = {replace(s, block=1024) for s in _all_candidate_specs()}
+    monkeypatch.setattr(K, "EXPAND_MAX", 4)  # the per-lane kinds, and 64-bit indices, once each
+    specs |= {K.KernelSpec(p, w, False, index64=True) for p in PRECISIONS for w in ("lane_channel", "lane_periodic")}
+    for spec in sorted(specs, key=repr):
+        assert compile_cubin(K.kernel_source(spec), K.KERNEL_NAME, "sm_90")[:4] == b"\x7fELF", spec
+    assert len(specs) > 200

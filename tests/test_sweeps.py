@@ -94,7 +94,7 @@ def test_axis_out_of_range_is_skipped_with_the_valid_range():
         ),
         (
             '[axes]\nshape = ["1x3"]\n[measure]\nmax_time_s = -1',
-            r"\[measure\]: max_time_s must be a non-negative number",
+            r"\[measure\]: max_time_s must be a finite, non-negative number",
         ),
         ('[axes]\nshape = ["1x3"]\n[measure]\ntarget_noise = 5', r"target_noise must be a fraction"),
         (
@@ -103,7 +103,7 @@ def test_axis_out_of_range_is_skipped_with_the_valid_range():
         ),
         (
             '[axes]\nshape = ["1x3"]\n[weights]\nshift = "a lot"',
-            r"\[weights\]: shift must be a number or a list of numbers",
+            r"\[weights\]: shift must be a finite number or a non-empty list of finite numbers",
         ),
         (
             '[axes]\nshape = ["1x3"]\n[[case]]\nname = "x"\nprecisions = ["fp16"]',
@@ -121,7 +121,7 @@ def test_bad_sweep_files_are_refused_naming_file_key_and_allowed_values(tmp_path
 def test_sweep_by_name_or_path_and_unknown_names():
     assert load_sweep("smoke").name == "smoke"
     assert load_sweep(str(SWEEPS_DIR / "smoke.toml")).name == "smoke"
-    with pytest.raises(UserError, match="no sweep of that name; known: default, seed, smoke"):
+    with pytest.raises(UserError, match="no sweep of that name; known: bandwidth, default, seed, smoke"):
         load_sweep("nightly")
 
 

@@ -31,8 +31,9 @@ class BackendOptions:
 
     build_only: bool = False  # build (and record build figures) without executing
     trt_api: str | None = None  # 'v2' | 'v3' | None (the generation's default)
-    cache_dir: Path = Path(".cache/bench")  # engine and timing caches
+    cache_dir: Path = Path(".cache/bench")  # engine and timing caches, kernel tuning records
     device: int = 0
+    kernel_config: str | None = None  # --kernel-config: pin the cuda kernel's launch ('default': no tuning)
 
     def identity(self) -> dict[str, Any]:
         """The options that change what a row measures (part of a run's identity for --resume)."""
@@ -64,6 +65,9 @@ class BuildInfo:
     builder_settings: dict[str, Any] = field(default_factory=dict)
     layer_info: str | None = None  # engine inspector JSON (TensorRT)
     cached: bool = False  # the engine came from the engine cache
+    # the cuda kernel's launch configuration: variant, block, vectors_per_thread, grid, cache_hint,
+    # weights, grid_blocks, source (tuned | cached | pinned | default), tuning_key
+    kernel_config: dict[str, str | int | float | bool] | None = None
 
 
 class PreparedPoint(ABC):

@@ -44,6 +44,12 @@ def add_point_arguments(parser: argparse.ArgumentParser) -> None:
     b = parser.add_argument_group("backends")
     b.add_argument("--trt-api", choices=("v2", "v3"), help="TensorRT execute API (v2 only on TensorRT 8.x)")
     b.add_argument("--cache-dir", default=".cache/bench", help="engine and timing caches (default: %(default)s)")
+    b.add_argument(
+        "--kernel-config",
+        metavar="K=V,...",
+        help="cuda backend: pin the kernel's launch instead of tuning it per GPU, e.g. block=256,vpt=4,cache=streaming "
+        "(keys variant, block, vpt, grid, cache; 'default': the built-in defaults, no tuning)",
+    )
 
 
 def sweep_from_args(args: argparse.Namespace) -> Sweep:
@@ -68,8 +74,15 @@ def sweep_from_args(args: argparse.Namespace) -> Sweep:
 def backend_options(args: argparse.Namespace) -> BackendOptions:
     from pathlib import Path
 
+    from bench.gpu.tuning import parse_kernel_config
+
+    kernel_config = getattr(args, "kernel_config", None)
+    parse_kernel_config(kernel_config)  # a bad value stops here, with exit 2, whichever backends run
     return BackendOptions(
-        build_only=bool(getattr(args, "build_only", False)), trt_api=args.trt_api, cache_dir=Path(args.cache_dir)
+        build_only=bool(getattr(args, "build_only", False)),
+        trt_api=args.trt_api,
+        cache_dir=Path(args.cache_dir),
+        kernel_config=kernel_config,
     )
 
 

@@ -11,8 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
+# markup=False: text from users and from TensorRT (sweep names, error messages, "pip install '.[gpu]'")
+# is printed as written; rich would otherwise read "[gpu]" or "[/]" as markup and eat or reject it.
+console = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
 
 
 class RunProgress:
@@ -28,7 +30,7 @@ class RunProgress:
         self._bar: Progress | None = None
         if self.live:
             self._bar = Progress(
-                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("failures: {task.fields[failures]}"),

@@ -30,10 +30,14 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"GPU: {'yes, ' if offer.gpu else 'no: '}{offer.gpu_reason}")
     for k, v in offer.details.items():
         console.print(f"  {k}: {v}")
-    console.print(f"cuda-python: {offer.cuda_python or 'not installed (pip install .[gpu])'}")
-    console.print(f"tensorrt: {offer.tensorrt or 'not installed (pip install .[tensorrt])'}")
+
+    def missing(extra: str) -> str:
+        return f'not installed (pip install "scale-bench[{extra}]")'
+
+    console.print(f"cuda-python: {offer.cuda_python or missing('gpu')}")
+    console.print(f"tensorrt: {offer.tensorrt or missing('tensorrt')}")
     console.print(
-        f"tensorrt_rtx: {offer.tensorrt_rtx or 'not installed (pip install .[rtx])'}"
+        f"tensorrt_rtx: {offer.tensorrt_rtx or missing('rtx')}"
         + ("  (builds ahead of time; executes on Ampere/Ada/Blackwell, not Hopper)" if offer.tensorrt_rtx else "")
     )
     console.print(f"main job would run: sweep '{sweep}' on {', '.join(backends)} ({why})")

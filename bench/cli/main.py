@@ -20,6 +20,7 @@ COMMANDS = {
     "compare": "bench.cli.compare",
     "gate": "bench.cli.gate",
     "report": "bench.cli.report",
+    "selfcheck": "bench.cli.selfcheck",
 }
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 from rich.table import Table
 
+from bench import resources
 from bench.cli.common import add_point_arguments, planned_points
 from bench.cli.console import console
 from bench.planning import estimate_seconds
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     sweep, planned, _backends, timing = planned_points(args)
     runs = [pp for pp in planned if pp.runs]
-    console.print(f"sweep [bold]{sweep.name}[/] ({sweep.source}): {len(planned)} points, {len(runs)} to run, "
+    console.print(f"sweep {sweep.name} ({sweep.source}): {len(planned)} points, {len(runs)} to run, "
                   f"{len(planned) - len(runs)} skipped")  # fmt: skip
     per_backend = Counter(pp.point.backend for pp in runs)
     for backend, n in sorted(per_backend.items()):
@@ -35,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(backend, str(n), reason)
         console.print(table)
     est = estimate_seconds(planned, timing)
+    big = max((pp for pp in runs), key=lambda pp: pp.point.numel, default=None)
+    if big is not None:
+        need = resources.host_bytes(big.point)
+        console.print(f"largest point: {big.point.label()}, about {resources.gib(need)} of host memory"
+                      + (f" ({resources.gib(resources.host_available() or 0)} available here)" if resources.host_available() else ""))  # fmt: skip
     console.print(f"estimated time: {est / 60:.1f} min ({timing.warmup_s:g} s warm-up and about "
                   f"{1.5 * timing.min_time_s:g} s of samples per point, up to {timing.max_time_s:g} s for noisy "
                   f"ones, plus making and checking the data)")  # fmt: skip

@@ -14,8 +14,6 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.markup import escape
-
 from bench.cli.common import add_point_arguments, backend_options, planned_points
 from bench.cli.console import RunProgress, built_table, console, noise_line, problems_table, status_table, summary_table
 from bench.errors import UserError
@@ -90,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"--resume {run_id}: this command plans a different run: {differs[0]}{more}; "
                                 "resume with the run's own sweep and settings, or start a new run")  # fmt: skip
             for problem in contents.problems():
-                console.print(f"journal {escape(str(contents.path))}: {escape(problem)}: its point runs again")
+                console.print(f"journal {contents.path!s}: {problem}: its point runs again")
             if writer.duplicates:
                 console.print(f"journal held {len(writer.duplicates)} duplicate row(s); the first of each is kept")
             console.print(f"resuming {run_id}: {len(writer.finished())} of {len(planned)} points already done")
@@ -101,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         method = "build only" if args.build_only else (
             f"{timing.method} (falls back to events where capture fails)" if set(needed) - {"numpy"} else "host clock"
         )  # fmt: skip
-        console.print(f"run {run_id}: {len(planned)} points from sweep '{escape(sweep.name)}', timing: {method}")
+        console.print(f"run {run_id}: {len(planned)} points from sweep '{sweep.name}', timing: {method}")
         progress = RunProgress(len(planned) - len(writer.finished()), enabled=not args.no_progress)
         summary = run_points(spec, planned, executor, writer, on_row=progress)
         progress.close()
@@ -116,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     except ContextLost as exc:
         if progress:
             progress.close()
-        console.print(f"\nstopped: {escape(str(exc))}")
+        console.print(f"\nstopped: {exc!s}")
         return 1
     finally:
         if progress:
@@ -132,5 +130,5 @@ def run(args: argparse.Namespace) -> int:
     for table in (built_table(rows) if args.build_only else summary_table(rows), problems_table(rows)):
         if table is not None:
             console.print(table)
-    console.print(f"results: {escape(str(path))}")
+    console.print(f"results: {path!s}")
     return 0

@@ -15,6 +15,7 @@ import functools
 import importlib
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Self
@@ -153,7 +154,7 @@ class Device:
         self.l2_bytes: int = int(prop.l2CacheSize)
         self.total_memory: int = int(prop.totalGlobalMem)
         self.max_threads_per_sm: int = int(prop.maxThreadsPerMultiProcessor)
-        self.uuid: str = _uuid_text(bytes(prop.uuid.bytes))
+        self.uuid: str = _uuid_str(getattr(getattr(prop, "uuid", None), "bytes", b""))
         self.driver_version: str = driver_version()
         self.runtime_version: str = runtime_version()
 
@@ -175,6 +176,7 @@ class Device:
         """What backends put in BackendInfo.extra."""
         return {
             "device_index": self.index,
+            "uuid": self.uuid,
             "sm_count": self.sm_count,
             "l2_bytes": self.l2_bytes,
             "memory_bytes": self.total_memory,
@@ -183,10 +185,13 @@ class Device:
         }
 
 
-def _uuid_text(raw: bytes) -> str:
-    """16 UUID bytes in NVML's form, 'GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx' (what nvidia-smi prints)."""
-    h = raw.hex()
-    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+def _uuid_str(raw: bytes | str) -> str:
+    """16 UUID bytes as nvidia-smi writes them ('GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'); '' if absent."""
+    data = raw.encode("latin-1") if isinstance(raw, str) else bytes(raw)
+    if len(data) != 16:
+        return ""
+    h = data.hex()
+    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def context_error() -> str | None:
@@ -407,15 +412,33 @@ _KERNELS_LOCK = threading.Lock()
 
 def compile_kernel(source: str, name: str, arch: str, options: Sequence[str] = ()) -> Kernel:
     """Compile (NVRTC) and load ``name`` from ``source``; cached by (source, name, arch, options, device)."""
+    return compile_kernels([source], name, arch, options)[0]
+
+
+def compile_kernels(sources: Sequence[str], name: str, arch: str, options: Sequence[str] = ()) -> list[Kernel]:
+    """`compile_kernel` for many sources: the ones not cached yet are compiled on a few threads (NVRTC
+    takes ~0.05-0.15 s a source and runs outside the GIL), then loaded here, in order."""
     device = current_device()
-    key = (source, name, arch, tuple(options), device)
+    keys = [(src, name, arch, tuple(options), device) for src in sources]
     with _KERNELS_LOCK:
-        kernel = _KERNELS.get(key)
-    if kernel is None:
-        kernel = Kernel(compile_cubin(source, name, arch, options), name)
-        with _KERNELS_LOCK:
-            _KERNELS[key] = kernel
-    return kernel
+        missing = list(dict.fromkeys(k for k in keys if k not in _KERNELS))
+    if missing:
+        compile_one = functools.partial(_compile_cubin_of, name=name, arch=arch, options=options)
+        if len(missing) == 1:
+            cubins = [compile_one(missing[0])]
+        else:
+            with ThreadPoolExecutor(min(len(missing), 8)) as pool:
+                cubins = list(pool.map(compile_one, missing))
+        for key, cubin in zip(missing, cubins, strict=True):
+            kernel = Kernel(cubin, name)
+            with _KERNELS_LOCK:
+                _KERNELS.setdefault(key, kernel)
+    with _KERNELS_LOCK:
+        return [_KERNELS[k] for k in keys]
+
+
+def _compile_cubin_of(key: tuple, name: str, arch: str, options: Sequence[str]) -> bytes:
+    return compile_cubin(key[0], name, arch, options)
 
 
 # --- graphs -----------------------------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """report(): results in, `report.md` plus PNGs out.
 
-The markdown states for every number what it measured (timing method) and how noisy it was, the
-environment of every run that fed it, and which points could not be timed and why: a report that only
-shows the points that worked hides the interesting ones.
+The report is cut into sections, one per kind of measurement (bench.report.sections, following
+bench.comparability): graph and events times, warm and cold L2, never share a plot, a line or a number.
+Each section says what it holds (rows per backend and side, from which runs), then draws time, bandwidth
+against the copy, the time ratio between sides and raw sample distributions, each with a sentence computed
+from the data it describes (bench.report.readings). The points that could not be timed, the runs'
+warnings and every run's environment close the report: a report that only shows what worked hides the
+interesting points.
 """
 
 from __future__ import annotations
@@ -10,15 +14,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench.analysis.compare import compare, sides
-from bench.analysis.render import comparison_markdown, describe_timing, md_table, short_text
-from bench.report import frames, plots, readings
+from bench.analysis.render import comparison_markdown
+from bench.report import frames, labels, plots, readings, sections, summaries, tables
+from bench.report.sections import Section
 
 REPORT_RESAMPLES = 2000  # fewer than the gate's 4000: the report shows, the gate decides
-MAX_PROBLEM_ROWS = 100
+THRESHOLD = 0.05  # the band of "same" around 1, as compare's default: the heatmap is white inside it
+SHOWN_COMPARISON_ROWS = 20
 
 
 def report(df_or_paths: pd.DataFrame | str | Path | list, out_dir: str | Path, sides_by: str | None = None) -> Path:
@@ -31,146 +36,224 @@ def report(df_or_paths: pd.DataFrame | str | Path | list, out_dir: str | Path, s
         df = load(df_or_paths)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    df = frames.with_series(df, sides_by)
-    names = list(sides(df, sides_by)) if sides_by else []
+    runs = labels.run_labels(df)
+    parts = sections.build(df, sides_by, runs)
+    gpu_labels = labels.side_labels(list(sides(df, "gpu_name")), "gpu_name", runs) if "gpu_name" in df.columns else {}
 
-    md = [
-        "# Scale layer benchmark report",
-        "",
-        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from {len(df):,} rows of "
-        f"{df['run_id'].nunique()} run(s)" + (f", sides by `{sides_by}`: {', '.join(names)}" if sides_by else "") + ".",
-        "",
-        "**What the times are:** " + _timing_sentence(df),
-        "",
-        "## Environment",
-        "",
-        environment_table(df),
-        "",
-    ]
-    md += _figure(
-        plots.plot_time_vs_numel(df, out),
-        "Time per call vs tensor size",
-        "x: elements (log), y: median time per call in µs (log); band: min to p99 of the samples.",
-        readings.time_reading(df),
-    )
-    md += _figure(
-        plots.plot_bandwidth(df, out),
-        "Achieved bandwidth vs the memcpy roofline",
-        "x: elements (log), y: GB/s = bytes read + written / median time; dashed: memcpy of the same bytes.",
-        readings.bandwidth_reading(df),
-    )
-    if len(names) >= 2:
-        matrix = frames.speedup_matrix(df, sides_by)
-        if not matrix.empty:
-            md += _figure(
-                plots.plot_speedup_heatmap(matrix, out, names[0]),
-                f"Speedup over {names[0]}",
-                "rows: points (or groups, geometric mean, when there are many), columns: sides; "
-                "colour: log2 speedup, blue faster.",
-                readings.speedup_reading(matrix, names[0]),
-            )
-    md += _figure(
-        plots.plot_distributions(df, out),
-        "Sample distributions of representative points",
-        "per point: violin of the raw per-call samples (µs) per series; default points: largest and smallest per backend.",
-        readings.distribution_reading(df),
-    )
-    md += ["## Points not timed", "", problems_table(df), ""]
-    if len(names) >= 2:
-        md += comparison_sections(df, sides_by, names, out)
+    body, summary = [], []
+    for section in parts:
+        lines, headline = _section(section, out, runs)
+        body += lines
+        summary += headline
+    md = ["# Scale layer benchmark report", "", *_intro(df, parts, sides_by, runs), ""]
+    if summary:
+        md += ["## Summary", "", "The headline of each section, as its readings below give it:", "", *summary, ""]
+    md += body
+    md += ["## Points not timed", "", tables.problems_table(df, gpu_labels), ""]
+    warned = tables.warnings_table(df, runs)
+    if warned:
+        md += ["## Warnings", "", "Warnings the runs recorded, per distinct text:", "", warned, ""]
+    md += ["## Runs", "", "The run labels used above, and where each run ran:", "", tables.runs_table(df, runs), ""]
     path = out / "report.md"
     path.write_text("\n".join(md) + "\n")
     return path
 
 
-def _figure(path: Path, title: str, axes: str, reading: str) -> list[str]:
-    return [f"## {title}", "", f"![{title}]({path.name})", "", f"*Axes:* {axes}", "", f"**Reading:** {reading}", ""]
+def _intro(df: pd.DataFrame, parts: list[Section], sides_by: str | None, runs: dict[str, str]) -> list[str]:
+    n_timed = sum(len(s.rows) for s in parts)
+    lines = [
+        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from {df.shape[0]:,} rows of "
+        f"{summaries.count(len(runs), 'run')} ({_label_span(runs)}, listed under Runs); "
+        f"{n_timed:,} rows carry a time." + (f" Sides by `{sides_by}`." if sides_by else ""),
+        "",
+    ]
+    if not parts:
+        return [*lines, "No row carries a time, so there is nothing to plot."]
+    lines += [
+        f"The timed rows fall into {summaries.count(len(parts), 'section')}, one per kind of measurement (timing "
+        "method, L2 state, unit). Rows are drawn, summarized and compared only within a section, and backends "
+        "only as separate series, so no number below mixes graph with events times, cold with warm L2, or two "
+        "GPUs.",
+        "",
+        tables.markdown(
+            ["section", "what the times are", "rows", "backends", "sides (runs)"],
+            (
+                [
+                    f"{s.number}. {s.title}",
+                    s.group.describe(),
+                    f"{len(s.rows):,}",
+                    ", ".join(s.backends),
+                    "; ".join(_side_cell(side, runs) for side in s.sides),
+                ]
+                for s in parts
+            ),
+            right=("rows",),
+        ),
+    ]
+    named = {}
+    for s in parts:
+        for side in s.sides:
+            if side.label != side.value:
+                named[side.value] = side.label
+    if named:
+        lines += ["", "Side labels: " + "; ".join(f"{label} = {value}" for value, label in named.items()) + "."]
+    return lines
 
 
-def _timing_sentence(df: pd.DataFrame) -> str:
-    ok = frames.ok_rows(df)
-    if ok.empty:
-        return "no timed points."
-    counts = ok["timing_method"].astype("string").fillna("(none)").value_counts()
-    methods = ", ".join(f"{m} for {n:,} points" for m, n in counts.items())
-    l2 = ok["l2_flush"].astype("boolean").fillna(False)
-    cv = ok["cv"]
-    return (
-        f"medians of per-call samples in µs, {methods} ({describe_timing(counts.index)}); "
-        f"L2 flushed before each sample on {int(l2.sum()):,} of {len(ok):,} points; "
-        f"noise: median cv {np.nanmedian(cv):.1%}, 90th percentile {np.nanpercentile(cv, 90):.1%}."
-        if cv.notna().any()
-        else f"medians of per-call samples in µs, {methods} ({describe_timing(counts.index)})."
+def _side_cell(side: sections.Side, runs: dict[str, str]) -> str:
+    """'H100: R2, R3, R5' (a side and its runs); a side that is one run is just its label."""
+    run_list = readings.run_list(side.rows, runs)
+    if side.label == sections.ONE_SIDE:
+        return f"one side: {run_list}"
+    return side.label if run_list == side.label else f"{side.label}: {run_list}"
+
+
+def _label_span(runs: dict[str, str]) -> str:
+    values = list(runs.values())
+    return values[0] if len(values) == 1 else f"{values[0]}–{values[-1]}" if values else "none"
+
+
+def _section(section: Section, out: Path, runs: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The section's markdown, and its lines for the report's summary."""
+    mixes = {side.value: sections.about_mixes(side, section.side_column) for side in section.sides}
+    md = [f"## {section.number}. {section.title}", "", *_paragraphs(readings.holds(section, runs, mixes)), ""]
+    roof = frames.roofline(section.rows)
+    copy = "the wide pale line is the copy (memcpy) of the same tensor; " if len(roof) else ""
+    l2 = (
+        "the dotted vertical line is where input + output fill the GPU's L2 (from the run's environment): left of "
+        "it a call can run from L2, faster than HBM allows."
+        if frames.l2_bytes(section.rows)
+        else "no L2 size was recorded for these rows."
     )
-
-
-def environment_table(df: pd.DataFrame) -> str:
-    """One row per run: where, on what, with which versions, and how many of its points were timed."""
-    rows = []
-    for run_id, g in df.groupby("run_id", sort=False):
-        backends = g.groupby("backend")["backend_version"].first()
-        first = g.iloc[0]
-        rows.append(
-            [
-                run_id,
-                str(g["timestamp"].min()),
-                first.get("host"),
-                first.get("gpu_name"),
-                first.get("compute_capability"),
-                first.get("driver_version"),
-                first.get("cuda_version"),
-                ", ".join(f"{b} {v}" for b, v in backends.items()),
-                str(first.get("git_commit"))[:12],
-                f"{int((g['status'] == 'ok').sum())}/{len(g)}",
-            ]
-        )
-    header = ["run", "timestamp", "host", "GPU", "cc", "driver", "CUDA", "backends (version)", "commit", "ok/rows"]
-    return md_table(header, ([short_text(c, 60) for c in r] for r in rows))
-
-
-def problems_table(df: pd.DataFrame) -> str:
-    """Failed, mismatched and skipped points with their reasons; grouped by reason when there are many."""
-    bad = df[df["status"].isin(["failed", "mismatch", "skipped"])]
-    if bad.empty:
-        return "Every point was timed."
-    cols = ["status", "series", "shape", "mode", "precision", "channel_axis", "error"]
-    if len(bad) <= MAX_PROBLEM_ROWS:
-        rows = ([short_text(r[c]) for c in cols] for _, r in bad.sort_values(["status", "series"]).iterrows())
-        return md_table(["status", "series", "shape", "mode", "precision", "axis", "reason"], rows)
-    grouped = (
-        bad.assign(reason=bad["error"].map(short_text))
-        .groupby(["status", "series", "reason"], dropna=False)
-        .agg(points=("shape", "size"), e_g=("shape", lambda s: ", ".join(s.astype(str).unique()[:3])))
-        .reset_index()
-        .sort_values("points", ascending=False)
+    against_copy = [f"- {part[:1].upper()}{part[1:]}." for part in readings.copy_parts(section)]
+    md += _figure(
+        plots.plot_time(section, out),
+        "Time per call",
+        "x: elements (log), y: median µs per call (log), one panel per mode and precision; a line is the median of "
+        f"the row medians at a size, its band the lowest to highest of those medians (channel axes, runs); {copy}"
+        "series are offset a little along x so none hides another.",
+        readings.time_reading(section) + " " + readings.noise_reading(section),
     )
-    rows = ([r.status, r.series, str(r.points), r.e_g, r.reason] for r in grouped.itertuples())
-    table = md_table(["status", "series", "points", "e.g. shapes", "reason"], rows)
-    return f"{len(bad):,} points, grouped by reason:\n\n{table}"
-
-
-def comparison_sections(df: pd.DataFrame, sides_by: str, names: list[str], out: Path) -> list[str]:
-    """Each side against the first: summary and the most notable points here, every point in a file."""
-    parts = sides(df, sides_by)
-    md = ["## Comparison", ""]
-    for name in names[1:]:
-        comp = compare(
-            parts[names[0]],
-            parts[name],
-            by=sides_by,
-            base_label=names[0],
-            cand_label=name,
-            n_resamples=REPORT_RESAMPLES,
-        )
-        full = out / f"compare_{_slug(name)}_vs_{_slug(names[0])}.md"
-        full.write_text(comparison_markdown(comp))
+    md += _figure(
+        plots.plot_bandwidth(section, out),
+        "Achieved bandwidth" + (" against the copy" if len(roof) else ""),
+        "x: elements (log), y: GB/s = bytes_moved / median time (input read and output written once, weights read "
+        "once); "
+        + ("the wide pale line is the copy (memcpy) of the same tensor, the roofline; " if len(roof) else "")
+        + l2,
+        readings.bandwidth_reading(section),
+    )
+    below = readings.below_copy(section)
+    if len(below):
         md += [
-            comparison_markdown(comp, max_rows=30).replace("## ", "### ", 1),
-            f"Every point: [{full.name}]({full.name}).",
+            f"Sizes where kernel lines stay under {readings.BELOW_COPY:.0f}% of the copy, and the bound that holds "
+            "the lowest one there (a line: the median over its rows' % of the copy):",
+            "",
+            tables.markdown(list(below.columns), below.itertuples(index=False), width=200),
             "",
         ]
-    return md
+    compared: list[str] = []
+    if section.compared:
+        lines, compared = _comparisons(section, out)
+        md += lines
+    keys = frames.representative_points(section.rows)
+    md += _figure(
+        plots.plot_distributions(section, out, keys),
+        "Raw samples",
+        "per point (the largest and smallest of each backend): a violin of the raw per-call samples per series, "
+        "quartiles dashed; the tick label says how many runs it pools.",
+        readings.distribution_reading(section, keys),
+    )
+    items = [f"- {line}" for line in compared] + against_copy
+    return md, [
+        f"**{section.number}. {section.title}**",
+        "",
+        *(items or ["- One side and no copy: see the section."]),
+        "",
+    ]
 
 
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-")[:40] or "side"
+def _paragraphs(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        out += [line, ""]
+    return out[:-1]
+
+
+def _figure(path: Path, title: str, axes: str, reading: str) -> list[str]:
+    return [
+        f"### {title}",
+        "",
+        f"![{title}]({path.name})",
+        "",
+        f"*How to read:* {axes}",
+        "",
+        f"**Reading:** {reading}",
+        "",
+    ]
+
+
+def _units(section: Section) -> list[tuple[str, str]]:
+    """(backend, title) of each comparison: one per backend, or one over all rows when sides are backends."""
+    if section.side_column == "backend":
+        return [("", "")]
+    return [(b, b) for b in section.backends]
+
+
+def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
+    """Each side against the first, per backend: heatmap, reading, the largest changes, every point in a
+    file; and the headline of each comparison for the summary."""
+    base = section.sides[0]
+    md, headlines = [], []
+    for backend, name in _units(section):
+        comps, panels = [], []
+        for cand in section.sides[1:]:
+            b_rows, c_rows = (s.rows if not backend else s.rows[s.rows["backend"] == backend] for s in (base, cand))
+            if b_rows.empty or c_rows.empty:
+                continue
+            comp = compare(
+                b_rows, c_rows, by=section.side_column, base_label=base.label, cand_label=cand.label,
+                threshold=THRESHOLD, n_resamples=REPORT_RESAMPLES,
+            )  # fmt: skip
+            comps.append((cand, comp))
+            ratio, n = frames.ratio_matrix(comp.points)
+            if not ratio.empty:
+                panels.append((cand.label, ratio, n))
+        if not comps:
+            continue
+        what = f"{name}: " if name else ""
+        md += [f"### {what}time ratio against {base.label}", ""]
+        if panels:
+            stem = f"{section.slug}-{labels.slug(name or 'all')}-ratio"
+            path = plots.plot_ratio_heatmap(panels, base.label, name, THRESHOLD, stem, out)
+            md += [
+                f"![time ratio]({path.name})",
+                "",
+                "*How to read:* a cell is the geometric mean of the per-point time ratio (cand median / base median) "
+                f"over the n points it holds; white: within ±{THRESHOLD:.0%}, blue: the candidate is faster, red: "
+                "slower, in steps of ±25%, ±50% and 2x; grey: no point.",
+                "",
+            ]
+        for cand, comp in comps:
+            backend_name = name  # empty where the sides are the backends
+            reading = readings.ratio_reading(comp.points, base.label, cand.label, backend_name, THRESHOLD)
+            headline = readings.ratio_headline(comp.points, base.label, cand.label, backend_name)
+            headlines.append(headline[:1].upper() + headline[1:] + ".")
+            md += [f"**Reading:** {reading}", ""]
+            full = (
+                out
+                / f"{section.slug}-{labels.slug(name or 'all')}-{labels.slug(cand.label)}-vs-{labels.slug(base.label)}.md"
+            )
+            title = f"{cand.label} vs {base.label}, {what}{section.title}"
+            full.write_text(comparison_markdown(comp, title=title))
+            md += [
+                _demote(comparison_markdown(comp, title=title, max_rows=SHOWN_COMPARISON_ROWS), 2),
+                f"Every point: [{full.name}]({full.name}).",
+                "",
+            ]
+    return md, headlines
+
+
+def _demote(markdown_text: str, levels: int) -> str:
+    """Headings of an embedded document, `levels` deeper (its '## title' under this report's '## section')."""
+    return "\n".join("#" * levels + line if line.startswith("#") else line for line in markdown_text.splitlines())

@@ -1,7 +1,8 @@
-"""One-line readings of each plot, computed from the same aggregates the plots draw.
+"""The sentences under each plot, computed from the same aggregates the plots draw.
 
-A plot without a sentence gets misread; a sentence typed by hand goes stale. These say what the data
-shows at the ends of the size range, where the differences that matter live.
+A plot without a sentence gets misread; a sentence typed by hand goes stale. Every sentence here names
+its population (which rows or points, of which side and runs) and takes its numbers from
+bench.report.summaries, so two sentences about the same rows cannot disagree.
 """
 
 from __future__ import annotations
@@ -9,82 +10,234 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.report import frames
+from bench.report import bounds, frames, summaries
+from bench.report.sections import Section, Side
+
+BELOW_COPY = 90.0  # % of the copy under which the report names the bound that applies
 
 
 def _n(numel: float) -> str:
     return f"{int(numel):,}"
 
 
-def time_reading(df: pd.DataFrame) -> str:
-    curves = frames.time_curves(df)
+def point_text(row: pd.Series) -> str:
+    """'elementwise fp32 64x256x64x64 axis=0': enough to find the point in a sweep."""
+    return f"{row['mode']} {row['precision']} {row['shape']} axis={row['channel_axis']}"
+
+
+def run_list(rows: pd.DataFrame, runs: dict[str, str]) -> str:
+    ids = sorted(rows["run_id"].astype(str).unique(), key=lambda r: int(runs.get(r, "R0")[1:]))
+    return ", ".join(runs.get(r, r) for r in ids)
+
+
+def side_name(side: Side) -> str:
+    return "" if side.label == "all" else f"{side.label} · "
+
+
+def holds(section: Section, runs: dict[str, str], about_mixes: dict[str, list[str]]) -> list[str]:
+    """What a section holds: its rows per backend and side, with their runs, and how repeated runs of a
+    point are combined."""
+    rows = section.rows
+    per_backend = ", ".join(
+        f"{b} {summaries.count(int((rows['backend'] == b).sum()), 'row')}" for b in section.backends
+    )
+    lines = [
+        f"{summaries.count(len(rows), 'timed row')} ({per_backend}); times are "
+        f"{section.group.describe() or 'as recorded'}; unit µs per call."
+    ]
+    for side in section.sides:
+        repeated = side.rows.groupby(["point_key", "backend"])["run_id"].nunique()
+        text = f"Side {side.label}" if side.label != "all" else "Rows"
+        if side.label != "all" and side.value != side.label:
+            text += f" ({side.value})"
+        text += f": {summaries.count(len(side.rows), 'row')} from {run_list(side.rows, runs)}"
+        multi = repeated[repeated > 1]
+        if len(multi):
+            times = f"{multi.min()}" if multi.min() == multi.max() else f"{multi.min()}–{multi.max()}"
+            text += (
+                f"; {summaries.count(len(multi), 'point')} of {len(repeated):,} were timed in {times} runs: a line "
+                "takes the median of their medians, a comparison pools their samples as repeated runs of one point"
+            )
+        if about_mixes.get(side.value):
+            text += f"; this side combines {'; '.join(about_mixes[side.value])}"
+        lines.append(text + ".")
+    if len(section.sides) == 1 and section.side_column:
+        lines.append(f"Only {section.sides[0].label} has rows measured this way: nothing to compare here.")
+    return lines
+
+
+def _ends(numel: pd.Series, largest_first: bool = True) -> list[tuple[str, int]]:
+    """[('largest', n), ('smallest', m)], or [('only', n)] when every row has one size."""
+    lo, hi = int(numel.min()), int(numel.max())
+    if lo == hi:
+        return [("only", lo)]
+    ends = [("largest", hi), ("smallest", lo)]
+    return ends if largest_first else ends[::-1]
+
+
+def time_reading(section: Section) -> str:
+    curves = frames.time_curves(section.rows)
     if curves.empty:
-        return "No timed points."
+        return "No kernel rows (only the copy) in this section."
     parts = []
-    for label, numel in (("largest", curves["numel"].max()), ("smallest", curves["numel"].min())):
-        at = curves[curves["numel"] == numel].sort_values("median_us")
+    for label, numel in _ends(curves["numel"]):
+        at = curves[curves["numel"] == numel].sort_values("median_us", kind="stable")
         lo, hi = at.iloc[0], at.iloc[-1]
         parts.append(
-            f"at the {label} size ({_n(numel)} elements) medians run from {lo.median_us:.3g} µs "
-            f"({lo.series} {lo.precision} {lo['mode']}) to {hi.median_us:.3g} µs ({hi.series} {hi.precision} {hi['mode']})"
+            f"at the {label} size ({_n(numel)} elements) the {len(at)} kernel lines run from "
+            f"{summaries.us(lo.median_us)} µs ({lo.series}, {lo['mode']} {lo.precision}) to "
+            f"{summaries.us(hi.median_us)} µs ({hi.series}, {hi['mode']} {hi.precision})"
         )
-    cv = curves["cv"]
-    noise = f"median cv {np.nanmedian(cv):.1%}, worst {np.nanmax(cv):.1%}" if cv.notna().any() else "cv not recorded"
     text = "; ".join(parts)
-    return text[:1].upper() + text[1:] + f". Noise: {noise}."
+    return text[:1].upper() + text[1:] + " (a line is the median of the row medians at a size)."
 
 
-def bandwidth_reading(df: pd.DataFrame) -> str:
-    bw = frames.bandwidth_curves(df)
-    if bw.empty:
-        return "No bandwidth figures (no timed points with bytes_moved)."
-    roof = frames.roofline(bw).rename(columns={"gbps": "roof"})
-    kernels = bw[bw["backend"] != frames.MEMCPY]
+def noise_reading(section: Section) -> str:
+    """Noise per side and backend: one population per series, never one number over unlike rows."""
+    parts = []
+    for side in section.sides:
+        for backend in section.backends:
+            rows = side.rows[side.rows["backend"] == backend]
+            if len(rows):
+                who = side.label if section.side_column == "backend" else f"{side_name(side)}{backend}"
+                parts.append(summaries.noise_text(rows, who))
+    if not parts:
+        return "No timed rows."
+    return summaries.NOISE_DEFINITION[:1].upper() + summaries.NOISE_DEFINITION[1:] + ": " + "; ".join(parts) + "."
+
+
+def bandwidth_reading(section: Section) -> str:
+    rows = section.rows
+    if frames.kernels(rows).empty and frames.copies(rows).empty:
+        return "No timed rows."
+    roof = frames.roofline(rows)
     if roof.empty:
+        bw = frames.bandwidth_curves(rows)
+        if bw.empty:
+            return "No bandwidth figures (no rows with bytes_moved)."
         best = bw.loc[bw["gbps"].idxmax()]
         return (
-            f"No memcpy rows, so no roofline; peak {best.gbps:.0f} GB/s by {best.series} at {_n(best.numel)} elements."
+            f"No memcpy rows measured this way, so no roofline; the highest line reaches {summaries.gbps(best.gbps)} GB/s "
+            f"({best.series}, {best['mode']} {best.precision}, {_n(best.numel)} elements)."
         )
-    if kernels.empty:
-        return f"Only memcpy rows: the roofline peaks at {roof['roof'].max():.0f} GB/s."
-    joined = kernels.merge(roof, on=["side", "precision", "numel"], how="inner")
-    if joined.empty:
-        return "memcpy and the kernels were run at different sizes; no like-for-like ratio."
+    copy_peak = roof.loc[roof.groupby("side_label")["gbps"].idxmax()]
+    out = [
+        f"the copy{_of(side.side_label)} peaks at {summaries.gbps(side.gbps)} GB/s ({side.precision}, {_n(side.numel)} elements)"
+        for side in copy_peak.itertuples()
+    ]
+    out += copy_parts(section)
+    text = "; ".join(out)
+    return text[:1].upper() + text[1:] + "."
+
+
+def copy_parts(section: Section) -> list[str]:
+    """Per kernel series, its rows' % of the copy at the largest size that has a copy."""
     out = []
-    for series, g in joined.groupby("series"):
+    for series, g in frames.pct_of_copy(section.rows).groupby("series", sort=True):
         at = g[g["numel"] == g["numel"].max()]
-        pct = at["gbps"] / at["roof"] * 100
-        spread = f" (range {pct.min():.0f}–{pct.max():.0f}% over {len(at)} mode/precision)" if len(at) > 1 else ""
+        s = summaries.spread(at["pct"])
+        lo, hi = at.loc[at["pct"].idxmin()], at.loc[at["pct"].idxmax()]
         out.append(
-            f"{series} reaches {pct.median():.0f}% of memcpy at the largest size ({_n(at['numel'].iloc[0])} elements){spread}"
+            f"{series} at its largest size with a copy ({_n(at['numel'].iloc[0])} elements): the "
+            f"{summaries.count(s.n, 'row')} there reach a median {s.median:.1f}% of the copy, from {s.low:.1f}% "
+            f"({point_text(lo)}) to {s.high:.1f}% ({point_text(hi)})"
         )
-    return "; ".join(out) + "."
+    return out
 
 
-def speedup_reading(matrix: pd.DataFrame, base_label: str, threshold: float = 0.05) -> str:
-    if matrix.empty:
-        return "No point was timed on both sides."
+def _of(side_label: str) -> str:
+    return "" if side_label == "all" else f" on {side_label}"
+
+
+def below_copy(section: Section, threshold: float = BELOW_COPY) -> pd.DataFrame:
+    """Per kernel series and size, the lines (mode, precision) under `threshold`% of the copy, the lowest
+    of them and the bound that applies to it (bench.report.bounds.bound_text)."""
+    pct = frames.pct_of_copy(section.rows)
+    if pct.empty:
+        return pd.DataFrame()
+    l2 = frames.l2_bytes(section.rows)
+    copies = frames.copies(section.rows)
+    lines = pct.groupby(["series", "side_label", "numel", "mode", "precision"], sort=True)["pct"].agg(
+        summaries.line_value
+    )
     out = []
-    for side in matrix.columns:
-        v = matrix[side].dropna()
-        v = v[v > 0]
-        geo = float(np.exp(np.mean(np.log(v)))) if len(v) else float("nan")
-        faster, slower = int((v > 1 + threshold).sum()), int((v < 1 - threshold).sum())
-        best, worst = v.idxmax(), v.idxmin()
+    for (series, side, numel), g in lines.groupby(level=["series", "side_label", "numel"], sort=True):
+        below = g[g < threshold]
+        if below.empty:
+            continue
+        _, _, _, mode, prec = below.idxmin()
+        rows = pct[(pct["series"] == series) & (pct["numel"] == numel) & (pct["mode"] == mode)]
+        row = rows[rows["precision"] == prec].sort_values("pct").iloc[0]
+        side_copies = copies[(copies["side_label"] == side) & (copies["precision"] == prec)]
         out.append(
-            f"{side} vs {base_label}: geometric-mean speedup {geo:.2f}× over {len(v)} rows; faster by >{threshold:.0%} "
-            f"on {faster}, slower on {slower}; largest gain {v.max():.2f}× ({best}), least {v.min():.2f}× ({worst})"
+            {
+                "series": series,
+                "elements": _n(numel),
+                "lines below": f"{len(below)} of {len(g)}",
+                "lowest line": f"{mode} {prec}: {below.min():.1f}%",
+                "bound": bounds.bound_text(row, side_copies, l2.get(side)),
+            }
         )
-    return "; ".join(out) + "."
+    return pd.DataFrame(out)
 
 
-def distribution_reading(df: pd.DataFrame, point_keys: list[str] | None = None) -> str:
-    long = frames.samples_long(df, point_keys or frames.representative_points(df))
-    if long.empty:
-        return "No samples to show."
-    cv = long.groupby(["point", "series"])["cv"].first()
-    lo, hi = cv.idxmin(), cv.idxmax()
+def ratio_headline(points: pd.DataFrame, base: str, cand: str, backend: str) -> str:
+    """'over the 220 points of cuda timed on both sides, the geometric mean of the time ratio H200/H100 is
+    0.892 (H200 1.121x as fast); verdicts: faster 113, ...' (the report's summary and each reading)."""
+    p = points[np.isfinite(points["ratio"].astype(float))]
+    of = f" of {backend}" if backend else ""
+    if p.empty:
+        return f"no point{of} was timed on both sides"
+    geo = summaries.geomean(p["ratio"])
+    verdicts = points["verdict"].value_counts()
     return (
-        f"{len(cv)} sample sets; cv from {cv.min():.1%} ({lo[1]}, {lo[0]}) to {cv.max():.1%} ({hi[1]}, {hi[0]}); "
-        "a long upper tail means interference (other work, clocks), a second mode means two code paths."
+        f"over the {summaries.count(len(p), 'point')}{of} timed on both sides, the geometric mean of the "
+        f"time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); verdicts (bootstrap CI and Mann-Whitney "
+        "test per point): "
+        + ", ".join(f"{v} {int(verdicts.get(v, 0))}" for v in ("faster", "slower", "same", "ambiguous"))
+    )
+
+
+def ratio_reading(points: pd.DataFrame, base: str, cand: str, backend: str, threshold: float) -> str:
+    """The comparison's points: the headline, how many medians moved beyond the threshold, the extremes,
+    and the smallest and largest sizes on their own (where launch cost and bandwidth rule)."""
+    p = points[np.isfinite(points["ratio"].astype(float))]
+    parts = [ratio_headline(points, base, cand, backend)]
+    if len(p):
+        faster, slower = int((p["ratio"] < 1 / (1 + threshold)).sum()), int((p["ratio"] > 1 + threshold).sum())
+        lo, hi = p.loc[p["ratio"].idxmin()], p.loc[p["ratio"].idxmax()]
+        parts.append(
+            f"by their medians alone, {faster} points are more than {threshold:.0%} faster and {slower} more than "
+            f"{threshold:.0%} slower; ratios run from {lo.ratio:.3f} ({point_text(lo)}) to {hi.ratio:.3f} "
+            f"({point_text(hi)})"
+        )
+        for label, numel in _ends(p["numel"], largest_first=False):
+            at = p[p["numel"] == numel]
+            parts.append(
+                f"at the {label} size ({_n(numel)} elements, {summaries.count(len(at), 'point')}) the geometric mean "
+                f"is {summaries.geomean(at['ratio']):.3f}, ratios {at['ratio'].min():.3f} to {at['ratio'].max():.3f}"
+            )
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
+def _speed(ratio: float, cand: str) -> str:
+    if not np.isfinite(ratio) or ratio <= 0:
+        return "n/a"
+    return f"{cand} {1 / ratio:.3f}x as fast"
+
+
+def distribution_reading(section: Section, point_keys: list[str]) -> str:
+    rows = section.rows[section.rows["point_key"].isin(point_keys)]
+    if rows.empty:
+        return "No samples to show."
+    s = summaries.noise(rows)
+    tail = rows["p99_us"] / rows["median_us"]
+    lo, hi = rows.loc[rows["noise"].idxmin()], rows.loc[rows["noise"].idxmax()]
+    worst = rows.loc[tail.idxmax()]
+    return (
+        f"Over the {summaries.count(len(rows), 'row')} drawn, noise (MAD/median) runs from {s.low:.2%} "
+        f"({lo.series}, {point_text(lo)}) to {s.high:.2%} ({hi.series}, {point_text(hi)}); the largest p99 is "
+        f"{tail.max():.2f}x its median ({worst.series}, {point_text(worst)}). A violin of several runs pools "
+        "their samples: a second mode there can be a shift between runs."
     )

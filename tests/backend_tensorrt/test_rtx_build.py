@@ -150,10 +150,17 @@ def test_info_without_a_gpu(tmp_path: Path) -> None:
         assert info.extra["build_target"] == "aot"
 
 
-def test_execution_without_a_gpu_says_to_build_only(tmp_path: Path) -> None:
+def test_execution_without_a_gpu_is_refused_at_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs on every host: the GPU probe is told there is no GPU (a GPU host answers it truthfully
+    otherwise), and the real TensorRT-RTX adapter must refuse before any point, naming --build-only."""
+    from bench.errors import UserError
+    from bench.gpu import cuda
+
+    monkeypatch.setattr(cuda, "gpu_available", lambda: (False, "no usable CUDA device (test)"))
     b = TensorRTRTXBackend(BackendOptions(build_only=False, cache_dir=tmp_path))
-    if b.info().gpu_name is not None:
-        pytest.skip("a GPU is present: execution is tested on the device")
+    with pytest.raises(UserError, match="--build-only") as info:
+        b.info()
+    assert "\n" not in str(info.value) and "no usable CUDA device (test)" in str(info.value)
     point = Point((1, 3, 3, 3), "uniform", "fp32", None, "tensorrt-rtx")
-    with pytest.raises(BuildOnlyError, match="--build-only"):
+    with pytest.raises(BuildOnlyError, match="--build-only"):  # a caller that skips info() gets the same words
         b.prepare(point, make_problem(point))

@@ -3,7 +3,8 @@
 Full TensorRT (8.6, 10.x, 11.x) cannot be installed here, and a fake `tensorrt` module would test the
 fake. Instead each generation is described by the features its real module has (from NVIDIA's
 headers and docs, see ../shared/notes/tensorrt-api.md), and every decision the adapter takes from
-features is checked on those descriptions. Detection itself is checked on the real `tensorrt_rtx`.
+features is checked on those descriptions (trt_generations.py). Detection itself is checked on the
+real `tensorrt_rtx` here, and on the real lean runtimes in test_trt_contract.py.
 """
 
 from __future__ import annotations
@@ -12,58 +13,10 @@ import dataclasses
 import importlib.util
 
 import pytest
+from trt_generations import ALL, RTX, TRT10, TRT11, TRT86
 
 from bench.backends.tensorrt import features as feat
 from bench.backends.tensorrt.capture import MessageLog
-
-TRT86 = feat.TrtFeatures(
-    flavour="tensorrt",
-    version="8.6.1",
-    has_explicit_batch_flag=True,
-    has_implicit_batch=True,
-    has_strongly_typed_flag=False,
-    always_strongly_typed=False,
-    has_execute_v2=True,
-    has_execute_v3=True,
-    has_bindings_api=True,
-    has_tensor_api=True,
-    has_timing_cache=True,
-    has_bf16=False,
-    has_fp16_flag=True,
-    has_bf16_flag=False,
-    has_int8_flag=True,
-    has_dynamic_range=True,
-    has_quantize_layer=True,
-    has_inspector=True,
-    has_profiling_verbosity=True,
-    has_add_scale_nd=True,
-    builds_ahead_of_time=False,
-)
-TRT10 = dataclasses.replace(
-    TRT86,
-    version="10.16.0",
-    has_implicit_batch=False,  # EXPLICIT_BATCH still exists, deprecated and ignored
-    has_strongly_typed_flag=True,
-    has_execute_v2=False,
-    has_bindings_api=False,
-    has_bf16=True,
-    has_bf16_flag=True,
-)
-TRT11 = dataclasses.replace(
-    TRT10,
-    version="11.0.0",
-    has_explicit_batch_flag=False,
-    always_strongly_typed=True,
-    has_fp16_flag=False,
-    has_bf16_flag=False,
-    has_int8_flag=False,
-    has_dynamic_range=False,
-)
-RTX = dataclasses.replace(TRT11, flavour="tensorrt-rtx", version="1.7.1.116", has_timing_cache=False,
-                          builds_ahead_of_time=True)  # fmt: skip
-
-ALL = {"8.6": TRT86, "10.x": TRT10, "11.x": TRT11, "rtx": RTX}
-
 
 # ---- network creation ----------------------------------------------------------------------------
 
@@ -193,6 +146,36 @@ def test_layer_call() -> None:
     assert feat.uses_add_scale_nd(RTX, -1)
 
 
+def test_an_explicit_axis_without_add_scale_nd_is_a_skip_not_a_silent_default_axis() -> None:
+    without = dataclasses.replace(TRT10, has_add_scale_nd=False)
+    assert feat.layer_skip_reason(without, None) is None  # add_scale needs no add_scale_nd
+    assert not feat.uses_add_scale_nd(without, None)
+    reason = feat.layer_skip_reason(without, 0)
+    assert reason is not None and "add_scale_nd" in reason and "10.16.0" in reason
+    with pytest.raises(ValueError, match="add_scale_nd"):
+        feat.uses_add_scale_nd(without, 0)
+    assert all(feat.layer_skip_reason(f, -1) is None for f in ALL.values())
+
+
+def test_shapes_are_read_by_tensor_name_where_the_tensor_api_exists() -> None:
+    assert all(feat.shape_query(f) == "tensor" for f in ALL.values())
+    assert feat.shape_query(dataclasses.replace(TRT86, has_tensor_api=False)) == "bindings"
+
+
+def test_only_a_module_that_builds_ahead_of_time_builds_without_a_gpu() -> None:
+    assert feat.build_without_gpu_reason(RTX) is None
+    for f in (TRT86, TRT10, TRT11):
+        reason = feat.build_without_gpu_reason(f)
+        assert reason is not None and "--backend tensorrt-rtx --build-only" in reason and f.version in reason
+
+
+def test_only_tensorrt_rtx_runtimes_are_checked_against_the_gpu_before_a_run() -> None:
+    """RTX engines target a list of compute capabilities (its runtime refuses Hopper); full TensorRT
+    builds on the GPU it runs on."""
+    assert feat.runtime_may_refuse_gpu(RTX)
+    assert not any(feat.runtime_may_refuse_gpu(f) for f in (TRT86, TRT10, TRT11))
+
+
 def test_generation_labels_differ() -> None:
     assert len({feat.generation(f) for f in ALL.values()}) == 4
 
@@ -254,3 +237,17 @@ def test_missing_tensorrt_names_the_package_and_the_backend_to_use() -> None:
         import_trt("tensorrt")
     msg = str(info.value)
     assert "pip install tensorrt" in msg and "scale-bench[tensorrt]" in msg and "--backend cuda" in msg
+
+
+def test_the_lean_runtime_imports_from_the_importer_but_is_no_backend() -> None:
+    from bench.backends import BACKEND_NAMES
+    from bench.backends.tensorrt.importer import FLAVOURS, RUNTIMES, import_trt
+    from bench.errors import UserError
+
+    assert "tensorrt-lean" in RUNTIMES and "tensorrt-lean" not in FLAVOURS and "tensorrt-lean" not in BACKEND_NAMES
+    assert not RUNTIMES["tensorrt-lean"].builds
+    if importlib.util.find_spec("tensorrt_lean_bindings") is not None:
+        pytest.skip("tensorrt_lean_bindings is installed here")
+    with pytest.raises(UserError, match="tensorrt-lean-cu13-libs tensorrt-lean-cu13-bindings") as info:
+        import_trt("tensorrt-lean")
+    assert "scale-bench[lean]" in str(info.value)

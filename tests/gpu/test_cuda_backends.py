@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from bench.backends.base import BackendOptions
 from bench.backends.cuda_backend import CudaBackend
 from bench.backends.memcpy_backend import MemcpyBackend
 from bench.point import Point, WeightsSpec
@@ -34,8 +35,9 @@ def _cases() -> list[tuple[tuple[int, ...], str, int | None]]:
 
 
 @pytest.fixture(scope="module")
-def cuda_backend() -> CudaBackend:
-    return CudaBackend()
+def cuda_backend(tmp_path_factory) -> CudaBackend:
+    """The default launch of every class (tests/gpu/test_kernel_tuning.py checks every candidate)."""
+    return CudaBackend(BackendOptions(kernel_config="default", cache_dir=tmp_path_factory.mktemp("cache")))
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -124,5 +126,6 @@ def test_backend_info_describes_the_gpu() -> None:
     info = CudaBackend().info()
     assert info.gpu_name and info.compute_capability and info.cuda_version
     assert info.extra["sm_count"] > 0 and info.extra["l2_bytes"] > 0
-    assert "nvrtc" in info.backend_version
+    assert "nvrtc" in info.backend_version and info.extra["kernel_tuning"] == "tuned per class"
+    assert info.extra["uuid"].startswith("GPU-")
     assert MemcpyBackend().info().backend_version.startswith("cudaMemcpyAsync")

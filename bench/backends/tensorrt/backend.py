@@ -1,9 +1,20 @@
 """The `tensorrt` and `tensorrt-rtx` backends: one adapter, two flavours.
 
 The adapter imports its flavour's module (importer), reads its features (features), and from then on
-every generation-specific choice is a pure decision on those features. It builds through `build`
-(engine cache, timing cache, TensorRT's own errors) and, unless --build-only, runs the engine through
-the shared GPU layer (execution): the timing loop is the harness's, not this backend's.
+every generation-specific choice is a pure decision on those features. `info()` is its start-up: before
+any point it checks what would make every point fail (startup: the cache folder, a GPU, a runtime that
+accepts this GPU) and refuses with one line. It builds through `build` (engine cache, timing cache,
+TensorRT's own errors) and, unless --build-only, runs the engine through the shared GPU layer
+(execution): the timing loop is the harness's, not this backend's.
+
+TensorRT's lean runtime (`tensorrt_lean_bindings`, on PyPI for 10.x and 11.x) is NOT a flavour of this
+adapter. It has the execution half of the API (Runtime, ICudaEngine, IExecutionContext, execute_async_v3)
+but no builder, and runs only version-compatible engines (BuilderFlag.VERSION_COMPATIBLE) that a full
+TensorRT of the same major version built. This adapter builds plain engines, keys its engine cache by
+flavour and version, and could not test a lean flavour end to end anywhere (no full builder can be
+installed here): accepting it would mean a backend that fails every point. `python -m bench selfcheck`
+uses it for what it can show (a Runtime on the GPU, TensorRT's own refusal of a damaged engine), and
+the contract tests hold the execution path against it.
 """
 
 from __future__ import annotations
@@ -15,9 +26,11 @@ import numpy as np
 
 from bench.backends.base import Backend, BackendInfo, BuildInfo, PreparedPoint
 from bench.backends.tensorrt import features as feat
-from bench.backends.tensorrt.build import AOT, BuiltEngine, EngineBuilder, deserialize
-from bench.backends.tensorrt.capture import MessageLog, make_logger
+from bench.backends.tensorrt import startup
+from bench.backends.tensorrt.build import AOT, BuiltEngine, EngineBuilder, created, deserialize
+from bench.backends.tensorrt.capture import MessageLog, TensorRTError, make_logger
 from bench.backends.tensorrt.importer import import_trt
+from bench.errors import UserError
 from bench.point import Point
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
@@ -56,6 +69,7 @@ class _TensorRTAdapter(Backend):
     _gpu_reason: str | None = None
     _engines: EngineBuilder | None = None
     _runtime: Any = None
+    _started: bool = False  # the start-up checks passed
 
     # -- the module and what it offers -------------------------------------------------------
     @property
@@ -98,9 +112,52 @@ class _TensorRTAdapter(Backend):
 
     def _unsupported_impl(self, point: Point) -> str | None:
         f = self.features
-        return feat.precision_skip_reason(f, point.precision) or feat.run_api_skip_reason(f, self.options.trt_api)
+        return (
+            feat.precision_skip_reason(f, point.precision)
+            or feat.layer_skip_reason(f, point.channel_axis)
+            or feat.run_api_skip_reason(f, self.options.trt_api)
+        )
+
+    # -- start-up ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Refuse, with UserError (exit 2) and one line, what would fail every point: an unwritable
+        --cache-dir, no GPU without --build-only (or one the module cannot build without), a GPU the
+        runtime refuses. Runs once; `info()` calls it, so the CLI runs it before any point."""
+        if self._started:
+            return
+        f = self.features
+        startup.check_cache_dir(self.options.cache_dir)
+        dev = self._device()
+        no_gpu_build = feat.build_without_gpu_reason(f)
+        if dev is None and not self.options.build_only:
+            raise UserError(startup.no_gpu_line(self.name, self._gpu_reason, no_gpu_build))
+        if dev is None and no_gpu_build:
+            raise UserError(f"--backend {self.name} --build-only: {no_gpu_build}")
+        if dev is not None and not self.options.build_only and feat.runtime_may_refuse_gpu(f):
+            self._check_runtime_accepts(dev)
+        self._started = True
+
+    def _check_runtime_accepts(self, dev: Any) -> None:
+        """Build the smallest engine and deserialise it: TensorRT-RTX's refusal of this GPU (with its own
+        list of compute capabilities) becomes the one line the user sees, before any point is built."""
+        from bench.problem import make_problem
+
+        problem = make_problem(startup.probe_point(self.name))
+        try:
+            deserialize(self._runtime_object(), self.build(problem).serialized, self._builder().messages)
+        except TensorRTError as exc:
+            line = startup.gpu_refused_line(self.name, f"{self.trt.__name__} {self.features.version}", dev.name,
+                                            dev.compute_capability, str(exc))  # fmt: skip
+            raise UserError(line) from None
+
+    def _runtime_object(self) -> Any:
+        if self._runtime is None:
+            engines = self._builder()
+            self._runtime = created(lambda: self.trt.Runtime(engines.logger), engines.messages, "Runtime")
+        return self._runtime
 
     def info(self) -> BackendInfo:
+        self.start()
         f = self.features
         dev = self._device()
         extra: dict[str, Any] = {
@@ -136,23 +193,22 @@ class _TensorRTAdapter(Backend):
         built = self.build(problem)
         if self.options.build_only:
             return BuiltOnlyPoint(built.info, "--build-only")
-        if self._device() is None:
-            raise BuildOnlyError(
-                f"{self.name} needs a CUDA GPU to execute ({self._gpu_reason}); use --build-only to build ahead of time"
-            )
+        if self._device() is None:  # start() refuses this first; a caller that skipped it gets the same words
+            raise BuildOnlyError(startup.no_gpu_line(self.name, self._gpu_reason, None))
         from bench.backends.tensorrt.execution import TrtPreparedPoint
 
-        if self._runtime is None:
-            self._runtime = self.trt.Runtime(engines.logger)
-        engine = deserialize(self.trt, self._runtime, built, engines.messages)
+        engine = deserialize(self._runtime_object(), built.serialized, engines.messages)
         if feat.can_inspect_built_engine(self.features, engines.gpu_name):
             engines.record_layer_info(built, engine)
         api = feat.run_api(self.features, self.options.trt_api)
-        return TrtPreparedPoint(engine, built, problem, api, engines.messages, self._device())
+        return TrtPreparedPoint(
+            engine, built, problem, api, feat.shape_query(self.features), engines.messages, self._device()
+        )
 
     def close(self) -> None:
         self._runtime = None
         self._engines = None
+        self._started = False
 
 
 class TensorRTBackend(_TensorRTAdapter):

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -115,7 +116,7 @@ class EngineBuilder:
     # -- build ---------------------------------------------------------------------------------
     def builder(self) -> Any:
         if self._builder is None:
-            self._builder = self.trt.Builder(self.logger)
+            self._builder = created(lambda: self.trt.Builder(self.logger), self.messages, "Builder")
         return self._builder
 
     def build(self, problem: Problem, plan: feat.PrecisionPlan) -> BuiltEngine:
@@ -227,11 +228,41 @@ class EngineBuilder:
         return BuiltEngine(serialized, info, key)
 
 
-def deserialize(trt: ModuleType, runtime: Any, built: BuiltEngine, messages: MessageLog) -> Any:
-    """The ICudaEngine of ``built``; TensorRTError with TensorRT's message if the runtime refuses it
-    (e.g. TensorRT-RTX on Hopper: its supported compute capabilities exclude 9.0)."""
+def _never_destroy(obj: Any) -> None:
+    """Give ``obj`` one reference nobody releases, so neither the garbage collector nor interpreter
+    shutdown destroys it. For objects TensorRT made while failing, whose destructor crashes the process
+    (a lean Runtime made without a CUDA driver: SIGSEGV when destroyed, even at exit from a module-level
+    list; seen with tensorrt_lean_bindings 10.16 and 11.4). One small object per failure is leaked."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def created(make: Callable[[], Any], messages: MessageLog, what: str) -> Any:
+    """``make()`` (a Builder or Runtime), or TensorRTError with TensorRT's message if it logged an error.
+
+    TensorRT logs a failed creation and still hands back an object: the lean runtime on a machine without
+    a usable CUDA driver logs "createInferRuntime: Error Code 6: API Usage Error (CUDA initialization
+    failure ...)", returns a Runtime, and that Runtime crashes the process (SIGSEGV) on the first
+    deserialize_cuda_engine, and again when it is destroyed (seen here with tensorrt_lean_bindings 10.16
+    and 11.4). So an object created with an error logged is never used, nor destroyed. The
+    harmless driver message TensorRT-RTX logs while building ahead of time is not an error here
+    (capture.HARMLESS).
+    """
     mark = messages.mark()
-    engine = runtime.deserialize_cuda_engine(built.serialized)
+    obj = make()
+    if obj is None or messages.errors_since(mark):
+        if obj is not None:
+            _never_destroy(obj)
+        messages.raise_since(mark, f"{what}() returned None")
+    return obj
+
+
+def deserialize(runtime: Any, serialized: bytes, messages: MessageLog) -> Any:
+    """The ICudaEngine of an engine blob; TensorRTError with TensorRT's message if the runtime refuses it
+    (a damaged blob, an engine of another TensorRT version, TensorRT-RTX on a GPU it does not support)."""
+    mark = messages.mark()
+    engine = runtime.deserialize_cuda_engine(serialized)
     if engine is None:
         raise TensorRTError(messages.message_since(mark, "deserialize_cuda_engine returned None"))
     return engine

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from bench.problem import Problem
 
 
-def _engine_shape(engine: Any, name: str) -> tuple[int, ...]:
-    """An I/O tensor's shape by name: the tensor API (8.5+) or, failing that, the bindings API (8.x)."""
-    if hasattr(engine, "get_tensor_shape"):
+def _engine_shape(engine: Any, name: str, query: str) -> tuple[int, ...]:
+    """An I/O tensor's shape by name: 'tensor' API (8.5+) or 'bindings' API (8.x), as features.shape_query says."""
+    if query == "tensor":
         return tuple(engine.get_tensor_shape(name))
     return tuple(engine.get_binding_shape(engine.get_binding_index(name)))
 
@@ -39,6 +39,7 @@ class TrtPreparedPoint(GpuPreparedPoint):
         built: BuiltEngine,
         problem: Problem,
         api: str,
+        shape_query: str,
         messages: MessageLog,
         device: Device,
     ) -> None:
@@ -54,7 +55,7 @@ class TrtPreparedPoint(GpuPreparedPoint):
                 messages.raise_since(mark, "create_execution_context returned None")
             shape = tuple(problem.point.shape)
             for name in (built.input_name, built.output_name):
-                got = _engine_shape(engine, name)
+                got = _engine_shape(engine, name, shape_query)
                 if got != shape:  # TensorRT keeps the network's shapes: a mismatch is a harness bug
                     raise TensorRTError(f"engine tensor {name!r} has shape {got}, expected {shape}")
             src = self.upload(problem.x)

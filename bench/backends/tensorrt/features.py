@@ -29,12 +29,11 @@ class TrtFeatures:
     version: str  # module __version__, for messages and cache keys only
     has_explicit_batch_flag: bool  # NetworkDefinitionCreationFlag.EXPLICIT_BATCH exists (<= 10.x)
     has_implicit_batch: bool  # Builder.max_batch_size: create_network(0) means implicit batch (<= 8.x)
-    has_strongly_typed_flag: bool  # NetworkDefinitionCreationFlag.STRONGLY_TYPED (10.x and later)
     always_strongly_typed: bool  # no builder precision flags at all: dtypes come from tensors (11.x, RTX)
     has_execute_v2: bool  # IExecutionContext.execute_async_v2 (bindings list; removed in 10.0)
     has_execute_v3: bool  # IExecutionContext.execute_async_v3 + set_tensor_address (8.5 and later)
     has_bindings_api: bool  # ICudaEngine.num_bindings / get_binding_shape (removed in 10.0)
-    has_tensor_api: bool  # ICudaEngine.num_io_tensors / get_tensor_name (8.5 and later)
+    has_tensor_api: bool  # ICudaEngine.get_tensor_shape: I/O queried by tensor name (8.5 and later)
     has_timing_cache: bool  # a timing cache that does something (RTX keeps the calls as no-ops)
     has_bf16: bool  # DataType.BF16 (9.0 and later)
     has_fp16_flag: bool  # BuilderFlag.FP16
@@ -42,10 +41,12 @@ class TrtFeatures:
     has_int8_flag: bool  # BuilderFlag.INT8
     has_dynamic_range: bool  # ITensor.set_dynamic_range (weakly typed INT8 without a calibrator)
     has_quantize_layer: bool  # INetworkDefinition.add_quantize / add_dequantize
-    has_inspector: bool  # ICudaEngine.create_engine_inspector
+    has_inspector: bool  # ICudaEngine.create_engine_inspector and the EngineInspector class it returns
     has_profiling_verbosity: bool  # IBuilderConfig.profiling_verbosity (DETAILED layer information)
     has_add_scale_nd: bool  # INetworkDefinition.add_scale_nd (explicit channel axis)
-    builds_ahead_of_time: bool  # IBuilderConfig.set_compute_capability: builds with no GPU (RTX)
+    # IBuilderConfig.set_compute_capability (TensorRT-RTX): builds for a list of compute capabilities with
+    # no GPU, and its runtime refuses every other GPU
+    builds_ahead_of_time: bool
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,12 +65,11 @@ def detect(trt: ModuleType, flavour: str) -> TrtFeatures:
         version=str(getattr(trt, "__version__", "unknown")),
         has_explicit_batch_flag=has("NetworkDefinitionCreationFlag", "EXPLICIT_BATCH"),
         has_implicit_batch=has("Builder", "max_batch_size"),
-        has_strongly_typed_flag=has("NetworkDefinitionCreationFlag", "STRONGLY_TYPED"),
         always_strongly_typed=not (fp16_flag or bf16_flag or int8_flag),
         has_execute_v2=has("IExecutionContext", "execute_async_v2"),
         has_execute_v3=has("IExecutionContext", "execute_async_v3") and has("IExecutionContext", "set_tensor_address"),
         has_bindings_api=has("ICudaEngine", "num_bindings"),
-        has_tensor_api=has("ICudaEngine", "num_io_tensors"),
+        has_tensor_api=has("ICudaEngine", "get_tensor_shape"),
         # TensorRT-RTX keeps create_timing_cache but documents it as a no-op (deprecated in RTX 1.2):
         # the method's presence says nothing there, so the flavour decides.
         has_timing_cache=has("IBuilderConfig", "create_timing_cache") and flavour != RTX_FLAVOUR,
@@ -79,7 +79,9 @@ def detect(trt: ModuleType, flavour: str) -> TrtFeatures:
         has_int8_flag=int8_flag,
         has_dynamic_range=has("ITensor", "set_dynamic_range"),
         has_quantize_layer=has("INetworkDefinition", "add_quantize") and has("INetworkDefinition", "add_dequantize"),
-        has_inspector=has("ICudaEngine", "create_engine_inspector"),
+        # The lean runtime (tensorrt_lean_bindings 10.16, 11.4) has the method but binds no EngineInspector
+        # class: calling it raises TypeError, so both must be there.
+        has_inspector=has("ICudaEngine", "create_engine_inspector") and hasattr(trt, "EngineInspector"),
         has_profiling_verbosity=has("IBuilderConfig", "profiling_verbosity"),
         has_add_scale_nd=has("INetworkDefinition", "add_scale_nd"),
         builds_ahead_of_time=has("IBuilderConfig", "set_compute_capability"),
@@ -257,5 +259,55 @@ def can_inspect_built_engine(f: TrtFeatures, gpu_name: str | None) -> bool:
 
 
 def uses_add_scale_nd(f: TrtFeatures, channel_axis: int | None) -> bool:
-    """add_scale for the default axis (the seed's call), add_scale_nd for an explicit one."""
+    """add_scale for the default axis (the seed's call), add_scale_nd for an explicit one.
+
+    ValueError where an explicit axis needs add_scale_nd and the module has none (`layer_skip_reason`
+    makes that a skipped point at plan time, so a build never gets here).
+    """
+    reason = layer_skip_reason(f, channel_axis)
+    if reason:
+        raise ValueError(reason)
     return channel_axis is not None
+
+
+def layer_skip_reason(f: TrtFeatures, channel_axis: int | None) -> str | None:
+    """Why this generation cannot place the channel on ``channel_axis``, or None."""
+    if channel_axis is not None and not f.has_add_scale_nd:
+        return (
+            f"an explicit channel_axis needs INetworkDefinition.add_scale_nd, which {f.flavour} {f.version} does not "
+            "have: use channel_axis 'default'"
+        )
+    return None
+
+
+def shape_query(f: TrtFeatures) -> str:
+    """How the execution path reads an engine's I/O shapes: 'tensor' (get_tensor_shape by name, 8.5 and
+    later) or 'bindings' (get_binding_index + get_binding_shape, the 8.x API)."""
+    return "tensor" if f.has_tensor_api else "bindings"
+
+
+# ---- where engines can be built and run ---------------------------------------------------------
+
+
+def build_without_gpu_reason(f: TrtFeatures) -> str | None:
+    """Why this module cannot build engines on a machine without a GPU, or None where it can.
+
+    Full TensorRT times tactics on the GPU it builds for, so its Builder needs a CUDA device; TensorRT-RTX
+    builds for a list of compute capabilities ahead of time (IBuilderConfig.set_compute_capability).
+    """
+    if f.builds_ahead_of_time:
+        return None
+    return (
+        f"{f.flavour} {f.version} builds engines on the GPU they run on (its builder times kernels there): "
+        "building without a GPU needs TensorRT-RTX (--backend tensorrt-rtx --build-only)"
+    )
+
+
+def runtime_may_refuse_gpu(f: TrtFeatures) -> bool:
+    """Whether a GPU that answers may still be one this module's runtime refuses, so the adapter checks
+    before any point, by deserialising one tiny engine.
+
+    TensorRT-RTX builds for a fixed list of compute capabilities and its runtime refuses the others
+    (Hopper among them, seen on the H100); full TensorRT builds on, and so for, the GPU it runs on.
+    """
+    return f.builds_ahead_of_time

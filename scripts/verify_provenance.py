@@ -1,0 +1,42 @@
+"""Check every run's recorded commit against its code: the digest of bench/ at `git_commit` must equal
+the `code_digest` the run recorded. A mismatch means the row's commit is not the code that ran (a
+stale BENCH_GIT_COMMIT, uncommitted changes, or a commit written in by hand after the fact).
+
+Usage: python scripts/verify_provenance.py [RESULTS...]   (default: results/); exit 1 on any mismatch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench.env import commit_digest
+from bench.results import load
+
+
+def main(paths: list[str]) -> int:
+    df = load(paths or ["results"])
+    bad = 0
+    runs = df.groupby("run_id", sort=True).agg(
+        commit=("git_commit", "first"), digest=("code_digest", "first"), source=("commit_source", "first"),
+        dirty=("git_dirty", "first"), commits=("git_commit", "nunique"), digests=("code_digest", "nunique"),
+    )  # fmt: skip
+    for run_id, r in runs.iterrows():
+        expected = commit_digest(str(r.commit)) if r.commit and r.commit != "unknown" else None
+        if r.commits != 1 or r.digests != 1:
+            verdict = "MIXED: rows of one run name several commits or code digests"
+        elif expected is None:
+            verdict = "UNKNOWN: git cannot show that commit here"
+        elif r.dirty is True:
+            verdict = "DIRTY: the tree had uncommitted changes"
+        elif expected == r.digest:
+            verdict = "ok"
+        else:
+            verdict = f"MISMATCH: the commit's code digest is {expected}"
+        bad += verdict != "ok"
+        print(f"{run_id}  {str(r.commit)[:12]} ({r.source})  digest {r.digest}  {verdict}")
+    print(f"{len(runs)} run(s), {bad} not verified")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,132 @@
+"""Every tuning candidate on a real GPU: the same output as every other candidate, and the reference's,
+for every mode, precision and weight kind, odd sizes and tails; the tuner's records and pins.
+
+Run on the device: PYTHONPATH=. python3 -m pytest -m gpu tests/gpu
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import reference
+from bench.backends.base import BackendOptions
+from bench.backends.cuda_backend import CudaBackend
+from bench.gpu import kernels as K
+from bench.gpu import tuning as T
+from bench.point import Point, WeightsSpec
+from bench.problem import make_problem
+
+pytestmark = pytest.mark.gpu
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# odd sizes and tails; (3, 257, 129) spans many blocks and reuse groups with a tail of 3 (int8)
+SHAPES = [(1, 3, 3, 3), (2, 3, 5, 7), (3, 5, 7), (7,), (2, 16, 9, 9), (5, 3, 56), (3, 257, 129)]
+
+
+def _cases(shapes=SHAPES):
+    out = []
+    for shape in shapes:
+        out.append((shape, "uniform", None))
+        axes = sorted({None if len(shape) >= 3 else 0, 0, len(shape) - 1, -1}, key=str)
+        out += [(shape, mode, a) for mode in ("channel", "elementwise") for a in axes]
+    return out
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory) -> CudaBackend:
+    return CudaBackend(BackendOptions(kernel_config="default", cache_dir=tmp_path_factory.mktemp("cache")))
+
+
+def _every_candidate(prepared) -> list[K.KernelConfig]:
+    vector, direct = prepared.layouts["vector"], prepared.layouts.get("direct")
+    sizes = ["l2-9", "hbm"] + (["tiny"] if direct is not None else [])
+    return list(dict.fromkeys(c for size in sizes for c in T.candidates(vector, size, direct)))
+
+
+def _check_all(backend, point) -> int:
+    problem = make_problem(point)
+    with backend.prepare(point, problem) as prepared:
+        first = None
+        configs = _every_candidate(prepared)
+        for cfg in configs:
+            ran = prepared.select(cfg)
+            out = prepared.output()
+            result = problem.check(out)
+            assert result.correct, f"{point.label()} {ran}: max error {result.max_abs_err} > {result.tolerance}"
+            if first is None:
+                first = out
+            assert out.tobytes() == first.tobytes(), f"{point.label()} {ran}: not bit for bit the first candidate's"
+    return len(configs)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize(("shape", "mode", "axis"), _cases())
+def test_every_candidate_computes_the_same_correct_output(backend, shape, mode, axis, precision) -> None:
+    assert _check_all(backend, Point(shape, mode, precision, axis, "cuda")) >= 2
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize(("shape", "mode", "axis"), _cases([(2, 3, 5, 7), (5, 3, 56)]))
+def test_per_lane_weights_are_right_in_every_candidate(backend, monkeypatch, shape, mode, axis, precision) -> None:
+    monkeypatch.setattr(K, "EXPAND_MAX", 4)  # no expansion: each lane's weight index is stepped
+    _check_all(backend, Point(shape, mode, precision, axis, "cuda"))
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize(
+    ("shape", "mode", "axis"), [((2, 3, 5, 7), "channel", None), ((3, 257, 129), "elementwise", 1)]
+)
+def test_every_candidate_applies_power(backend, shape, mode, axis, precision) -> None:
+    _check_all(backend, Point(shape, mode, precision, axis, "cuda", weights=WeightsSpec(power=2.0)))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 3, 3), (3, 257, 129)])
+def test_int8_turns_nan_into_zero_in_every_candidate(backend, shape) -> None:
+    """A negative base to power 0.5 is NaN; int8 holds no NaN and the kernel writes 0, as cvt.rni does."""
+    point = Point(shape, "elementwise", "int8", -1, "cuda", weights=WeightsSpec(power=0.5))
+    problem = make_problem(point)
+    ref = reference.scale(problem.real_input(), "elementwise", problem.shift, problem.scale, problem.power, -1)
+    nan = np.isnan(ref)
+    assert nan.any() and not nan.all()
+    with backend.prepare(point, problem) as prepared:
+        for cfg in _every_candidate(prepared):
+            prepared.select(cfg)
+            out = prepared.output()
+            assert (out[nan] == 0).all(), cfg
+            err = np.abs(out[~nan] * problem.out_scale - problem.expected[~nan]).max()
+            assert err <= problem.out_scale * 1.0001, cfg
+
+
+def test_the_first_point_of_a_class_is_tuned_and_the_next_run_reads_the_record(tmp_path, capfd) -> None:
+    point = Point((4, 64, 56, 56), "elementwise", "int8", 1, "cuda")
+    problem = make_problem(point)
+    first = CudaBackend(BackendOptions(cache_dir=tmp_path))
+    with first.prepare(point, problem) as prepared:
+        tuned = prepared.build.kernel_config
+        assert problem.check(prepared.output()).correct
+    assert tuned["source"] == "tuned" and tuned["tuning_key"] == "int8/elementwise/periodic-p3/l2-9/pow1"
+    [(_, record)] = T.all_records(tmp_path)
+    assert record.key == tuned["tuning_key"] and all(c.median_us for c in record.candidates)
+    assert K.effective_config(prepared.layouts["vector"], record.config).block == tuned["block"]
+    err = capfd.readouterr().err
+    assert f"kernel tuning [{record.gpu['name']}] {record.key}: timing" in err and "candidates timed in" in err
+    with CudaBackend(BackendOptions(cache_dir=tmp_path)).prepare(point, problem) as again:
+        assert again.build.kernel_config == {**tuned, "source": "cached"}
+    assert "cached record of" in capfd.readouterr().err
+
+
+def test_a_pinned_configuration_is_run_as_given_and_recorded(tmp_path) -> None:
+    point = Point((4, 64, 56, 56), "channel", "fp16", -1, "cuda")
+    problem = make_problem(point)
+    backend = CudaBackend(BackendOptions(cache_dir=tmp_path, kernel_config="block=128,vpt=2,cache=streaming"))
+    with backend.prepare(point, problem) as prepared:
+        assert problem.check(prepared.output()).correct
+        cfg = prepared.build.kernel_config
+    assert (cfg["block"], cfg["vectors_per_thread"], cfg["cache_hint"], cfg["source"]) == (
+        128,
+        2,
+        "streaming",
+        "pinned",
+    )
+    assert not T.all_records(tmp_path)  # nothing was tuned
