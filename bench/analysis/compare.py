@@ -272,6 +272,8 @@ class Prepared:
     described: pd.DataFrame  # group, keys and DESCRIBE_COLUMNS of the joined points
     control_keys: np.ndarray  # yardstick.control_key of each joined point
     by: str | None
+    joined_base: pd.DataFrame  # base.timed and cand.timed at `index`, taken once
+    joined_cand: pd.DataFrame
 
 
 def prepare(base: pd.DataFrame, cand: pd.DataFrame, *, by: str | None = None) -> Prepared:
@@ -292,6 +294,8 @@ def prepare(base: pd.DataFrame, cand: pd.DataFrame, *, by: str | None = None) ->
         described=described,
         control_keys=yardstick.control_key(described),
         by=by,
+        joined_base=b.timed.loc[usable],
+        joined_cand=c.timed.loc[usable],
     )
 
 
@@ -377,7 +381,7 @@ def _model(
     prep: Prepared, threshold: float, alpha: float, control: bool, cand_shift: np.ndarray | None
 ) -> tuple[pd.DataFrame, dict[str, GroupInfo]]:
     b, c = prep.base, prep.cand
-    bt, ct = b.timed.loc[prep.index], c.timed.loc[prep.index]
+    bt, ct = prep.joined_base, prep.joined_cand
     mean_cand = ct["mean_y"].to_numpy(dtype=np.float64) + (0.0 if cand_shift is None else np.asarray(cand_shift))
     d = mean_cand - bt["mean_y"].to_numpy(dtype=np.float64)
     if control:  # the copies' log ratios are the same with any noise model: the drift comes first
@@ -475,23 +479,29 @@ def _verdict_p(
 def _reasons(
     points: pd.DataFrame, adj: dict[str, np.ndarray], threshold: float, alpha: float, family: int
 ) -> list[str]:
+    """Why each verdict, in words. Plain arrays, not itertuples: the replay calls this thousands of times."""
+    cols = {
+        c: points[c].to_numpy()
+        for c in ("verdict", "band_low", "band_high", "ci_low", "ci_high", "noise", "drift", "drift_from")
+    }
     out = []
-    for i, r in enumerate(points.itertuples()):
+    for i, verdict in enumerate(cols["verdict"]):
+        low, high, drift = cols["band_low"][i], cols["band_high"][i], cols["drift"][i]
         widened = ""
-        if np.isfinite(r.drift) and abs(np.log(r.drift)) > 1e-12:
-            widened = f", band widened to [{r.band_low:.3f}, {r.band_high:.3f}] by the machine's drift ({r.drift:.3f}x{', the shift all points share' if r.drift_from == 'shared shift' else ', its memcpy'})"
-        if r.verdict == "slower":
-            out.append(f"above {r.band_high:.3f}: adjusted p {adj['slower'][i]:.2g} < {alpha:g}{widened}")
-        elif r.verdict == "faster":
-            out.append(f"below {r.band_low:.3f}: adjusted p {adj['faster'][i]:.2g} < {alpha:g}{widened}")
-        elif r.verdict == "same":
-            out.append(
-                f"inside [{r.band_low:.3f}, {r.band_high:.3f}]: adjusted p {adj['same'][i]:.2g} < {alpha:g}{widened}"
-            )
+        if np.isfinite(drift) and abs(np.log(drift)) > 1e-12:
+            source = "the shift all points share" if cols["drift_from"][i] == "shared shift" else "its memcpy"
+            widened = f", band widened to [{low:.3f}, {high:.3f}] by the machine's drift ({drift:.3f}x, {source})"
+        if verdict == "slower":
+            out.append(f"above {high:.3f}: adjusted p {adj['slower'][i]:.2g} < {alpha:g}{widened}")
+        elif verdict == "faster":
+            out.append(f"below {low:.3f}: adjusted p {adj['faster'][i]:.2g} < {alpha:g}{widened}")
+        elif verdict == "same":
+            out.append(f"inside [{low:.3f}, {high:.3f}]: adjusted p {adj['same'][i]:.2g} < {alpha:g}{widened}")
         else:
             out.append(
-                f"CI [{r.ci_low:.3f}, {r.ci_high:.3f}] neither beyond nor inside the ±{threshold:.0%} band "
-                f"at alpha {alpha:g} (BH over {family} points); noise {r.noise:.2%} a run{widened}"
+                f"CI [{cols['ci_low'][i]:.3f}, {cols['ci_high'][i]:.3f}] neither beyond nor inside the "
+                f"±{threshold:.0%} band at alpha {alpha:g} (BH over {family} points); noise {cols['noise'][i]:.2%} "
+                f"a run{widened}"
             )
     return out
 
