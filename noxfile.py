@@ -99,7 +99,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "run", *_run_args(offer), "--out", "results", *session.posargs)
 
 
-GATE_USAGE = "nox -s gate -- [--runs N] [--base-ref REF | --committed] [bench gate flags, e.g. --threshold 3%]"
+GATE_USAGE = "nox -s gate -- [--runs N] [--base-ref REF [--no-base-install] | --committed] [bench gate flags, e.g. --threshold 3%]"
 
 
 def _gate_options(posargs: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -108,17 +108,19 @@ def _gate_options(posargs: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--base-ref", default=os.environ.get("BENCH_GATE_BASE_REF", "origin/main"))
     ap.add_argument("--committed", action="store_true")
+    ap.add_argument("--no-base-install", action="store_true")
     return ap.parse_known_args(posargs)
 
 
-def _bench_run(session: nox.Session, python: str, args: list[str], out: Path, cwd: Path | None = None) -> None:
-    """One run of the main job's sweep into `out` with the given interpreter (head's or base's)."""
+def _bench_run(session: nox.Session, python: str, args: list[str], out: Path, source: Path | None = None) -> None:
+    """One run of the main job's sweep into `out`: head's, or with `source` the base worktree's code (its
+    bench package first on the path, whichever interpreter runs it)."""
     command = [python, "-m", "bench", "run", *args, "--out", str(out), "--no-progress"]
-    if cwd is None:
+    if source is None:
         session.run(*command)
     else:
-        with session.chdir(cwd):
-            session.run(*command, external=True)
+        with session.chdir(source):
+            session.run(*command, external=True, env={"PYTHONPATH": str(source)})
 
 
 # System site packages: a TensorRT or cuda-python installed on the machine is found and used.
@@ -129,7 +131,8 @@ def gate(session: nox.Session) -> None:
     interleaved base, head, base, head, ..., so what the machine does in the meantime hits both alike,
     then `bench gate --base BASE_RUNS --cand HEAD_RUNS`. With --committed (runners without the time for
     both): --runs runs of head (default 1) against the committed baseline manifest for this GPU,
-    results/_baselines/<gpu>.json. Writes .nox/gate/tmp/gate-run/{base,head,gate.md}."""
+    results/_baselines/<gpu>.json. --no-base-install runs the base's code with this venv's packages
+    (PYTHONPATH=worktree) where no package index answers. Writes .nox/gate/tmp/gate-run/{base,head,gate.md}."""
     session.install("-e", ".[gpu]")
     opts, gate_args = _gate_options(session.posargs)
     offer = _offer(session)
@@ -149,12 +152,15 @@ def gate(session: nox.Session) -> None:
     session.log(f"A/B on this machine: base {base_sha[:10]} (merge base with {opts.base_ref}) vs head, interleaved")
     _git(session, "worktree", "add", "--detach", str(source), base_sha)
     try:
-        session.run("python", "-m", "venv", "--system-site-packages", str(venv))
-        base_python = str(venv / "bin" / "python")
-        session.run(base_python, "-m", "pip", "install", "-q", "-e", f"{source}[gpu]", external=True)
+        if opts.no_base_install:  # no package index (an offline GPU host): base's code on this venv's packages
+            base_python = str(Path(session.virtualenv.location) / "bin" / "python")
+        else:
+            session.run("python", "-m", "venv", "--system-site-packages", str(venv))
+            base_python = str(venv / "bin" / "python")
+            session.run(base_python, "-m", "pip", "install", "-q", "-e", f"{source}[gpu]", external=True)
         for i in range(opts.runs or 3):
             session.log(f"round {i + 1}: base, then head")
-            _bench_run(session, base_python, run_args, out / "base", cwd=source)
+            _bench_run(session, base_python, run_args, out / "base", source)
             _bench_run(session, "python", run_args, head)
     finally:
         _git(session, "worktree", "remove", "--force", str(source))
