@@ -47,6 +47,10 @@ from bench.results import load  # noqa: E402
 
 FACTORS = (0.02, 0.05, 0.07, 0.10, 0.25)
 DRIFT = 0.01
+# Issue 13's goals on H100 data with the defaults: A/A false alarms, one point slowed, all points slowed.
+GOAL_FALSE_ALARMS = 0.01
+GOAL_ONE, GOAL_ONE_POWER = 0.10, 0.99
+GOAL_ALL, GOAL_ALL_POWER = 0.05, 0.99
 
 
 @dataclass
@@ -212,6 +216,42 @@ def table(rows: list[tuple[RunSet, str, Tally]], args: argparse.Namespace) -> st
     return "\n".join(lines) + "\n\n" + settings + "\n"
 
 
+def goals(rows: list[tuple[RunSet, str, Tally]]) -> str:
+    """Per set of repeats, over all its splits: the issue's goals and whether these runs meet them."""
+    out = ["Goals (issue 13), over every split of each set of repeats:", ""]
+    for label in dict.fromkeys(rs.label for rs, _, _ in rows):
+        tallies = [t for rs, _, t in rows if rs.label == label]
+        runs = sum(t.gate_runs for t in tallies)
+        fails = sum(t.aa_fail for t in tallies)
+        drift = sum(t.drift_fail for t in tallies)
+        slower, verdicts = sum(t.aa_point_slower for t in tallies), sum(t.aa_points for t in tallies)
+        parts = [
+            f"A/A false alarms {fails} of {runs} gate runs ({fails / runs:.1%}; goal <= {GOAL_FALSE_ALARMS:.0%}: "
+            f"{_met(fails / runs <= GOAL_FALSE_ALARMS)}), {slower} of {verdicts:,} point verdicts slower",
+            f"1% drift failed {drift} of {runs} (goal: never; {_met(drift == 0)})",
+        ]
+        for what, factor, goal, key in (
+            ("one point", GOAL_ONE, GOAL_ONE_POWER, "one"),
+            ("all points", GOAL_ALL, GOAL_ALL_POWER, "all"),
+        ):
+            rates = [getattr(t, key)[factor] for t in tallies if factor in getattr(t, key)]
+            if rates and all(tried for _, tried in rates):
+                worst = min(caught / tried for caught, tried in rates)
+                parts.append(
+                    f"{what} {factor:.0%} slower caught in at least {worst:.1%} of gate runs of every split kind (goal >= {goal:.0%}: {_met(worst >= goal)})"
+                )
+        out.append(
+            f"- {label} ({len(next(rs for rs, _, _ in rows if rs.label == label).runs)} runs): "
+            + "; ".join(parts)
+            + "."
+        )
+    return "\n".join(out) + "\n"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", help="results files or folders")
@@ -241,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no set of two or more runs of one commit on one machine in these results", file=sys.stderr)
         return 2
     print(table(rows, args))
+    print(goals(rows))
     return 0
 
 
