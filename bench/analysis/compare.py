@@ -174,7 +174,7 @@ def _side(df: pd.DataFrame, keys: list[str], by: str | None, role: str) -> _Side
     frames, info = [], {}
     for group, rows in comparability.groups(ok, by):
         gid = "|".join(group.key)
-        info[gid] = (group, tuple(sorted(rows["run_id"].astype(str).unique())), _about(rows, by, role, group))
+        info[gid] = (group, tuple(sorted(rows["run_id"].astype(str).unique())), _about(rows, keys, by, role, group))
         frames.append(_timed_points(rows.assign(**{GROUP: gid}), keys))
     timed = pd.concat(frames) if frames else _timed_points(ok.assign(**{GROUP: ""}), keys)
     statuses = _statuses(not_ok, keys)
@@ -191,19 +191,33 @@ def _side(df: pd.DataFrame, keys: list[str], by: str | None, role: str) -> _Side
     return _Side(timed, statuses, info)
 
 
-def _about(rows: pd.DataFrame, by: str | None, role: str, group: comparability.Group) -> dict[str, str]:
-    """What a side's runs in one group are runs of; UserError when they are not repeats of one thing."""
+def _about(
+    rows: pd.DataFrame, keys: list[str], by: str | None, role: str, group: comparability.Group
+) -> dict[str, str]:
+    """What a side's runs in one group are runs of; UserError when a point would combine runs that are
+    not repeats of one thing (another GPU, driver, CUDA, backend version or commit). Runs of unlike
+    things that time different points (a smoke sweep beside a default sweep) are not combined, so they
+    may share a side; the side then says it holds both."""
     about = {}
     for column in REPEATS_AGREE_ON:
         if column == by or column not in rows.columns:
             continue
-        values = sorted(rows[column].astype("string").fillna("(none)").unique())
-        if len(values) > 1:
-            raise UserError(
-                f"{role} mixes {column} ({', '.join(values)}) in {group.describe()}: a side's runs are combined "
-                f"only as repeats of one thing; give each side runs of one {column}, or split with --by {column}"
+        text = rows[column].astype("string").fillna("(none)")
+        spread = text.groupby([rows[k] for k in keys], sort=False).nunique()
+        if (spread > 1).any():
+            point = spread.index[int(np.argmax(spread.to_numpy() > 1))]
+            values = sorted(
+                text[
+                    (rows[keys] == pd.Series(point if isinstance(point, tuple) else (point,), index=keys)).all(axis=1)
+                ].unique()
             )
-        about[column] = values[0] if column != "git_commit" else values[0][:10]
+            raise UserError(
+                f"{role} mixes {column} ({', '.join(values)}) on the same point ({', '.join(map(str, point if isinstance(point, tuple) else (point,)))}) "
+                f"in {group.describe()}: a point's runs are combined only as repeats of one thing; give each side "
+                f"runs of one {column}, or split with --by {column}"
+            )
+        values = sorted(text.unique())
+        about[column] = ", ".join(v[:10] if column == "git_commit" else v for v in values)
     return about
 
 

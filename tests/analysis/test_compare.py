@@ -71,8 +71,14 @@ def test_a_side_whose_runs_are_not_repeats_of_one_thing_is_refused_naming_the_mi
     base = pd.concat(
         [make_run(POINTS, seed=1, run_id="a"), make_run(POINTS, seed=2, run_id="b").assign(git_commit="def5678")]
     )
-    with pytest.raises(UserError, match=r"base mixes git_commit \(abc1234, def5678\)"):
+    with pytest.raises(UserError, match=r"base mixes git_commit \(abc1234, def5678\) on the same point"):
         compare(base, make_run(POINTS, seed=3, run_id="c"))
+    other = grid(sizes=(7,))  # runs of another commit that time other points are not combined: allowed
+    base = pd.concat(
+        [make_run(POINTS, seed=1, run_id="a"), make_run(other, seed=2, run_id="b").assign(git_commit="def5678")]
+    )
+    comp = compare(base, make_run(POINTS + other, seed=3, run_id="c"))
+    assert "commit abc1234, def5678" in next(iter(comp.groups.values())).runs_sentence()
 
 
 def test_only_ok_rows_are_timed_and_one_sided_points_say_what_the_other_side_recorded() -> None:
