@@ -741,8 +741,8 @@ def tables(path: Path) -> str:
     """The markdown tables of reports/kernel-tuning/exploration.md, computed from a run's records."""
     import pandas as pd
 
-    from bench.analysis.render import md_table
     from bench.analysis.roofline import roofline, slope_gbps
+    from bench.mdtable import table as md_table
     from bench.point import Point
 
     df = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line.strip()])

@@ -19,6 +19,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from bench import mdtable
 from bench.analysis.compare import GROUP, Comparison
 from bench.analysis.gate import EXIT_FAIL, EXIT_REFUSED, RERUN_ADVICE, GateResult
 
@@ -188,15 +189,6 @@ def _detail(error: object) -> str:
     return f": {text}" if text else ""
 
 
-def md_table(header: list[str], rows: Iterable[list[str]]) -> str:
-    def cell(x: str) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def comparison_markdown(comp: Comparison, title: str | None = None, max_rows: int | None = None) -> str:
     """Markdown: the summary, per group the points (all, or the max_rows largest changes both ways) with
     their noise, band, adjusted p and reason, then what is only on one side or cannot be judged."""
@@ -236,7 +228,7 @@ def comparison_markdown(comp: Comparison, title: str | None = None, max_rows: in
             for _, r in shown.iterrows()
         ]
         role = " (yardstick: measures the machine, not gated)" if _is_yardstick_group(comp, gid) else ""
-        out += [f"### {info.group.describe()}{role}", "", md_table(header, rows), ""]
+        out += [f"### {info.group.describe()}{role}", "", mdtable.table(header, rows), ""]
         if between:
             out += [f"... {between} points with ratios between those shown (largest and smallest first).", ""]
     for frame, where, other in (
@@ -246,7 +238,7 @@ def comparison_markdown(comp: Comparison, title: str | None = None, max_rows: in
         if len(frame):
             out += [f"### Only in {where} ({len(frame)})", ""]
             out.append(
-                md_table(
+                mdtable.table(
                     ["point", f"status in {other}", "detail"],
                     ([point_label(r), r["other_status"], short_text(r["other_error"])] for _, r in frame.iterrows()),
                 )
@@ -255,7 +247,7 @@ def comparison_markdown(comp: Comparison, title: str | None = None, max_rows: in
     if len(comp.problems):
         out += [f"### Cannot be judged ({len(comp.problems)})", ""]
         out.append(
-            md_table(
+            mdtable.table(
                 ["side", "point", "why"],
                 (
                     [comp.base_label if r["side"] == "base" else comp.cand_label, point_label(r), r["reason"]]

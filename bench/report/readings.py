@@ -192,8 +192,8 @@ def ratio_headline(points: pd.DataFrame, base: str, cand: str, backend: str) -> 
     verdicts = points["verdict"].value_counts()
     return (
         f"over the {summaries.count(len(p), 'point')}{of} timed on both sides, the geometric mean of the "
-        f"time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); verdicts (bootstrap CI and Mann-Whitney "
-        "test per point): "
+        f"time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); verdicts (one-sided tests of the "
+        "runs' medians against the threshold band, Benjamini-Hochberg): "
         + ", ".join(f"{v} {int(verdicts.get(v, 0))}" for v in ("faster", "slower", "same", "ambiguous"))
     )
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.analysis.stats import geometric_mean
+
 
 def finite(values: Iterable[float] | pd.Series | np.ndarray) -> np.ndarray:
     v = np.asarray(list(values) if not isinstance(values, (pd.Series, np.ndarray)) else values, dtype=np.float64)
@@ -28,10 +30,9 @@ def finite(values: Iterable[float] | pd.Series | np.ndarray) -> np.ndarray:
 
 
 def geomean(values: Iterable[float] | pd.Series | np.ndarray) -> float:
-    """Geometric mean of the positive finite values (the average of ratios); nan when there are none."""
-    v = finite(values)
-    v = v[v > 0]
-    return float(np.exp(np.mean(np.log(v)))) if v.size else float("nan")
+    """Geometric mean of the positive finite values (the average of ratios; the one definition is
+    bench.analysis.stats.geometric_mean, which compare and gate use too); nan when there are none."""
+    return geometric_mean(finite(values))
 
 
 def line_value(medians: pd.Series) -> float:

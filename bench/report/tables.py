@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
+from bench import mdtable
 from bench.report import sections
 
 MAX_PROBLEM_ROWS = 60
@@ -18,21 +18,15 @@ KEY_LIBRARIES = ("tensorrt", "tensorrt-rtx", "tensorrt-rtx-cu13", "cuda-python",
 
 
 def text(value: object, width: int = 100) -> str:
-    """A table cell: one line, `|` escaped, missing values empty, long text cut with an ellipsis."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
-    s = str(value).replace("\n", " ").replace("|", "\\|")
-    return s if len(s) <= width else s[: width - 1] + "…"
+    """A table cell (bench.mdtable.cell), cut at ``width``."""
+    return mdtable.cell(value, width)
 
 
 def markdown(
     header: Sequence[str], rows: Iterable[Sequence[object]], right: Sequence[str] = (), width: int = 100
 ) -> str:
-    """A pipe table; columns named in `right` (counts, figures) are right-aligned; cells cut at `width`."""
-    align = ["---:" if h in right else "---" for h in header]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(text(c, width) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    """A pipe table (bench.mdtable.table); columns in `right` right-aligned; cells cut at `width`."""
+    return mdtable.table(header, rows, right, width)
 
 
 def _when(ts: object) -> str:

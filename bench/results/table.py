@@ -19,7 +19,10 @@ from bench.results.schema import COLUMNS, SCHEMA
 
 
 def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    """None, NaN, or pandas' NaT (a missing timestamp of a migrated file)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return True
+    return type(v).__name__ == "NaTType"
 
 
 def to_datetime(v: Any) -> datetime | None:
