@@ -103,6 +103,7 @@ class GpuPreparedPoint(PreparedPoint):
         from bench.gpu import cuda
 
         cuda.memset_async(self.out.ptr, poison_byte(self.point.precision), self.out.nbytes, self.stream)
+        cuda.clear_last_error()
         self.enqueue(self.stream)
         cuda.check_last_error(f"{type(self).__name__}.enqueue")
         host = np.empty(self.out_shape, dtype=self.out_dtype)

@@ -69,6 +69,7 @@ def _check(result: Any, call: str) -> Any:
         result = (result,)
     err = result[0]
     if int(err) != 0:
+        clear_last_error()  # a failed call leaves its error for the next cudaGetLastError: consume it here
         raise CudaError(f"{call} failed: {_error_name(err)}")
     values = result[1:]
     if not values:
@@ -267,6 +268,13 @@ def elapsed_ms(start: Event, end: Event) -> float:
     """Device time between two recorded events, in milliseconds (waits for ``end``)."""
     end.synchronize()
     return float(_check(_rt().cudaEventElapsedTime(start.handle, end.handle), "cudaEventElapsedTime"))
+
+
+def clear_last_error() -> None:
+    """Consume a non-sticky error left by an earlier call (a refused allocation, say), so that the next
+    check after a launch blames the launch only for what the launch did. Sticky errors stay."""
+    with contextlib.suppress(Exception):
+        _rt().cudaGetLastError()
 
 
 def check_last_error(what: str) -> None:

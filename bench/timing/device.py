@@ -179,6 +179,7 @@ def measure(
     from bench.gpu import cuda
 
     cold = settings.l2_flush
+    cuda.clear_last_error()  # an earlier call's leftover error is not this measurement's
     clocks_before = nvml.snapshot(nvml_index) if nvml_index is not None else {}
     start, end = cuda.Event(), cuda.Event()
     flush: cuda.DeviceBuffer | None = None
