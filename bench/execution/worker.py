@@ -14,6 +14,7 @@ at a time; a float build-only point makes no input at all.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -160,7 +161,7 @@ class PointWorker:
                     return TaskResult(task, row)
             else:  # a later round of a point kept open: prepared and verified already
                 prepared, row = kept.prepared, {**kept.row, "started_at": row["started_at"], "attempts": task.attempt}
-            with _Phase(phases, "timing", "backend"):
+            with _Phase(phases, "timing", "backend"), self._timing():
                 m = prepared.measure(timing)
             done = rows.finished({**row, **rows.measurement_columns(m, row["bytes_moved"])}, "ok", phases)
             if not task.last_round:
@@ -201,15 +202,23 @@ class PointWorker:
             self._input = (key, x)
         return self._input[1]
 
+    def _problem(self, point: Point, with_input: bool, phases: dict[str, float]) -> Problem:
+        """The point's input and weights (the reference follows when first asked for). A worker that makes
+        data ahead overrides this to hand over what it made."""
+        with _Phase(phases, "data", "harness"):
+            x_real = self._input_for(point) if with_input else None
+            return make_problem(point, x_real, with_input=with_input)
+
+    def _timing(self) -> contextlib.AbstractContextManager:
+        """Entered around a point's timing: a worker that makes data ahead pins the timing thread here."""
+        return contextlib.nullcontext()
+
     def _prepare(
         self, point: Point, backend: Backend, row: dict, phases: dict[str, float]
     ) -> tuple[PreparedPoint | None, dict]:
         """Data, build, reference and verification of one point. Returns (prepared, row) when it is ready to
         time, else (None, final row)."""
-        with_input = needs_input(point, self.spec.build_only)
-        with _Phase(phases, "data", "harness"):
-            x_real = self._input_for(point) if with_input else None
-            problem = make_problem(point, x_real, with_input=with_input)
+        problem = self._problem(point, needs_input(point, self.spec.build_only), phases)
         with _Phase(phases, "build", "backend"):
             prepared = backend.prepare(point, problem)
         try:

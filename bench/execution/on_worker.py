@@ -1,0 +1,137 @@
+"""What runs inside a Dask worker process (or its nanny) on behalf of bench.execution.cluster.
+
+A worker process serves one run at a time with one `AheadWorker` (its backends started once, its
+device context kept between points). The client calls, in this order: `hello` (start the run's worker
+and say what this process is: host, pid, GPU, code), `run_point` for each point (and names the next
+point it will send, so its data is made meanwhile), `forget` at the end. `kill_worker_process` runs in
+the nanny, the worker's parent, to stop a worker that hangs or lost its CUDA context.
+
+Everything here is picklable by reference (module-level functions), so the workers need this package
+installed, as the client does; `hello` reports the code digest and the client refuses workers whose
+code differs from its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Any
+
+from bench.errors import UserError
+from bench.execution import affinity
+from bench.execution.ahead import AheadWorker
+from bench.execution.task import PointTask, RunSpec, TaskResult
+
+# "run_id": the run this process serves; "worker": its AheadWorker; "lost": the sticky CUDA error that ended
+# this process's use of the GPU (the client replaces the process)
+_STATE: dict[str, Any] = {}
+
+
+def _close_current() -> None:
+    worker = _STATE.pop("worker", None)
+    _STATE.pop("run_id", None)
+    _STATE.pop("lost", None)
+    if worker is not None:
+        worker.close()
+
+
+def _quiet_event_loop(cpus: tuple[int, ...]) -> None:
+    """Keep the Dask worker's own thread (heartbeats, transfers) off the timing core, and stop its sampling
+    profiler, which takes the GIL every 10 ms to read the stacks of running tasks (a timing loop among them)."""
+    try:
+        from distributed import get_worker
+
+        w = get_worker()
+    except Exception:  # not inside a Dask worker (a test calls hello directly)
+        return
+
+    def quiet() -> None:
+        affinity.pin(cpus)
+        for name in ("profile", "profile-cycle"):
+            callback = w.periodic_callbacks.get(name)
+            if callback is not None:
+                callback.stop()
+
+    w.loop.add_callback(quiet)
+
+
+def hello(spec: RunSpec) -> dict[str, Any]:
+    """Start this process's worker for ``spec`` (its backends, on its GPU) and describe the process.
+
+    A backend that cannot start here comes back as ``error`` (the client names this worker and refuses
+    it); it is not raised, so that one bad worker does not look like a harness bug."""
+    if _STATE.get("run_id") != spec.run_id:
+        _close_current()
+    address = nanny = None
+    try:
+        from distributed import get_worker
+
+        w = get_worker()
+        address, nanny = w.address, w.nanny
+    except Exception:
+        pass
+    share = affinity.this_workers_share()
+    affinity.pin(share.cpus)
+    _quiet_event_loop(share.data or share.cpus)
+    facts: dict[str, Any] = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "address": address,
+        "nanny": nanny,
+        "cpus": affinity.format_cpus(share.cpus),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+    worker = _STATE.get("worker")
+    if worker is None:
+        name = f"dask {address} pid {os.getpid()}" if address else f"pid {os.getpid()}"
+        worker = AheadWorker(spec, share, name=name)
+        try:
+            worker.start()
+        except UserError as exc:
+            worker.close()
+            return {**facts, "error": str(exc)}
+        _STATE.update(run_id=spec.run_id, worker=worker)
+    infos = worker.infos
+    gpu = next((i for i in infos.values() if i.extra.get("gpu_uuid")), None)
+    return {
+        **facts,
+        "infos": infos,
+        "run_columns": worker.run_columns,
+        "gpu_name": gpu.gpu_name if gpu else None,
+        "gpu_uuid": gpu.extra.get("gpu_uuid") if gpu else None,
+        "gpu_index": gpu.extra.get("gpu_index") if gpu else None,
+    }
+
+
+def run_point(run_id: str, task: PointTask, upcoming: PointTask | None = None) -> TaskResult:
+    """Run one task; start making ``upcoming``'s data first, so it is ready when that point comes."""
+    worker = _STATE.get("worker")
+    if worker is None or _STATE.get("run_id") != run_id:
+        raise RuntimeError(f"this worker process was not started for run {run_id} (hello first)")
+    lost = _STATE.get("lost")
+    if lost:  # sent before the client learned of it: this process must not use the GPU again
+        return TaskResult(task, {}, extra={"not_run": f"the worker's CUDA context is lost ({lost})"})
+    worker.make_ahead(upcoming)
+    result = worker.execute(task)
+    if result.context_lost:
+        _STATE["lost"] = result.context_lost
+    return result
+
+
+def forget(run_id: str) -> bool:
+    """Release the run's backends (device memory, contexts) when the run ends; the process stays."""
+    if _STATE.get("run_id") == run_id:
+        _close_current()
+        return True
+    return False
+
+
+def kill_worker_process(pid: int, dask_worker: Any = None) -> bool:
+    """In the nanny: SIGKILL its worker process if it is still ``pid`` (never a replacement already
+    started). The nanny then sees the exit and starts a fresh worker."""
+    process = getattr(dask_worker, "process", None)
+    if process is None or getattr(process, "pid", None) != pid:
+        return False
+    os.kill(pid, signal.SIGKILL)
+    return True
