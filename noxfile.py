@@ -16,8 +16,9 @@ ROOT = Path(__file__).parent
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite on this machine. GPU tests skip (with the reason) where no GPU answers;
-    TensorRT-RTX builds every network the harness makes, ahead of time, with no GPU."""
-    session.install("-e", ".[test,gpu,rtx]")
+    TensorRT-RTX builds every network the harness makes, ahead of time, with no GPU; Dask workers on
+    127.0.0.1 run sweeps and crash on purpose (the cluster extra)."""
+    session.install("-e", ".[test,gpu,rtx,cluster]")
     session.run("pytest", *session.posargs)
 
 

@@ -26,6 +26,7 @@ TEST_REGISTRY: dict[str, str] = {
     "test-exit": "bench.backends.testing:ExitBackend",
     "test-hang": "bench.backends.testing:HangBackend",
     "test-illegal-address": "bench.backends.testing:IllegalAddressBackend",
+    "test-lost-context": "bench.backends.testing:LostContextBackend",
 }
 if os.environ.get(TEST_BACKENDS_ENV) == "1":
     REGISTRY.update(TEST_REGISTRY)

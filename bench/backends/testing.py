@@ -7,7 +7,9 @@ the way a real failure strikes mid-run:
 - `test-exit`: os._exit(3), the process ends at once with status 3 (as a library calling exit() does);
 - `test-hang`: never returns (as a deadlocked driver call does); only a time limit ends it;
 - `test-illegal-address` (GPU): launches a kernel that writes through a null pointer, through
-  bench.gpu.cuda: cudaErrorIllegalAddress, a sticky error after which the process's CUDA context is lost.
+  bench.gpu.cuda: cudaErrorIllegalAddress, a sticky error after which the process's CUDA context is lost;
+- `test-lost-context` (CPU): its timing raises and it then reports its process's device unusable, the
+  state the GPU one leaves, so that replacing such a worker is tested where there is no GPU.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from bench.backends.base import PreparedPoint
+from bench.backends.base import BackendOptions, PreparedPoint
 from bench.backends.cuda_backend import CudaBackend, CudaScalePoint
 from bench.backends.numpy_backend import NumpyBackend
 
@@ -44,6 +46,8 @@ class _Misbehaving(PreparedPoint):
             os.abort()
         if self.act == "exit":
             os._exit(3)
+        if self.act == "lose-context":
+            raise RuntimeError("test-lost-context: timing failed and left this process's device unusable")
         while True:  # hang
             time.sleep(3600)
 
@@ -71,6 +75,22 @@ class ExitBackend(_CpuTestBackend):
 class HangBackend(_CpuTestBackend):
     name = "test-hang"
     act = "hang"
+
+
+class LostContextBackend(_CpuTestBackend):
+    name = "test-lost-context"
+    act = "lose-context"
+
+    def __init__(self, options: BackendOptions | None = None) -> None:
+        super().__init__(options)
+        self.lost: str | None = None
+
+    def prepare(self, point: Point, problem: Problem) -> PreparedPoint:
+        self.lost = "test-lost-context: the device context of this process is lost (as after a sticky CUDA error)"
+        return super().prepare(point, problem)
+
+    def context_error(self) -> str | None:
+        return self.lost
 
 
 ILLEGAL_ADDRESS_SOURCE = """

@@ -37,7 +37,7 @@ class Placement:
     @property
     def in_workers(self) -> bool:
         """Whether points run in worker processes (a time limit needs one: a hung point is killed there)."""
-        return bool(self.gpus or self.scheduler or self.isolate or self.point_timeout_s)
+        return self.gpus is not None or self.scheduler is not None or self.isolate or self.point_timeout_s is not None
 
 
 def add_placement_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,22 +72,28 @@ def add_placement_arguments(parser: argparse.ArgumentParser) -> None:
 def executor_for(spec: RunSpec, placement: Placement) -> Executor:
     """The executor for ``placement``: this process unless workers were asked for. Dask is imported only
     then (the `cluster` extra); the in-process path needs none of it."""
+    _check(placement)
     if not placement.in_workers:
         from bench.execution.local import InProcessExecutor
 
         return InProcessExecutor(spec)
-    _check(placement)
     try:
         import distributed  # noqa: F401
     except ImportError:
-        flag = "--scheduler" if placement.scheduler else "--gpus" if placement.gpus else "--isolate"
+        flag = (
+            "--scheduler"
+            if placement.scheduler is not None
+            else "--gpus"
+            if placement.gpus is not None
+            else "--isolate"
+        )
         raise missing_package("distributed", "cluster", f"no {flag}, to run in this process") from None
     from bench.execution import local_cluster
     from bench.execution.cluster import ClusterExecutor, LocalSource, RemoteSource, Source
 
-    if placement.scheduler:
+    if placement.scheduler is not None:
         source: Source = RemoteSource(placement.scheduler)
-    elif placement.gpus:
+    elif placement.gpus is not None:
         source = LocalSource(local_cluster.gpu_slots(placement.gpus))
     else:
         source = LocalSource([local_cluster.isolated_slot()])
@@ -101,13 +107,23 @@ def executor_for(spec: RunSpec, placement: Placement) -> Executor:
 
 
 def _check(placement: Placement) -> None:
-    if placement.gpus and placement.scheduler:
+    if placement.gpus is not None and placement.scheduler is not None:
         raise UserError(
             "--gpus and --scheduler: choose one (--gpus starts workers on this host, --scheduler uses a cluster's)"
+        )
+    if placement.scheduler is not None and (
+        not placement.scheduler.strip() or any(c.isspace() for c in placement.scheduler)
+    ):
+        raise UserError(
+            f"--scheduler {placement.scheduler!r}: expected the scheduler's address, e.g. tcp://10.0.0.5:8786"
         )
     t = placement.point_timeout_s
     if t is not None and not (math.isfinite(t) and t > 0):
         raise UserError(f"--point-timeout {t}: expected a positive number of seconds")
-    if (placement.gpu_model or placement.mixed_gpus) and not (placement.gpus or placement.scheduler):
-        flag = "--gpu-model" if placement.gpu_model else "--mixed-gpus"
+    if (
+        (placement.gpu_model is not None or placement.mixed_gpus)
+        and placement.gpus is None
+        and placement.scheduler is None
+    ):
+        flag = "--gpu-model" if placement.gpu_model is not None else "--mixed-gpus"
         raise UserError(f"{flag} chooses among the workers of --gpus or --scheduler; add one of them, or drop {flag}")

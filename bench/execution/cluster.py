@@ -99,7 +99,7 @@ class RemoteSource:
 
         try:
             return Client(self.address, timeout=self.connect_timeout_s, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise UserError(
                 f"--scheduler {self.address}: no Dask scheduler answered ({type(exc).__name__}: {exc}); start one "
                 "with `dask scheduler` and give its address (tcp://HOST:PORT)"
@@ -190,6 +190,7 @@ class ClusterExecutor:
         self._keys = itertools.count()
         self._hello_deaths: Counter = Counter()
         self._shunned: set[str] = set()  # nannies whose workers are not used again
+        self._witnessed: set[str] = set()  # nannies told to keep their worker's exit in their log
         self._backends: dict[str, Backend] = {}
         self._last_usable = time.monotonic()
 
@@ -291,6 +292,9 @@ class ClusterExecutor:
         request = {GPU_RESOURCE: 1} if resources.get(GPU_RESOURCE, 0) >= 1 else {}
         w = _Worker(address, nanny, request)
         self.workers[address] = w
+        if nanny and nanny not in self._witnessed:  # so that it can tell how the worker ends
+            self.client.run(on_worker.keep_exit_lines, workers=[address], nanny=True, on_error="ignore")
+            self._witnessed.add(nanny)
         w.hello = self._submit(w, on_worker.hello, self.spec, key=f"bench-hello-{next(self._keys)}")
 
     def _read_workers(self, results: list[TaskResult], pending: deque, retry: deque) -> None:

@@ -13,6 +13,7 @@ code differs from its own.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -125,6 +126,42 @@ def forget(run_id: str) -> bool:
         _close_current()
         return True
     return False
+
+
+class _QuietBelow(logging.Filter):
+    """Drops one logger's records below a level: what the terminal showed before `keep_exit_lines`."""
+
+    def __init__(self, logger: str, level: int) -> None:
+        super().__init__()
+        self.logger, self.level = logger, level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == self.logger and record.levelno < self.level)
+
+
+def keep_exit_lines(dask_worker: Any = None) -> bool:
+    """In the nanny: make sure it records how its worker process ends. The nanny logs that at INFO
+    ("Worker process PID was killed by signal N") into its in-memory log, which bench.execution.exits
+    reads; where Dask's logging is set quieter than INFO the line is never made. This lowers the nanny's
+    logger to INFO and filters those extra records out of every other handler, so the terminal shows
+    what it showed before."""
+    log = logging.getLogger("distributed.nanny")
+    level = log.getEffectiveLevel()
+    if level <= logging.INFO:
+        return True
+    keep = getattr(dask_worker, "_deque_handler", None)
+    node: logging.Logger | None = log
+    while node is not None:
+        for handler in node.handlers:
+            if (
+                handler is not keep
+                and type(handler).__name__ != "DequeHandler"
+                and not any(isinstance(f, _QuietBelow) for f in handler.filters)
+            ):
+                handler.addFilter(_QuietBelow(log.name, level))
+        node = node.parent if node.propagate else None
+    log.setLevel(logging.INFO)
+    return True
 
 
 def kill_worker_process(pid: int, dask_worker: Any = None) -> bool:
