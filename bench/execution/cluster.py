@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import os
 import queue
+import secrets
 import sys
 import time
 from collections import Counter, deque
@@ -188,6 +189,7 @@ class ClusterExecutor:
         self._events: queue.Queue = queue.Queue()
         self._by_key: dict[str, _Worker] = {}
         self._keys = itertools.count()
+        self._token = secrets.token_hex(4)
         self._hello_deaths: Counter = Counter()
         self._shunned: set[str] = set()  # nannies whose workers are not used again
         self._witnessed: set[str] = set()  # nannies told to keep their worker's exit in their log
@@ -295,7 +297,7 @@ class ClusterExecutor:
         if nanny and nanny not in self._witnessed:  # so that it can tell how the worker ends
             self.client.run(on_worker.keep_exit_lines, workers=[address], nanny=True, on_error="ignore")
             self._witnessed.add(nanny)
-        w.hello = self._submit(w, on_worker.hello, self.spec, key=f"bench-hello-{next(self._keys)}")
+        w.hello = self._submit(w, on_worker.hello, self.spec, key=self._key("hello"))
 
     def _read_workers(self, results: list[TaskResult], pending: deque, retry: deque) -> None:
         info = self._scheduler_workers()
@@ -445,6 +447,11 @@ class ClusterExecutor:
             w.state = "ready"
 
     # -- handing out points ------------------------------------------------------------------------
+    def _key(self, what: str) -> str:
+        """A task key no other submission shares: Dask takes two submissions of one key for one task, so keys
+        carry the run and this client (two clients of one cluster, a run and its --resume)."""
+        return f"bench-{self.spec.run_id}-{self._token}-{what}-{next(self._keys)}"
+
     def _submit(self, w: _Worker, fn: Callable, *args: Any, key: str) -> Any:
         future = self.client.submit(
             fn, *args, key=key, workers=[w.address], allow_other_workers=False, resources=w.request or None, pure=False
@@ -493,7 +500,7 @@ class ClusterExecutor:
                     break
                 if w.reserved is None and self._worth_ahead(w, pending):
                     w.reserved = self._take(w, pending)
-                key = f"bench-point-{task.index}-r{task.round}-a{task.attempt}-{next(self._keys)}"
+                key = self._key(f"point-{task.index}-r{task.round}-a{task.attempt}")
                 future = self._submit(w, on_worker.run_point, self.spec.run_id, task, w.reserved, key=key)
                 w.sent.append(_Sent(task, future, time.monotonic() if not w.sent else None))
                 w.points += 1

@@ -21,6 +21,7 @@ from typing import Any
 
 from bench.errors import UserError
 from bench.execution import affinity
+from bench.execution.on_worker import LOCAL_WORKER_ENV
 
 GPU_RESOURCE = "GPU"
 # Worker processes: only errors on the terminal; no sampling profiler or GIL monitor (each takes the GIL
@@ -136,7 +137,7 @@ def start(slots: list[LocalSlot]) -> tuple[Any, Any]:
                 "nthreads": 1,
                 "memory_limit": 0,
                 "resources": dict(slot.resources),
-                "env": dict(slot.env),
+                "env": {LOCAL_WORKER_ENV: "1", **slot.env},
             },
         }
         for slot in slots

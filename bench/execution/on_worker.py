@@ -1,9 +1,10 @@
 """What runs inside a Dask worker process (or its nanny) on behalf of bench.execution.cluster.
 
-A worker process serves one run at a time with one `AheadWorker` (its backends started once, its
-device context kept between points). The client calls, in this order: `hello` (start the run's worker
-and say what this process is: host, pid, GPU, code), `run_point` for each point (and names the next
-point it will send, so its data is made meanwhile), `forget` at the end. `kill_worker_process` runs in
+A worker process keeps one `AheadWorker` per run it serves (its backends started once, its device context
+kept between points; two runs sharing a cluster take turns on its GPU, one point at a time). The client
+calls, in this order: `hello` (start the run's worker and say what this process is: host, pid, GPU, code),
+`run_point` for each point (and names the next point it will send, so its data is made meanwhile),
+`forget` at the end. `kill_worker_process` runs in
 the nanny, the worker's parent, to stop a worker that hangs or lost its CUDA context.
 
 Everything here is picklable by reference (module-level functions), so the workers need this package
@@ -24,17 +25,19 @@ from bench.execution import affinity
 from bench.execution.ahead import AheadWorker
 from bench.execution.task import PointTask, RunSpec, TaskResult
 
-# "run_id": the run this process serves; "worker": its AheadWorker; "lost": the sticky CUDA error that ended
-# this process's use of the GPU (the client replaces the process)
-_STATE: dict[str, Any] = {}
+# The runs this process serves (run id -> its worker, oldest first), and the sticky CUDA error that ended
+# this process's use of the GPU, if one did (the client then replaces the process).
+_RUNS: dict[str, AheadWorker] = {}
+_LOST: dict[str, str] = {}
+RUNS_KEPT = 4  # a run whose client vanished without `forget` is closed once this many newer runs came
+LOCAL_WORKER_ENV = "BENCH_LOCAL_WORKER"  # '1' in workers a run starts on its own host (bench.execution.local_cluster)
 
 
-def _close_current() -> None:
-    worker = _STATE.pop("worker", None)
-    _STATE.pop("run_id", None)
-    _STATE.pop("lost", None)
+def _close(run_id: str) -> bool:
+    worker = _RUNS.pop(run_id, None)
     if worker is not None:
         worker.close()
+    return worker is not None
 
 
 def _quiet_event_loop(cpus: tuple[int, ...]) -> None:
@@ -47,8 +50,10 @@ def _quiet_event_loop(cpus: tuple[int, ...]) -> None:
     except Exception:  # not inside a Dask worker (a test calls hello directly)
         return
 
-    def quiet() -> None:
+    def quiet() -> None:  # on the worker's event loop, its main thread
         affinity.pin(cpus)
+        if os.environ.get(LOCAL_WORKER_ENV) == "1":  # started by the run, stopped by it: not by the terminal's Ctrl-C
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         for name in ("profile", "profile-cycle"):
             callback = w.periodic_callbacks.get(name)
             if callback is not None:
@@ -62,8 +67,9 @@ def hello(spec: RunSpec) -> dict[str, Any]:
 
     A backend that cannot start here comes back as ``error`` (the client names this worker and refuses
     it); it is not raised, so that one bad worker does not look like a harness bug."""
-    if _STATE.get("run_id") != spec.run_id:
-        _close_current()
+    known = _RUNS.get(spec.run_id)
+    if known is not None and known.spec != spec:  # the same run resumed with other settings
+        _close(spec.run_id)
     address = nanny = None
     try:
         from distributed import get_worker
@@ -83,7 +89,7 @@ def hello(spec: RunSpec) -> dict[str, Any]:
         "cpus": affinity.format_cpus(share.cpus),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
-    worker = _STATE.get("worker")
+    worker = _RUNS.get(spec.run_id)
     if worker is None:
         name = f"dask {address} pid {os.getpid()}" if address else f"pid {os.getpid()}"
         worker = AheadWorker(spec, share, name=name)
@@ -92,7 +98,9 @@ def hello(spec: RunSpec) -> dict[str, Any]:
         except UserError as exc:
             worker.close()
             return {**facts, "error": str(exc)}
-        _STATE.update(run_id=spec.run_id, worker=worker)
+        while len(_RUNS) >= RUNS_KEPT:
+            _close(next(iter(_RUNS)))
+        _RUNS[spec.run_id] = worker
     infos = worker.infos
     gpu = next((i for i in infos.values() if i.extra.get("gpu_uuid")), None)
     return {
@@ -107,25 +115,22 @@ def hello(spec: RunSpec) -> dict[str, Any]:
 
 def run_point(run_id: str, task: PointTask, upcoming: PointTask | None = None) -> TaskResult:
     """Run one task; start making ``upcoming``'s data first, so it is ready when that point comes."""
-    worker = _STATE.get("worker")
-    if worker is None or _STATE.get("run_id") != run_id:
+    worker = _RUNS.get(run_id)
+    if worker is None:
         raise RuntimeError(f"this worker process was not started for run {run_id} (hello first)")
-    lost = _STATE.get("lost")
+    lost = _LOST.get("error")
     if lost:  # sent before the client learned of it: this process must not use the GPU again
         return TaskResult(task, {}, extra={"not_run": f"the worker's CUDA context is lost ({lost})"})
     worker.make_ahead(upcoming)
     result = worker.execute(task)
     if result.context_lost:
-        _STATE["lost"] = result.context_lost
+        _LOST["error"] = result.context_lost
     return result
 
 
 def forget(run_id: str) -> bool:
     """Release the run's backends (device memory, contexts) when the run ends; the process stays."""
-    if _STATE.get("run_id") == run_id:
-        _close_current()
-        return True
-    return False
+    return _close(run_id)
 
 
 class _QuietBelow(logging.Filter):

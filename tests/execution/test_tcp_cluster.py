@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -120,3 +121,25 @@ def test_a_worker_killed_mid_sweep_loses_no_point(scheduler_address, tmp_path):
     assert not df["worker"].str.endswith(f" pid {killed[0]}")[df["attempts"] == 2].any()  # rerun elsewhere
     assert any("its worker died (signal 9 (SIGKILL" in n for n in notes)
     assert Path(tmp_path / "killed.parquet").exists()
+
+
+def test_two_runs_share_the_cluster_and_both_finish(scheduler_address, tmp_path):
+    points = expand(load_sweep("smoke"))
+    planned = plan(points, make_backends({"numpy"}, BackendOptions()))
+    halves = {"first": planned[::2], "second": planned[1::2]}
+    out: dict = {}
+
+    def one(name: str) -> None:
+        spec = spec_for(halves[name], FAST, run_id=name)
+        out[name] = run_through(
+            ClusterExecutor(spec, RemoteSource(scheduler_address)), spec, halves[name], tmp_path / name
+        )
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for name, part in halves.items():
+        df, _ = out[name]
+        assert len(df) == len(part) and (df["run_id"] == name).all() and (df["status"] != "failed").all()
