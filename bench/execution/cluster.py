@@ -48,10 +48,11 @@ from bench.execution.task import PointTask, RunSpec, TaskResult
 POLL_S = 0.1  # how often the worker list is read and the clock checked while points run
 EXIT_WAIT_S = 3.0  # how long to wait for a dead worker's nanny to report its exit
 STALL_S = 120.0  # no usable worker for this long, with points left: stop (finish with --resume)
+FETCH_TIMEOUT_S = 10.0  # a result not fetched in this long from a worker that was there went with it
 HELLO_TIMEOUT_S = 300.0  # a worker starting its backends (CUDA, TensorRT) at the start of a run
 KILL_WAIT_S = 30.0  # a worker told to stop that is still there after this is given up on
 HELLO_DEATHS = 3  # a nanny whose workers die this often while starting is not used again
-DEPTH = 2  # points sent to a worker at once: the one running and the next, which starts without a round trip
+DEPTH = 1  # points sent to a worker at once: see _assign
 AHEAD_ENV = "BENCH_AHEAD"  # '0': workers make no data ahead (for comparing timings with and without)
 
 
@@ -117,6 +118,8 @@ class _Sent:
     task: PointTask
     future: Any
     started: float | None = None  # when it became the worker's running point, as seen from here
+    finished: bool = False  # Dask said it finished (its result may still die with the worker before it is fetched)
+    unfetched_since: float | None = None  # when fetching its result failed
 
 
 @dataclass
@@ -254,26 +257,32 @@ class ClusterExecutor:
         self._last_usable = time.monotonic()
         while left:
             results: list[TaskResult] = []
-            if time.monotonic() - last_read >= POLL_S:
-                self._read_workers(results, pending, retry)
-                last_read = time.monotonic()
             self._assign(pending, retry)
-            try:
-                future = self._events.get(timeout=POLL_S)
-            except queue.Empty:
-                future = None
-            while future is not None:
-                if self._on_done(future, results, pending):
-                    last_read = 0.0  # a worker may be gone: read the list now
-                try:
-                    future = self._events.get_nowait()
-                except queue.Empty:
-                    future = None
+            events = self._wait_for_events()
+            for future, status in events:  # first note what finished: a worker that died since took no result
+                self._note_finished(future, status)  # with it that it had finished computing
+            if events or time.monotonic() - last_read >= POLL_S:
+                self._read_workers(results, pending, retry)  # a result is fetched only from a worker still there
+                last_read = time.monotonic()
+            for future, status in events:
+                self._on_done(future, status, results, pending)
             self._check_clock(results, pending, retry)
             for result in results:
                 left -= 1
                 yield result
             self._check_stalled(left)
+
+    def _wait_for_events(self) -> list[tuple[Any, str]]:
+        """The futures that ended since the last call (waits up to POLL_S for the first)."""
+        try:
+            events = [self._events.get(timeout=POLL_S)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
 
     # -- workers coming and going ------------------------------------------------------------------
     def _scheduler_workers(self) -> dict[str, dict]:
@@ -331,7 +340,7 @@ class ClusterExecutor:
         w.reserved = None
         running = None
         for s in sent:
-            if running is None and s.future.status != "finished" and w.stopping in (None, "timeout"):
+            if running is None and not s.finished and w.stopping in (None, "timeout"):
                 running = s
             else:  # finished (its result went with the worker), or never started
                 back.append(s.task)
@@ -375,6 +384,8 @@ class ClusterExecutor:
             return
         w.state, w.stopping, w.stop_asked = "stopping", why, time.monotonic()
         pid = w.facts.get("pid")
+        if w.address not in self._scheduler_workers():
+            return  # gone already: the next read of the worker list handles it
         try:
             if w.nanny and pid is not None:  # the nanny answers at once, whatever its worker is doing
                 self.client.run(on_worker.kill_worker_process, pid, workers=[w.address], nanny=True)
@@ -457,7 +468,9 @@ class ClusterExecutor:
             fn, *args, key=key, workers=[w.address], allow_other_workers=False, resources=w.request or None, pure=False
         )
         self._by_key[future.key] = w
-        future.add_done_callback(self._events.put)
+        # the status as it was when the future finished: if the worker dies before the result is fetched, Dask
+        # turns a finished task back into a pending one, and only this says that the point did run to its end
+        future.add_done_callback(lambda f: self._events.put((f, f.status)))
         return future
 
     def _may_run(self, task: PointTask, w: _Worker) -> bool:
@@ -491,8 +504,11 @@ class ClusterExecutor:
         return task
 
     def _assign(self, pending: deque, retry: deque) -> None:
-        """Keep every ready worker two points deep (the second starts the moment the first ends, with no
-        round trip between them) and tell it the point after those, whose data it makes meanwhile."""
+        """Give every ready worker its next point, and tell it the point after that, whose data it makes
+        meanwhile. One point at a time (DEPTH 1): a point queued behind another on a worker would start the
+        moment the first ends, and if it crashed its worker within milliseconds, the first point's result,
+        which stays on the worker until fetched, would go with it (seen on CPU with os.abort(): the finished
+        point ran again and the fetch waited for it). A round trip per point costs less than that."""
         for w in list(self.workers.values()):
             while w.state == "ready" and len(w.sent) < DEPTH:
                 task = self._next_for(w, pending, retry)
@@ -511,46 +527,57 @@ class ClusterExecutor:
         )
 
     # -- answers -----------------------------------------------------------------------------------
-    def _on_done(self, future: Any, results: list[TaskResult], pending: deque) -> bool:
-        """Handle a finished future; True when its worker may be gone (read the worker list now)."""
+    def _note_finished(self, future: Any, status: str) -> None:
+        """A point that finished is marked so, and the point queued behind it on its worker starts its clock."""
+        w = self._by_key.get(future.key)
+        if w is None or status != "finished":
+            return
+        for i, sent in enumerate(w.sent):
+            if sent.future is future:
+                sent.finished = True
+                if i + 1 < len(w.sent) and w.sent[i + 1].started is None:
+                    w.sent[i + 1].started = time.monotonic()
+
+    def _on_done(self, future: Any, status: str, results: list[TaskResult], pending: deque) -> None:
+        """Handle a future that ended with ``status``: a hello, or a point's result."""
         w = self._by_key.pop(future.key, None)
         if w is None:
-            return False  # given up on: its worker left, or the run stopped it
-        if future.status == "cancelled":
-            return True
+            return  # given up on: its worker left, or the run stopped it
+        if status == "cancelled":
+            return
         sent = next((s for s in w.sent if s.future is future), None)
-        if future.status == "error":
+        if status == "error":
             from distributed import KilledWorker
 
             exc = future.exception()
-            if isinstance(exc, KilledWorker):  # the scheduler's verdict on a dead worker: wait for the list
+            if isinstance(exc, KilledWorker):  # the scheduler's verdict on a dead worker: the list tells the rest
                 self._by_key[future.key] = w
-                return True
+                return
             if w.hello is future:
                 w.state, w.hello = "refused", None
                 self.notice(f"worker {w.address} failed to start the run: {type(exc).__name__}: {exc}")
-                return False
+                return
             future.result()  # a harness bug on the worker: raised here with its traceback, as in-process
         try:
-            value = future.result(timeout=30)
-        except Exception:  # finished, but the result did not come back: replace the worker, run the point again
+            value = future.result(timeout=FETCH_TIMEOUT_S)
+        except Exception:  # its worker died just now, with the result: the next read of the list handles it
             self._by_key[future.key] = w
-            self._stop(w, "lost")
-            return True
+            if sent is not None:
+                sent.unfetched_since = time.monotonic()
+            return
         if w.hello is future:
             w.hello = None
             self._greeted(w, value)
-            return False
+            return
         if sent is None:
-            return False
+            return
         w.sent.remove(sent)
         if w.sent and w.sent[0].started is None:
             w.sent[0].started = time.monotonic()
         if value.extra.get("not_run"):  # sent before its worker lost its CUDA context: runs elsewhere
             pending.appendleft(sent.task)
-            return False
+            return
         results.append(self._finished(w, value))
-        return False
 
     def _finished(self, w: _Worker, result: TaskResult) -> TaskResult:
         task = result.task
@@ -571,10 +598,18 @@ class ClusterExecutor:
     def _check_clock(self, results: list[TaskResult], pending: deque, retry: deque) -> None:
         now = time.monotonic()
         for w in list(self.workers.values()):
+            running = next((s for s in w.sent if not s.finished), None)
+            late = (
+                running is not None
+                and running.started is not None
+                and now - running.started > (self.point_timeout_s or 0)
+            )
             head = w.sent[0] if w.sent else None
-            late = head is not None and head.started is not None and now - head.started > (self.point_timeout_s or 0)
+            lost = head is not None and head.unfetched_since is not None and now - head.unfetched_since > KILL_WAIT_S
             if w.state == "ready" and self.point_timeout_s and late:
                 self._stop(w, "timeout")
+            elif w.state == "ready" and lost:  # a result that never comes from a worker that stays: start afresh
+                self._stop(w, "lost")
             elif w.state == "stopping" and now - w.stop_asked > KILL_WAIT_S:
                 self.notice(f"worker {w.address} did not stop within {KILL_WAIT_S:g} s; not used again")
                 self._gone(w, results, pending, retry)
