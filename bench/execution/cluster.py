@@ -213,15 +213,8 @@ class ClusterExecutor:
                 f"`CUDA_VISIBLE_DEVICES=0 dask worker {getattr(self.source, 'address', 'tcp://HOST:PORT')} "
                 f"--nthreads 1 --resources {GPU_RESOURCE}=1`"
             )
+        greeted = self._await_hellos(greeted)
         for w in greeted:
-            self._by_key.pop(w.hello.key, None)
-            try:
-                w.facts = w.hello.result(timeout=HELLO_TIMEOUT_S)
-            except TimeoutError:
-                raise UserError(
-                    f"worker {w.address} did not start the run's backends within {HELLO_TIMEOUT_S:g} s"
-                ) from None
-            w.hello = None
             why = self._unfit(w)
             if why:
                 raise UserError(f"worker {w.address} on {w.facts.get('host')}: {why}")
@@ -235,6 +228,34 @@ class ClusterExecutor:
                 for name, bi in w.facts["infos"].items():
                     infos.setdefault(name, bi)
         return infos
+
+    def _await_hellos(self, greeted: list[_Worker]) -> list[_Worker]:
+        """The workers that answered their hello; one that died meanwhile is left to its nanny (its replacement
+        is greeted during the run). None answering is the user's to fix, with what is known of why."""
+        waiting, answered, died = list(greeted), [], []
+        deadline = time.monotonic() + HELLO_TIMEOUT_S
+        while waiting:
+            alive = self._scheduler_workers()
+            for w in list(waiting):
+                if w.hello.status in ("finished", "error"):
+                    self._by_key.pop(w.hello.key, None)
+                    w.facts, w.hello = w.hello.result(), None  # an error raised here is a harness bug
+                    answered.append(w)
+                elif w.address not in alive:
+                    self._forget_futures(w)
+                    w.state = "gone"
+                    died.append(f"{w.address}: {self._exit_of(w).describe()}")
+                else:
+                    continue
+                waiting.remove(w)
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(w.address for w in waiting)
+                raise UserError(f"worker(s) {names} did not start the run's backends within {HELLO_TIMEOUT_S:g} s")
+            if waiting:
+                time.sleep(POLL_S)
+        if not answered:
+            raise UserError(f"every worker of {self.source.where} died while starting the run: {'; '.join(died)}")
+        return answered
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -359,7 +380,7 @@ class ClusterExecutor:
             self.notice(f"{task.point.label()}: its worker died ({how}); running it once more on a fresh worker")
             return
         first = self.first_try.pop(task.point_id, "unknown")
-        msg = f"worker died: {how}, on attempt {task.attempt} (a fresh worker); attempt 1 ended the same way: {first}"
+        msg = f"worker died: {how}, on attempt {task.attempt} (a fresh worker); on attempt 1 it died of {first}"
         results.append(self._failed(w, task, msg, "worker"))
 
     def _exit_of(self, w: _Worker) -> Exit:

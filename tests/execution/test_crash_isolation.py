@@ -62,7 +62,7 @@ def test_crashes_and_a_hang_are_failed_rows_and_the_sweep_goes_on(tmp_path):
     abort = df.loc["test-abort"]
     assert (abort["status"], abort["error_origin"], abort["attempts"]) == ("failed", "worker", 2)
     assert abort["error"].startswith("worker died: signal 6 (SIGABRT: aborted) on ")
-    assert "attempt 1 ended the same way: signal 6 (SIGABRT" in abort["error"]
+    assert "on attempt 1 it died of signal 6 (SIGABRT" in abort["error"]
 
     exited = df.loc["test-exit"]
     assert (exited["status"], exited["error_origin"], exited["attempts"]) == ("failed", "worker", 2)
