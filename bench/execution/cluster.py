@@ -189,7 +189,8 @@ class ClusterExecutor:
         self.digest = code_digest()
         self.home: dict[tuple[str, str], str] = {}  # point -> the GPU its first round ran on
         self.first_try: dict[tuple[str, str], str] = {}  # point -> how its first attempt's worker died
-        self._events: queue.Queue = queue.Queue()
+        self._events: queue.Queue = queue.Queue()  # (future, status) as futures end
+        self._removed: queue.Queue = queue.Queue()  # addresses of workers the scheduler removed
         self._by_key: dict[str, _Worker] = {}
         self._keys = itertools.count()
         self._token = secrets.token_hex(4)
@@ -203,6 +204,7 @@ class ClusterExecutor:
     def start(self) -> dict[str, BackendInfo]:
         """Connect, greet every eligible worker, check them, and choose the ones this run uses."""
         self.client = self.source.start()
+        self.client.subscribe_topic("all", self._on_cluster_event)
         for address, winfo in self._scheduler_workers().items():
             self._join(address, winfo)
         greeted = list(self.workers.values())
@@ -330,13 +332,29 @@ class ClusterExecutor:
         w.hello = self._submit(w, on_worker.hello, self.spec, key=self._key("hello"))
 
     def _read_workers(self, results: list[TaskResult], pending: deque, retry: deque) -> None:
+        """Workers that left (the scheduler's removals, then its list) and workers that came. A replacement
+        may come back at its predecessor's address: the removal says that the one there is new."""
+        while True:
+            try:
+                address = self._removed.get_nowait()
+            except queue.Empty:
+                break
+            w = self.workers.get(address)
+            if w is not None and w.state not in ("gone", "refused"):
+                self._gone(w, results, pending, retry)
         info = self._scheduler_workers()
         for address, w in list(self.workers.items()):
             if w.state not in ("gone", "refused") and address not in info:
                 self._gone(w, results, pending, retry)
         for address, winfo in info.items():
-            if address not in self.workers:
+            if address not in self.workers or self.workers[address].state == "gone":
                 self._join(address, winfo)
+
+    def _on_cluster_event(self, event: tuple[float, dict]) -> None:
+        """On the client's event loop: the scheduler's log of who left (read by the main loop)."""
+        msg = event[1] if isinstance(event, tuple) and len(event) == 2 else {}
+        if isinstance(msg, dict) and msg.get("action") == "remove-worker" and msg.get("worker"):
+            self._removed.put(msg["worker"])
 
     def _forget_futures(self, w: _Worker) -> list[_Sent]:
         sent, w.sent = w.sent, []
@@ -368,6 +386,8 @@ class ClusterExecutor:
         pending.extendleft(reversed(back))
         if running is not None:
             self._died_running(w, running.task, results, retry)
+        elif w.stopping is None:
+            self.notice(f"worker {w.label} left between points ({self._exit_of(w).describe()})")
 
     def _died_running(self, w: _Worker, task: PointTask, results: list[TaskResult], retry: deque) -> None:
         if w.stopping == "timeout":
@@ -639,9 +659,12 @@ class ClusterExecutor:
 
     def _check_stalled(self, left: int) -> None:
         if left and time.monotonic() - self._last_usable > STALL_S:
+            states = Counter(w.state for w in self.workers.values())
+            seen = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"
             raise UserError(
-                f"no usable worker on {self.source.where} for {STALL_S:g} s with {left} point(s) left; the finished "
-                f"points are in the journal: start workers, then finish with --resume {self.spec.run_id}"
+                f"no usable worker on {self.source.where} for {STALL_S:g} s with {left} point(s) left (workers seen: "
+                f"{seen}); the finished points are in the journal: start workers, then finish with --resume "
+                f"{self.spec.run_id}"
             )
 
     # -- rows made here ----------------------------------------------------------------------------

@@ -1,17 +1,19 @@
 """An existing Dask cluster reached through --scheduler: a real `dask scheduler` and two `dask worker`
 processes on 127.0.0.1 (each offering the resource GPU=1, as the README tells users to start them),
 started here as subprocesses. A smoke sweep runs through the CLI; a worker killed with kill -9 in the
-middle of a sweep loses no point."""
+middle of a sweep loses no point, also when its replacement comes back at the same address."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,12 @@ def _wait_for(predicate, timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def scheduler_address(tmp_path_factory):
     """tcp://127.0.0.1:PORT of a scheduler with two one-thread workers offering GPU=1; stopped at the end."""
@@ -65,8 +73,9 @@ def scheduler_address(tmp_path_factory):
     try:
         _wait_for(file.exists, 60, "the scheduler's address file")
         address = json.loads(file.read_text())["address"]
-        for i in range(WORKERS):
-            procs.append(subprocess.Popen([*dask, "worker", address, *WORKER_ARGS, "--name", f"w{i}"], **common))
+        for i in range(WORKERS):  # fixed ports: a worker's replacement comes back at its address
+            port = ["--worker-port", str(_free_port())]
+            procs.append(subprocess.Popen([*dask, "worker", address, *WORKER_ARGS, *port, "--name", f"w{i}"], **common))
         with Client(address, timeout=30) as client:
             client.wait_for_workers(WORKERS, timeout=60)
         yield address
@@ -93,9 +102,10 @@ def test_a_smoke_sweep_through_scheduler_is_one_run_file_written_here(scheduler_
 
 
 def test_a_worker_killed_mid_sweep_loses_no_point(scheduler_address, tmp_path):
-    points = expand(load_sweep("smoke"))[:40]
+    points = expand(load_sweep("smoke"))[:60]
     planned = plan(points, make_backends({"numpy"}, BackendOptions()))
-    spec = spec_for(planned, FAST, run_id="killed")
+    slower = replace(FAST, min_time_s=0.03, max_time_s=0.05)  # long enough for the replacement to take points
+    spec = spec_for(planned, slower, run_id="killed")
     notes: list[str] = []
     executor = ClusterExecutor(spec, RemoteSource(scheduler_address), notice=notes.append)
     killed: list[int] = []
@@ -104,9 +114,9 @@ def test_a_worker_killed_mid_sweep_loses_no_point(scheduler_address, tmp_path):
         if len(killed) == 0 and row["status"] == "ok" and int(row["attempts"]) == 1:
             kill_one_after_five.seen = getattr(kill_one_after_five, "seen", 0) + 1
             if kill_one_after_five.seen == 5:
-                pid = int(row["worker"].rsplit(" pid ", 1)[1])
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+                address, pid = row["worker"].removeprefix("dask ").rsplit(" pid ", 1)
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append((address, pid))
 
     df, summary = run_through(executor, spec, planned, tmp_path, on_row=kill_one_after_five)
     assert killed
@@ -118,7 +128,10 @@ def test_a_worker_killed_mid_sweep_loses_no_point(scheduler_address, tmp_path):
     retried = df[df["attempts"] == 2]
     assert len(retried) >= 1 and (retried["status"] != "failed").all()
     assert all(any("signal 9 (SIGKILL" in w for w in ws) for ws in retried["warnings"])
-    assert not df["worker"].str.endswith(f" pid {killed[0]}")[df["attempts"] == 2].any()  # rerun elsewhere
+    address, pid = killed[0]
+    assert not df["worker"].str.endswith(f" pid {pid}")[df["attempts"] == 2].any()  # rerun elsewhere
+    successor = df["worker"].str.startswith(f"dask {address} pid ") & ~df["worker"].str.endswith(f" pid {pid}")
+    assert successor.any()  # the nanny's replacement, at the same address, was greeted and used
     assert any("its worker died (signal 9 (SIGKILL" in n for n in notes)
     assert Path(tmp_path / "killed.parquet").exists()
 
