@@ -89,7 +89,8 @@ def executor_for(spec: RunSpec, placement: Placement) -> Executor:
         )
         raise missing_package("distributed", "cluster", f"no {flag}, to run in this process") from None
     from bench.execution import local_cluster
-    from bench.execution.cluster import ClusterExecutor, LocalSource, RemoteSource, Source
+    from bench.execution.cluster import ClusterExecutor
+    from bench.execution.sources import LocalSource, RemoteSource, Source
 
     if placement.scheduler is not None:
         source: Source = RemoteSource(placement.scheduler)

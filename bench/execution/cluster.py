@@ -33,16 +33,17 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from bench import rows
 from bench.backends import backend_class, create
 from bench.backends.base import Backend, BackendInfo
 from bench.env import code_digest
 from bench.errors import UserError
-from bench.execution import affinity, on_worker
+from bench.execution import admission, affinity, on_worker
+from bench.execution.admission import GPU_RESOURCE
 from bench.execution.exits import Exit, exit_from_logs
-from bench.execution.local_cluster import GPU_RESOURCE
+from bench.execution.sources import Source
 from bench.execution.task import PointTask, RunSpec, TaskResult
 
 POLL_S = 0.1  # how often the worker list is read and the clock checked while points run
@@ -54,61 +55,6 @@ KILL_WAIT_S = 30.0  # a worker told to stop that is still there after this is gi
 HELLO_DEATHS = 3  # a nanny whose workers die this often while starting is not used again
 DEPTH = 1  # points sent to a worker at once: see _assign
 AHEAD_ENV = "BENCH_AHEAD"  # '0': workers make no data ahead (for comparing timings with and without)
-
-
-class Source(Protocol):
-    """Where the workers come from: a cluster started here, or an existing one."""
-
-    where: str
-
-    def start(self) -> Any: ...  # a connected distributed.Client
-    def close(self) -> None: ...
-
-
-@dataclass
-class LocalSource:
-    """A cluster of this host's processes (bench.execution.local_cluster), closed with the run."""
-
-    slots: list
-    where: str = "this host"
-    _cluster: Any = None
-
-    def start(self) -> Any:
-        from bench.execution import local_cluster
-
-        self._cluster, client = local_cluster.start(self.slots)
-        return client
-
-    def close(self) -> None:
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
-
-
-@dataclass
-class RemoteSource:
-    """An existing cluster, reached through its scheduler; left running after the run."""
-
-    address: str
-    connect_timeout_s: float = 20.0
-
-    @property
-    def where(self) -> str:
-        return f"the cluster at {self.address}"
-
-    def start(self) -> Any:
-        from distributed import Client
-
-        try:
-            return Client(self.address, timeout=self.connect_timeout_s, set_as_default=False)
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
-            raise UserError(
-                f"--scheduler {self.address}: no Dask scheduler answered ({type(exc).__name__}: {exc}); start one "
-                "with `dask scheduler` and give its address (tcp://HOST:PORT)"
-            ) from None
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
@@ -217,13 +163,17 @@ class ClusterExecutor:
             )
         greeted = self._await_hellos(greeted)
         for w in greeted:
-            why = self._unfit(w)
+            why = admission.unfit(w.facts, self.digest)
             if why:
                 raise UserError(f"worker {w.address} on {w.facts.get('host')}: {why}")
-        self._choose_models(greeted)
+        self.models = admission.choose_models(
+            [w.facts.get("gpu_name") for w in greeted], self.gpu_model, self.mixed_gpus
+        )
         for w in greeted:
-            w.state = "ready" if self._fits_model(w) else "refused"
-        self._check_gpus_unique([w for w in greeted if w.state == "ready"])
+            w.state = "ready" if admission.fits_model(w.facts, self.models) else "refused"
+        shared = admission.shared_gpu({w.address: w.facts for w in greeted if w.state == "ready"})
+        if shared:
+            raise UserError(shared)
         infos: dict[str, BackendInfo] = {}
         for w in greeted:
             if w.state == "ready":
@@ -263,7 +213,7 @@ class ClusterExecutor:
         client, self.client = self.client, None
         try:
             if client is not None:
-                if isinstance(self.source, RemoteSource):  # its workers live on: release the run's GPU state
+                if self.source.outlives_run:  # its workers live on: release the run's GPU state
                     live = [w.address for w in self.workers.values() if w.state == "ready"]
                     if live:
                         client.run(on_worker.forget, self.spec.run_id, workers=live, on_error="ignore")
@@ -436,55 +386,11 @@ class ClusterExecutor:
             self.notice(f"could not stop worker {w.address}: {type(exc).__name__}: {exc}")
 
     # -- checks on a greeted worker ----------------------------------------------------------------
-    def _unfit(self, w: _Worker) -> str | None:
-        f = w.facts
-        if f.get("error"):
-            return f["error"]
-        theirs = (f.get("run_columns") or {}).get("code_digest")
-        if theirs != self.digest:
-            return (
-                f"it runs other harness code (code digest {theirs}, this checkout's {self.digest}); install this "
-                "checkout where the workers run (pip install -e .) and restart them"
-            )
-        return None
-
-    def _choose_models(self, greeted: list[_Worker]) -> None:
-        names = Counter(w.facts.get("gpu_name") for w in greeted)
-        listed = ", ".join(f"{n or 'no GPU'} ({c} worker{'s' if c > 1 else ''})" for n, c in names.most_common())
-        if self.gpu_model:
-            chosen = {n for n in names if n and self.gpu_model.lower() in n.lower()}
-            if not chosen:
-                raise UserError(f"--gpu-model {self.gpu_model!r}: no worker has such a GPU; the workers have {listed}")
-        else:
-            chosen = set(names)
-        if len(chosen) > 1 and not self.mixed_gpus:
-            raise UserError(
-                f"the workers have {len(chosen)} GPU models ({listed}) and a run is of one: choose one with "
-                "--gpu-model NAME, or add --mixed-gpus to time on all of them (then compare by gpu_name)"
-            )
-        self.models = None if self.mixed_gpus and not self.gpu_model else chosen
-
-    def _fits_model(self, w: _Worker) -> bool:
-        return self.models is None or w.facts.get("gpu_name") in self.models
-
-    def _check_gpus_unique(self, ready: list[_Worker]) -> None:
-        seen: dict[str, _Worker] = {}
-        for w in ready:
-            uuid = w.facts.get("gpu_uuid")
-            if uuid and uuid in seen:
-                raise UserError(
-                    f"workers {seen[uuid].address} and {w.address} both time on GPU {uuid} "
-                    f"({w.facts.get('host')}): give each worker its own GPU (CUDA_VISIBLE_DEVICES=<i> dask worker ... "
-                    f"--resources {GPU_RESOURCE}=1)"
-                )
-            if uuid:
-                seen[uuid] = w
-
     def _greeted(self, w: _Worker, facts: dict) -> None:
         """A worker that joined during the run said hello: use it if it passes the start's checks."""
         w.facts = facts
-        why = self._unfit(w)
-        if why is None and not self._fits_model(w):
+        why = admission.unfit(facts, self.digest)
+        if why is None and not admission.fits_model(facts, self.models):
             why = f"its GPU ({facts.get('gpu_name')}) is not this run's ({', '.join(sorted(map(str, self.models or ())))})"
         uuid = facts.get("gpu_uuid")
         if why is None and uuid:

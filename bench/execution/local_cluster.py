@@ -21,9 +21,9 @@ from typing import Any
 
 from bench.errors import UserError
 from bench.execution import affinity
+from bench.execution.admission import GPU_RESOURCE
 from bench.execution.on_worker import LOCAL_WORKER_ENV
 
-GPU_RESOURCE = "GPU"
 # Worker processes: only errors on the terminal; no sampling profiler or GIL monitor (each takes the GIL
 # from the thread that times points, every 10 ms and every 1 ms).
 QUIET_WORKER_ENV = {

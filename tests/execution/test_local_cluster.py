@@ -8,7 +8,8 @@ import pytest
 from run_helpers import FAST, run_planned, run_through, spec_for
 
 from bench.execution import local_cluster
-from bench.execution.cluster import ClusterExecutor, LocalSource, RemoteSource
+from bench.execution.cluster import ClusterExecutor
+from bench.execution.sources import LocalSource, RemoteSource
 from bench.planning import expand, plan
 from bench.sweepfile import load_sweep
 from bench.timing.settings import TimingSettings

@@ -21,7 +21,8 @@ from run_helpers import FAST, run_through, spec_for
 
 from bench.backends.base import BackendOptions
 from bench.cli.main import main
-from bench.execution.cluster import ClusterExecutor, RemoteSource
+from bench.execution.cluster import ClusterExecutor
+from bench.execution.sources import RemoteSource
 from bench.planning import expand, make_backends, plan
 from bench.results import load
 from bench.sweepfile import load_sweep
