@@ -8,8 +8,9 @@ the way a real failure strikes mid-run:
 - `test-hang`: never returns (as a deadlocked driver call does); only a time limit ends it;
 - `test-illegal-address` (GPU): launches a kernel that writes through a null pointer, through
   bench.gpu.cuda: cudaErrorIllegalAddress, a sticky error after which the process's CUDA context is lost;
-- `test-lost-context` (CPU): its timing raises and it then reports its process's device unusable, the
-  state the GPU one leaves, so that replacing such a worker is tested where there is no GPU.
+- `test-lost-context` (CPU): its timing raises and it then reports its process's device unusable, and
+  releasing the point fails, as every CUDA call does after a sticky error: the state the GPU one leaves,
+  so that replacing such a worker is tested where there is no GPU.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class _Misbehaving(PreparedPoint):
 
     def close(self) -> None:
         self.inner.close()
+        if self.act == "lose-context":
+            raise RuntimeError("test-lost-context: cannot release the point, the device context is lost")
 
 
 class _CpuTestBackend(NumpyBackend):

@@ -86,6 +86,16 @@ class PointFailure(Exception):
         self.exc, self.origin = exc, origin
 
 
+def _release(prepared: PreparedPoint, backend: Backend) -> None:
+    """Close a prepared point. After a sticky CUDA error every CUDA call fails, freeing memory too: that
+    failure belongs to the lost context, which the point's row already records, so it is not raised again."""
+    try:
+        prepared.close()
+    except Exception:
+        if not backend.context_error():
+            raise
+
+
 @dataclass
 class _Open:
     """A point prepared and verified, kept open for its next round."""
@@ -177,7 +187,7 @@ class PointWorker:
             return result
         finally:
             if prepared is not None and not keep_open:
-                prepared.close()
+                _release(prepared, backend)
 
     def _does_not_fit(self, point: Point, backend: Backend, row: dict) -> dict | None:
         need_host = resources.host_bytes(
@@ -238,7 +248,7 @@ class PointWorker:
             return prepared, row
         finally:
             if self.spec.build_only or not row.get("correct", False):
-                prepared.close()
+                _release(prepared, backend)
 
     def _keep(self, task: PointTask, prepared: PreparedPoint, row: dict, backend: Backend) -> bool:
         """Keep a verified point open for its next round when it is small enough; else it is prepared again."""
