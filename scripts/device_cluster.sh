@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/bench-out}
 R=/tmp/bench-runs
-mkdir -p "$OUT" "$R"
+rm -rf "$R" && mkdir -p "$OUT" "$R"  # a warm machine may hold an earlier call's runs
 S="$OUT/summary.txt"
 : > "$S"
 say() { echo "$*" | tee -a "$S"; }
