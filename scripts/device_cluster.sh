@@ -7,7 +7,7 @@
 #           data made ahead on the worker disturbs a timing (gpu0 against inproc)
 #   gpu1    the same on GPU 1 alone: card to card against gpu0 (compare --by gpu_index)
 # Leaves $OUT/summary.txt (wall times and every analysis), $OUT/card_to_card.md and $OUT/runs.tgz (the run
-# files and their logs). Each run is capped at 240 s; a run that would start after 420 s is skipped and
+# files and their logs). Each run is capped at 200 s; a run that would start after 300 s is skipped and
 # says so. Needs dask and distributed importable (scripts/device_cluster_wheels.sh, installed to /tmp/site).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +21,9 @@ say() { echo "$*" | tee -a "$S"; }
 timed() {  # timed NAME ENV ARGS...: python -m bench run ARGS into $R/NAME with ENV (VAR=value ...), wall time noted
   local name=$1 envs=$2
   shift 2
-  if ((SECONDS > 420)); then say "$name: skipped (${SECONDS}s spent)"; return; fi
+  if ((SECONDS > 300)); then say "$name: skipped (${SECONDS}s spent)"; return; fi
   local t0=$EPOCHREALTIME
-  env $envs timeout 240 python3 -m bench run --out "$R/$name" --no-progress "$@" >"$R/$name.log" 2>&1
+  env $envs timeout 200 python3 -m bench run --out "$R/$name" --no-progress "$@" >"$R/$name.log" 2>&1
   local rc=$? t1=$EPOCHREALTIME
   echo -e "$name\t$rc\t$t0\t$t1" >>"$R/walls.tsv"
   say "$name: exit $rc, wall $(python3 -c "print(f'{$t1 - $t0:.1f}')") s: python -m bench run $* ($envs)"
