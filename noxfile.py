@@ -23,8 +23,9 @@ ROOT = Path(__file__).parent
 def tests(session: nox.Session) -> None:
     """The test suite on this machine. GPU tests skip (with the reason) where no GPU answers;
     TensorRT-RTX builds every network the harness makes, ahead of time, with no GPU; the TensorRT
-    execution path is held against NVIDIA's real runtime modules (tests/backend_tensorrt/test_trt_contract.py)."""
-    session.install("-e", ".[test,gpu,rtx]")
+    execution path is held against NVIDIA's real runtime modules (tests/backend_tensorrt/test_trt_contract.py);
+    Dask workers on 127.0.0.1 run sweeps and crash on purpose (the cluster extra)."""
+    session.install("-e", ".[test,gpu,rtx,cluster]")
     install_trt_contract_modules(session)
     session.run("pytest", *session.posargs)
 

@@ -11,7 +11,7 @@ from bench.execution.local import InProcessExecutor
 from bench.execution.task import RunSpec
 from bench.planning import PlannedPoint
 from bench.results import RunWriter, load
-from bench.runner import RunSummary, run
+from bench.runner import Executor, ProgressFn, RunSummary, run
 from bench.timing.settings import TimingSettings
 
 FAST = TimingSettings(warmup_s=0.001, min_samples=3, min_time_s=0.001, max_time_s=0.01)
@@ -33,13 +33,21 @@ def run_planned(
 ) -> tuple[pd.DataFrame, RunSummary]:
     """Run ``planned`` into a fresh run in ``out``; the finished run as a DataFrame, and the summary."""
     spec = spec_for(planned, timing, build_only)
-    executor = InProcessExecutor(spec, backends=backends)
-    executor.start()
-    writer = RunWriter.start(out, spec.run_id, {"identity": {}})
+    return run_through(InProcessExecutor(spec, backends=backends), spec, planned, out)
+
+
+def run_through(
+    executor: Executor, spec: RunSpec, planned: list[PlannedPoint], out: Path, on_row: ProgressFn | None = None
+) -> tuple[pd.DataFrame, RunSummary]:
+    """Start ``executor``, run ``planned`` through the runner into a fresh run in ``out``, close it."""
     try:
-        summary = run(spec, planned, executor, writer)
-        path = writer.finalize((pp.point.key, pp.point.backend) for pp in planned)
+        executor.start()
+        writer = RunWriter.start(out, spec.run_id, {"identity": {}})
+        try:
+            summary = run(spec, planned, executor, writer, on_row)
+            path = writer.finalize((pp.point.key, pp.point.backend) for pp in planned)
+        finally:
+            writer.close()
     finally:
-        writer.close()
         executor.close()
     return load(path), summary

@@ -4,6 +4,7 @@ optional packages (cuda-python, tensorrt, tensorrt_rtx)."""
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +18,18 @@ REGISTRY: dict[str, str] = {
     "tensorrt": "bench.backends.tensorrt.backend:TensorRTBackend",
     "tensorrt-rtx": "bench.backends.tensorrt.backend:TensorRTRTXBackend",
 }
+# Backends that fail on purpose (crash, exit, hang, lose the CUDA context), for the crash-isolation tests;
+# only where BENCH_TEST_BACKENDS=1 (worker processes inherit it). Listed here, not imported: see testing.py.
+TEST_BACKENDS_ENV = "BENCH_TEST_BACKENDS"
+TEST_REGISTRY: dict[str, str] = {
+    "test-abort": "bench.backends.testing:AbortBackend",
+    "test-exit": "bench.backends.testing:ExitBackend",
+    "test-hang": "bench.backends.testing:HangBackend",
+    "test-illegal-address": "bench.backends.testing:IllegalAddressBackend",
+    "test-lost-context": "bench.backends.testing:LostContextBackend",
+}
+if os.environ.get(TEST_BACKENDS_ENV) == "1":
+    REGISTRY.update(TEST_REGISTRY)
 BACKEND_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 

@@ -80,6 +80,7 @@ class _NumpyPoint(PreparedPoint):
 
 class NumpyBackend(Backend):
     name = "numpy"
+    times_on_host = True
 
     def info(self) -> BackendInfo:
         return BackendInfo(backend=self.name, backend_version=f"numpy {np.__version__}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.cli.common import add_point_arguments, backend_options, planned_points
 from bench.cli.console import RunProgress, built_table, console, noise_line, problems_table, status_table, summary_table
 from bench.errors import UserError
-from bench.execution import Placement, executor_for
+from bench.execution import Placement, add_placement_arguments, executor_for
 from bench.execution.task import RunSpec
 from bench.planning import identity_differences, plan_id, plan_identity
 from bench.results.store import JOURNAL_SUFFIX, RunWriter, check_run_id, load, pending_runs
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--build-only", action="store_true", help="build engines without executing (TensorRT; no GPU needed)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_placement_arguments(parser)
 
 
 def new_run_id() -> str:
@@ -62,6 +63,8 @@ def placement(args: argparse.Namespace) -> Placement:
         scheduler=getattr(args, "scheduler", None),
         isolate=bool(getattr(args, "isolate", False)),
         point_timeout_s=getattr(args, "point_timeout", None),
+        gpu_model=getattr(args, "gpu_model", None),
+        mixed_gpus=bool(getattr(args, "mixed_gpus", False)),
     )
 
 

@@ -14,6 +14,7 @@ at a time; a float build-only point makes no input at all.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -83,6 +84,16 @@ class PointFailure(Exception):
     def __init__(self, exc: Exception, origin: str) -> None:
         super().__init__(str(exc))
         self.exc, self.origin = exc, origin
+
+
+def _release(prepared: PreparedPoint, backend: Backend) -> None:
+    """Close a prepared point. After a sticky CUDA error every CUDA call fails, freeing memory too: that
+    failure belongs to the lost context, which the point's row already records, so it is not raised again."""
+    try:
+        prepared.close()
+    except Exception:
+        if not backend.context_error():
+            raise
 
 
 @dataclass
@@ -160,7 +171,7 @@ class PointWorker:
                     return TaskResult(task, row)
             else:  # a later round of a point kept open: prepared and verified already
                 prepared, row = kept.prepared, {**kept.row, "started_at": row["started_at"], "attempts": task.attempt}
-            with _Phase(phases, "timing", "backend"):
+            with _Phase(phases, "timing", "backend"), self._timing():
                 m = prepared.measure(timing)
             done = rows.finished({**row, **rows.measurement_columns(m, row["bytes_moved"])}, "ok", phases)
             if not task.last_round:
@@ -176,7 +187,7 @@ class PointWorker:
             return result
         finally:
             if prepared is not None and not keep_open:
-                prepared.close()
+                _release(prepared, backend)
 
     def _does_not_fit(self, point: Point, backend: Backend, row: dict) -> dict | None:
         need_host = resources.host_bytes(
@@ -201,15 +212,23 @@ class PointWorker:
             self._input = (key, x)
         return self._input[1]
 
+    def _problem(self, point: Point, with_input: bool, phases: dict[str, float]) -> Problem:
+        """The point's input and weights (the reference follows when first asked for). A worker that makes
+        data ahead overrides this to hand over what it made."""
+        with _Phase(phases, "data", "harness"):
+            x_real = self._input_for(point) if with_input else None
+            return make_problem(point, x_real, with_input=with_input)
+
+    def _timing(self) -> contextlib.AbstractContextManager:
+        """Entered around a point's timing: a worker that makes data ahead pins the timing thread here."""
+        return contextlib.nullcontext()
+
     def _prepare(
         self, point: Point, backend: Backend, row: dict, phases: dict[str, float]
     ) -> tuple[PreparedPoint | None, dict]:
         """Data, build, reference and verification of one point. Returns (prepared, row) when it is ready to
         time, else (None, final row)."""
-        with_input = needs_input(point, self.spec.build_only)
-        with _Phase(phases, "data", "harness"):
-            x_real = self._input_for(point) if with_input else None
-            problem = make_problem(point, x_real, with_input=with_input)
+        problem = self._problem(point, needs_input(point, self.spec.build_only), phases)
         with _Phase(phases, "build", "backend"):
             prepared = backend.prepare(point, problem)
         try:
@@ -229,7 +248,7 @@ class PointWorker:
             return prepared, row
         finally:
             if self.spec.build_only or not row.get("correct", False):
-                prepared.close()
+                _release(prepared, backend)
 
     def _keep(self, task: PointTask, prepared: PreparedPoint, row: dict, backend: Backend) -> bool:
         """Keep a verified point open for its next round when it is small enough; else it is prepared again."""

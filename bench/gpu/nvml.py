@@ -162,3 +162,15 @@ def driver_version() -> str | None:
     except Exception:
         return None
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def device_count() -> int | None:
+    """How many GPUs the driver shows on this host (all of them: CUDA_VISIBLE_DEVICES does not apply to
+    NVML), or None without NVML."""
+    ok, _ = available()
+    if not ok:
+        return None
+    try:
+        return int(_pynvml().nvmlDeviceGetCount())  # type: ignore[union-attr]
+    except Exception:
+        return None
