@@ -136,14 +136,25 @@ def test_a_record_round_trips_through_its_json_file(tmp_path: Path) -> None:
     assert not list(path.parent.glob(".tmp-*"))  # written atomically, nothing left behind
 
 
-def test_a_record_is_only_reused_on_the_gpu_driver_and_generator_it_was_made_for(tmp_path: Path) -> None:
+def test_a_record_is_only_reused_on_the_gpu_model_driver_and_generator_it_was_made_for(tmp_path: Path) -> None:
     T.save_record(ID, tmp_path, _record())
     key = "fp32/uniform/uniform/hbm/pow1"
-    other_gpu = T.GpuIdentity(ID.name, "GPU-ffffffff-0000-0000-0000-000000000000", ID.driver)
+    other_model = T.GpuIdentity("NVIDIA H200", ID.uuid, ID.driver)
     other_driver = T.GpuIdentity(ID.name, ID.uuid, "590.1")
     other_source = T.GpuIdentity(ID.name, ID.uuid, ID.driver, generator="0" * 16)
-    for identity in (other_gpu, other_driver, other_source):
+    for identity in (other_model, other_driver, other_source):
         assert T.load_cached(identity, tmp_path, key) is None
+
+
+def test_another_card_of_the_same_model_reuses_the_decision(tmp_path: Path) -> None:
+    """Cards of one model time the same launch, so a card-to-card comparison compares cards, not launches."""
+    T.save_record(ID, tmp_path, _record())
+    same_model = T.GpuIdentity(ID.name, "GPU-ffffffff-0000-0000-0000-000000000000", ID.driver)
+    assert T.load_cached(same_model, tmp_path, "fp32/uniform/uniform/hbm/pow1") == _record_loaded(tmp_path)
+
+
+def _record_loaded(tmp_path: Path) -> T.TuningRecord:
+    return T.load_record(T.record_path(ID, tmp_path, "fp32/uniform/uniform/hbm/pow1"))
 
 
 def test_a_damaged_record_is_ignored_and_said_so(tmp_path: Path, capsys) -> None:

@@ -19,8 +19,11 @@ pays), the size class (`tiny`: the direct variant's range; `l2-N`: in and out fi
 four of the tensor's bytes; `hbm`: they do not), power, and 64-bit indices. The first point of a class
 on a GPU is timed with every candidate of the class, in a fixed order; the fastest median wins (the
 earlier candidate on a tie); the decision and the whole candidate table are stored as a JSON record
-under ``<cache_dir>/kernel-tuning/<gpu>-<uuid>/driver-<driver>/<generator hash>/``, so a new GPU,
-driver or kernel generator tunes afresh and everything else reuses it. Every candidate is the same
+under ``<cache_dir>/kernel-tuning/<gpu model>/driver-<driver>/<generator hash>/``, so a new GPU model,
+driver or kernel generator tunes afresh and everything else reuses it. The key is the model, not the
+card: two cards of one model (the GPUs of one host, the hosts of one cluster) share decisions, so a
+card-to-card comparison times the same launch on both, and a record made on one host serves another of
+the same model and driver (the record keeps the UUID of the card it was tuned on). Every candidate is the same
 kernel family with the same arithmetic (bench.gpu.kernels): tuning changes speed, never outputs.
 """
 
@@ -190,7 +193,8 @@ def candidates(layout: K.ScaleLayout, size: str, direct: K.ScaleLayout | None = 
 
 @dataclass(frozen=True)
 class GpuIdentity:
-    """What a decision is valid for: this GPU (name and UUID), this driver, this kernel generator."""
+    """What a decision is valid for: this GPU model (its name; the UUID of the card at hand is kept in the
+    record as provenance), this driver, this kernel generator."""
 
     name: str
     uuid: str
@@ -198,8 +202,7 @@ class GpuIdentity:
     generator: str = field(default_factory=K.generator_hash)
 
     def folder(self, cache_dir: Path) -> Path:
-        gpu = f"{_slug(self.name)}-{_slug(self.uuid)[-12:] or 'nouuid'}"
-        return Path(cache_dir) / "kernel-tuning" / gpu / f"driver-{_slug(self.driver)}" / self.generator
+        return Path(cache_dir) / "kernel-tuning" / _slug(self.name) / f"driver-{_slug(self.driver)}" / self.generator
 
 
 @dataclass
@@ -283,7 +286,7 @@ def load_cached(identity: GpuIdentity, cache_dir: Path, key: str) -> TuningRecor
     except ValueError as exc:
         announce(f"kernel tuning: ignoring a damaged record ({exc})")
         return None
-    if record.key != key or record.generator != identity.generator or record.gpu.get("uuid") != identity.uuid:
+    if record.key != key or record.generator != identity.generator or record.gpu.get("name") != identity.name:
         announce(f"kernel tuning: ignoring {path}: made for another key, GPU or generator")
         return None
     return record
