@@ -6,8 +6,13 @@
 #   inproc  the same in this process on GPU 0: where the default sweep spends its time today, and whether
 #           data made ahead on the worker disturbs a timing (gpu0 against inproc)
 #   gpu1    the same on GPU 1 alone: card to card against gpu0 (compare --by gpu_index)
+#   all2    --gpus all again, and three events-mode runs of the 1x3x3x3 points with memcpy in this process:
+#           with gpu0, all, inproc and gpu1, five default-sweep runs of one commit on one host (the gate's
+#           error-rate material, issue 13)
+# The kernel's tuning records are expected in .cache/bench/kernel-tuning (carried from a run on this GPU
+# model and driver), so no run here spends its time tuning and every card times the same launches.
 # Leaves $OUT/summary.txt (wall times and every analysis), $OUT/card_to_card.md and $OUT/runs.tgz (the run
-# files and their logs). Each run is capped at 200 s; a run that would start after 300 s is skipped and
+# files and their logs). Each run is capped at 200 s; a run that would start after 460 s is skipped and
 # says so. Needs dask and distributed importable (scripts/device_cluster_wheels.sh, installed to /tmp/site).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +26,7 @@ say() { echo "$*" | tee -a "$S"; }
 timed() {  # timed NAME ENV ARGS...: python -m bench run ARGS into $R/NAME with ENV (VAR=value ...), wall time noted
   local name=$1 envs=$2
   shift 2
-  if ((SECONDS > 300)); then say "$name: skipped (${SECONDS}s spent)"; return; fi
+  if ((SECONDS > 460)); then say "$name: skipped (${SECONDS}s spent)"; return; fi
   local t0=$EPOCHREALTIME
   env $envs timeout 200 python3 -m bench run --out "$R/$name" --no-progress "$@" >"$R/$name.log" 2>&1
   local rc=$? t1=$EPOCHREALTIME
@@ -34,6 +39,7 @@ say "== host"
 nvidia-smi -L | tee -a "$S"
 say "cores: $(nproc); $(python3 -c 'import dask, distributed; print("dask", dask.__version__, "distributed", distributed.__version__)')"
 say "commit: ${BENCH_GIT_COMMIT:-unset}"
+say "tuning records carried: $(find .cache/bench/kernel-tuning -name '*.json' 2>/dev/null | wc -l)"
 DEFAULT=(--sweep default --backend cuda --backend memcpy)
 ORDER=CUDA_DEVICE_ORDER=PCI_BUS_ID
 
@@ -43,6 +49,10 @@ timed gpu0 "$ORDER" "${DEFAULT[@]}" --gpus 0
 timed all "$ORDER" "${DEFAULT[@]}" --gpus all
 timed inproc "$ORDER CUDA_VISIBLE_DEVICES=0" "${DEFAULT[@]}"
 timed gpu1 "$ORDER" "${DEFAULT[@]}" --gpus 1
+timed all2 "$ORDER" "${DEFAULT[@]}" --gpus all
+for i in 1 2 3; do
+  timed "events$i" "$ORDER CUDA_VISIBLE_DEVICES=0" --sweep default --shape 1x3x3x3 --method events --backend cuda --backend memcpy
+done
 
 say "== wall time: 1 GPU (gpu0) against all GPUs (all), whole commands"
 python3 - "$R/walls.tsv" <<'PY' | tee -a "$S"

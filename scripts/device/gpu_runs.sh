@@ -24,5 +24,6 @@ mkdir -p "reports/kernel-tuning"
 run python3 scripts/kernel_tuning.py export --out "reports/kernel-tuning/${name}-records.json"
 second=$(ls -t "$res"/*.parquet | head -1)
 run python3 scripts/kernel_targets.py "$second"
-tar czf "$OUT/${name}-results.tgz" results/*-"${day}" "reports/kernel-tuning/${name}-records.json" 2>>"$log"
+tar czf "$OUT/${name}-results.tgz" results/*-"${day}" "reports/kernel-tuning/${name}-records.json" \
+  .cache/bench/kernel-tuning 2>>"$log"
 ls -la "$OUT" | tee -a "$log"
