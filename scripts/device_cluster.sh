@@ -12,7 +12,7 @@
 # The kernel's tuning records are expected in .cache/bench/kernel-tuning (carried from a run on this GPU
 # model and driver), so no run here spends its time tuning and every card times the same launches.
 # Leaves $OUT/summary.txt (wall times and every analysis), $OUT/card_to_card.md and $OUT/runs.tgz (the run
-# files and their logs). Each run is capped at 200 s; a run that would start after 460 s is skipped and
+# files and their logs). Each run is capped at 200 s; a run that would start after 480 s is skipped and
 # says so. Needs dask and distributed importable (scripts/device_cluster_wheels.sh, installed to /tmp/site).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ say() { echo "$*" | tee -a "$S"; }
 timed() {  # timed NAME ENV ARGS...: python -m bench run ARGS into $R/NAME with ENV (VAR=value ...), wall time noted
   local name=$1 envs=$2
   shift 2
-  if ((SECONDS > 460)); then say "$name: skipped (${SECONDS}s spent)"; return; fi
+  if ((SECONDS > 480)); then say "$name: skipped (${SECONDS}s spent)"; return; fi
   local t0=$EPOCHREALTIME
   env $envs timeout 200 python3 -m bench run --out "$R/$name" --no-progress "$@" >"$R/$name.log" 2>&1
   local rc=$? t1=$EPOCHREALTIME
@@ -43,16 +43,24 @@ say "tuning records carried: $(find .cache/bench/kernel-tuning -name '*.json' 2>
 DEFAULT=(--sweep default --backend cuda --backend memcpy)
 ORDER=CUDA_DEVICE_ORDER=PCI_BUS_ID
 
+model=$(python3 -c "from bench.gpu import cuda; print(cuda.Device(0).name)")
+slug=$(python3 -c "import re,sys; print(re.sub(r'[^A-Za-z0-9._-]+', '-', sys.argv[1].lower()).strip('-'))" "$model")
+if ! python3 -c "import sys; from bench.gpu import cuda, tuning; sys.exit(0 if (tuning.Path('.cache/bench/kernel-tuning') / tuning._slug(sys.argv[1])).is_dir() else 1)" "$model"; then
+  say "no carried tuning records for $model: tuning on GPU 0 first (not timed)"
+  timeout 240 python3 -m bench run --sweep default --backend cuda --out "$R/tune" --no-progress >"$R/tune.log" 2>&1
+fi
+say "GPU model $model ($slug); tuning records: $(ls .cache/bench/kernel-tuning/ 2>/dev/null | tr '\n' ' ')"
 say "== runs"
 timed crash "BENCH_TEST_BACKENDS=1" --sweep tests/gpu/crash_mid_sweep.toml --isolate
 timed gpu0 "$ORDER" "${DEFAULT[@]}" --gpus 0
 timed all "$ORDER" "${DEFAULT[@]}" --gpus all
 timed inproc "$ORDER CUDA_VISIBLE_DEVICES=0" "${DEFAULT[@]}"
 timed gpu1 "$ORDER" "${DEFAULT[@]}" --gpus 1
-timed all2 "$ORDER" "${DEFAULT[@]}" --gpus all
 for i in 1 2 3; do
   timed "events$i" "$ORDER CUDA_VISIBLE_DEVICES=0" --sweep default --shape 1x3x3x3 --method events --backend cuda --backend memcpy
 done
+timed all2 "$ORDER" "${DEFAULT[@]}" --gpus all
+tar czf "$OUT/runs.tgz" -C "$R" .  # the runs first: if the analysis below runs out of time, they are back
 
 say "== wall time: 1 GPU (gpu0) against all GPUs (all), whole commands"
 python3 - "$R/walls.tsv" <<'PY' | tee -a "$S"
