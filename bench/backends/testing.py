@@ -117,4 +117,4 @@ class IllegalAddressBackend(CudaBackend):
     def prepare(self, point: Point, problem: Problem) -> CudaScalePoint:
         from bench.backends.gpu_common import gpu_device
 
-        return _IllegalAddressPoint(problem, gpu_device(self.options.device))
+        return _IllegalAddressPoint(problem, gpu_device(self.options.device), self.tuner)
