@@ -349,8 +349,8 @@ class CompileError(CudaError):
     """NVRTC rejected the source; the message carries NVRTC's log."""
 
 
-def compile_cubin(source: str, name: str, arch: str, options: Sequence[str] = ()) -> bytes:
-    """Compile CUDA C++ to a cubin for ``arch`` ('sm_90') with NVRTC. Needs no GPU."""
+def _nvrtc_compile(source: str, name: str, arch: str, options: Sequence[str], output: str) -> bytes:
+    """Compile with NVRTC for ``arch`` and return its CUBIN or PTX; CompileError carries NVRTC's log."""
     nv = _nvrtc()
     prog = _check(nv.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 0, [], []), "nvrtcCreateProgram")
     try:
@@ -362,12 +362,25 @@ def compile_cubin(source: str, name: str, arch: str, options: Sequence[str] = ()
             _check(nv.nvrtcGetProgramLog(prog, log), "nvrtcGetProgramLog")
             text = log.rstrip(b"\x00").decode(errors="replace")
             raise CompileError(f"nvrtcCompileProgram failed for {name} ({arch}): {_error_name(err)}\n{text}")
-        size = _check(nv.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
-        cubin = b" " * size
-        _check(nv.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
-        return cubin
+        get_size, get = (
+            (nv.nvrtcGetCUBINSize, nv.nvrtcGetCUBIN) if output == "cubin" else (nv.nvrtcGetPTXSize, nv.nvrtcGetPTX)
+        )
+        size = _check(get_size(prog), f"nvrtcGet{output.upper()}Size")
+        data = b" " * size
+        _check(get(prog, data), f"nvrtcGet{output.upper()}")
+        return data
     finally:
         _check(nv.nvrtcDestroyProgram(prog), "nvrtcDestroyProgram")
+
+
+def compile_cubin(source: str, name: str, arch: str, options: Sequence[str] = ()) -> bytes:
+    """Compile CUDA C++ to a cubin for ``arch`` ('sm_90') with NVRTC. Needs no GPU."""
+    return _nvrtc_compile(source, name, arch, options, "cubin")
+
+
+def compile_ptx(source: str, name: str, arch: str, options: Sequence[str] = ()) -> str:
+    """CUDA C++ to PTX for ``arch`` ('compute_90'): what the kernel asks of the SMs, readable. Needs no GPU."""
+    return _nvrtc_compile(source, name, arch, options, "ptx").rstrip(b"\x00").decode(errors="replace")
 
 
 @dataclass
