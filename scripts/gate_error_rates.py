@@ -2,8 +2,8 @@
 
     python scripts/gate_error_rates.py RESULTS... [--threshold 5%] [--alpha 0.01] [--points-per-split 24]
 
-RESULTS are results files or folders (bench.results.load). Runs of one commit on one GPU (or host) that
-time the same comparable groups (bench.comparability) are repeats of one thing: every way of splitting
+RESULTS are results files or folders (bench.results.load). Runs of one commit on one card (GPU UUID) that
+time the same comparable groups (bench.comparability) with the same kernel launches are repeats of one thing: every way of splitting
 them into a base and a candidate is an A/A gate run whose right answer is "pass". On each split:
 
 - **A/A**: the gate as it is (exit 1 is a false alarm; exit 2, a refusal, is counted apart);
@@ -62,7 +62,12 @@ class RunSet:
 
 
 def run_sets(df: pd.DataFrame) -> list[RunSet]:
-    """Group the runs of `df` into sets of repeats (two or more runs each)."""
+    """Group the runs of `df` into sets of repeats (two or more runs each).
+
+    Repeats time one thing: the same commit, comparable groups, card (GPU UUID: two cards of one model
+    differ, and a run spread over several cards is not a repeat of a run on one) and kernel launch
+    configurations (a re-tuned kernel runs other launches). Runs that differ in any of these are not an
+    A/A pair, and the gate is right to tell them apart."""
     ok = df[df["status"] == "ok"]
     signature = {}
     started = ok.groupby("run_id")["timestamp"].min().sort_values(kind="stable")
@@ -70,14 +75,30 @@ def run_sets(df: pd.DataFrame) -> list[RunSet]:
         rows = ok[ok["run_id"] == run_id]
         groups = tuple(sorted(g.describe() for g, _ in comparability.groups(rows)))
         machine = rows["gpu_name"].astype("string").fillna("CPU host").iloc[0]
+        cards = tuple(sorted(rows["gpu_uuid"].dropna().astype(str).unique())) if "gpu_uuid" in rows else ()
+        configs = _config_digest(rows)
         commit = str(rows["git_commit"].iloc[0])[:7]
         methods = ", ".join(sorted(rows["timing_method"].astype("string").fillna("?").unique()))
         backends = ", ".join(sorted(rows["backend"].astype("string").unique()))
         sweep = ", ".join(sorted(rows["sweep"].astype("string").fillna("?").unique()))
-        signature.setdefault((machine, commit, groups), []).append(
-            (run_id, f"{machine}, {methods}, {backends}, sweep {sweep}, commit {commit}")
+        card = f", card {cards[0][4:12]}" if len(cards) == 1 else (f", {len(cards)} cards" if cards else "")
+        signature.setdefault((machine, cards, configs, commit, groups), []).append(
+            (run_id, f"{machine}{card}, {methods}, {backends}, sweep {sweep}, commit {commit}")
         )
     return [RunSet(members[0][1], [r for r, _ in members]) for members in signature.values() if len(members) >= 2]
+
+
+def _config_digest(rows: pd.DataFrame) -> str:
+    """A digest of every point's kernel launch configuration, not how it was chosen (a run that tuned and
+    one that read the tuning cache ran the same launches); empty where none is recorded."""
+    if "kernel_config" not in rows:
+        return ""
+    items = sorted(
+        f"{k}|{b}|{sorted((n, v) for n, v in (c or {}).items() if n != 'source')}"
+        for k, b, c in zip(rows["point_key"], rows["backend"], rows["kernel_config"], strict=True)
+        if isinstance(c, dict) and c
+    )
+    return str(zlib.crc32("\n".join(items).encode())) if items else ""
 
 
 def splits(runs: list[str], max_splits: int, seed: int) -> list[tuple[str, list[tuple[list[str], list[str]]]]]:
