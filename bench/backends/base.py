@@ -99,6 +99,7 @@ class Backend(ABC):
     name: ClassVar[str]
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
     can_build_only: ClassVar[bool] = False  # builds without executing (TensorRT ahead-of-time)
+    needs_gpu: ClassVar[bool] = False  # executes on a CUDA GPU: a start-up failure says so
     times_on_host: ClassVar[bool] = False  # timed with the host clock: other CPU work would disturb it
 
     def __init__(self, options: BackendOptions | None = None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -133,6 +133,8 @@ class GpuPreparedPoint(PreparedPoint):
 class GpuBackend(Backend):
     """A backend that runs on the process's CUDA device: it can say what a point needs there, what is
     free, and whether the context survived a failure."""
+
+    needs_gpu: ClassVar[bool] = True
 
     def device_bytes(self, point: Point, timing: TimingSettings) -> int:
         from bench.timing.device import flush_bytes

@@ -140,7 +140,10 @@ class PointWorker:
             except UserError:
                 raise
             except Exception as exc:
-                raise UserError(f"backend {name} cannot start on this machine: {type(exc).__name__}: {exc}") from exc
+                needs = " (it needs an NVIDIA GPU and its CUDA driver)" if backend.needs_gpu else ""
+                raise UserError(
+                    f"backend {name} cannot start on this machine{needs}: {type(exc).__name__}: {exc}"
+                ) from exc
         return self.infos
 
     # -- one task ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.analysis.compare import compare, sides
 from bench.analysis.render import comparison_markdown
+from bench.errors import UserError
 from bench.report import frames, labels, plots, readings, sections, summaries, tables
 from bench.report.sections import Section
 
@@ -204,17 +205,21 @@ def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
     """Each side against the first, per backend: heatmap, reading, the largest changes, every point in a
     file; and the headline of each comparison for the summary."""
     base = section.sides[0]
-    md, headlines = [], []
+    md, headlines, refused = [], [], []
     for backend, name in _units(section):
         comps, panels = [], []
         for cand in section.sides[1:]:
             b_rows, c_rows = (s.rows if not backend else s.rows[s.rows["backend"] == backend] for s in (base, cand))
             if b_rows.empty or c_rows.empty:
                 continue
-            comp = compare(
-                b_rows, c_rows, by=section.side_column, base_label=base.label, cand_label=cand.label,
-                threshold=THRESHOLD, n_resamples=REPORT_RESAMPLES,
-            )  # fmt: skip
+            try:
+                comp = compare(
+                    b_rows, c_rows, by=section.side_column, base_label=base.label, cand_label=cand.label,
+                    threshold=THRESHOLD, n_resamples=REPORT_RESAMPLES,
+                )  # fmt: skip
+            except UserError as exc:  # a side combining unlike runs: said, not compared, not pooled
+                refused.append(f"{cand.label} against {base.label}{f' ({name})' if name else ''}: not compared: {exc}")
+                continue
             comps.append((cand, comp))
             ratio, n = frames.ratio_matrix(comp.points)
             if not ratio.empty:
@@ -251,6 +256,9 @@ def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
                 f"Every point: [{full.name}]({full.name}).",
                 "",
             ]
+    if refused:
+        md += ["### Not compared", "", *[f"- {line}" for line in refused], ""]
+        headlines += [line[:1].upper() + line[1:] + "." for line in refused]
     return md, headlines
 
 

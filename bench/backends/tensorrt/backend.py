@@ -62,6 +62,7 @@ class _TensorRTAdapter(Backend):
 
     flavour: ClassVar[str]
     can_build_only: ClassVar[bool] = True
+    needs_gpu: ClassVar[bool] = True  # to execute; --build-only with TensorRT-RTX needs none
 
     _trt: ModuleType | None = None
     _features: feat.TrtFeatures | None = None
