@@ -41,7 +41,7 @@ def _summary(df: pd.DataFrame) -> tuple:
         len(df),
         sorted(df.columns),
         sorted(zip(df["run_id"], df["point_key"], df["backend"], strict=True)),
-        int(sum(len(s) for s in df["samples_us"] if s is not None)),
+        int(sum(len(s) for s in df["samples_us"] if hasattr(s, "__len__") and not isinstance(s, str))),
     )
 
 
@@ -85,3 +85,21 @@ def test_timestamp_is_when_the_point_finished(results):
     df = load(results)
     assert (df["timestamp"] >= df["started_at"]).all()
     assert np.issubdtype(df["numel"].dtype, np.integer)
+
+
+def test_the_committed_results_folder_reads_the_same_in_every_reader():
+    """The committed `results/` (every run this project made with schema 2) is one dataset."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parent.parent / "results"
+    glob = str(committed / "**" / "*.parquet")
+    expected = _summary(load(committed))
+    assert expected[0] > 0 and sorted(COLUMNS) == expected[1]
+    readers = {
+        "duckdb": duckdb.sql(f"select * from read_parquet('{glob}')").df(),
+        "polars": pl.scan_parquet(glob).collect().to_pandas(),
+        "pandas": pd.read_parquet(committed),
+        "pyarrow": ds.dataset(committed, format="parquet").to_table().to_pandas(),
+    }
+    for name, df in readers.items():
+        assert _summary(df) == expected, name
