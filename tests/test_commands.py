@@ -4,11 +4,10 @@ that import without the optional packages (cuda-python, TensorRT, NVML)."""
 from __future__ import annotations
 
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from without_modules import run_without
 
 from bench.cli.main import COMMANDS, main
 from bench.results import load
@@ -71,19 +70,8 @@ def test_env_reports_what_the_machine_offers(capsys):
     assert "GPU:" in out and "main job would run" in out
 
 
-BLOCKER = textwrap.dedent(
-    """
-    import importlib, importlib.abc, pkgutil, sys
-    BLOCKED = {"cuda", "tensorrt", "tensorrt_rtx", "pynvml", "torch", "triton"}
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-    sys.meta_path.insert(0, Block())
-    import bench
-    names = [m.name for m in pkgutil.walk_packages(bench.__path__, "bench.") if m.name != "bench.__main__"]
-    for name in names:
-        importlib.import_module(name)
+def test_every_module_imports_without_optional_packages():
+    body = """
     from bench.cli.main import main
     for cmd in ("plan", "run", "env", "compare", "gate", "report"):
         try:
@@ -92,11 +80,7 @@ BLOCKER = textwrap.dedent(
             assert e.code == 0, cmd
     print("imported", len(names))
     """
-)
-
-
-def test_every_module_imports_without_optional_packages():
-    proc = subprocess.run([sys.executable, "-c", BLOCKER], cwd=ROOT, capture_output=True, text=True)
+    proc = run_without({"cuda", "tensorrt", "tensorrt_rtx", "pynvml", "torch", "triton"}, body)
     assert proc.returncode == 0, proc.stderr
     assert "imported" in proc.stdout
 
