@@ -158,13 +158,22 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
         refusals.append(f"base and cand share no comparable group of gated points: {'; '.join(held)}{hint}")
     half = np.log1p(comp.threshold)
     for drift in comp.drift:
-        if abs(np.log(drift.median)) > half:
+        if abs(np.log(drift.median)) > half and drift.established:
             refusals.append(
                 f"{drift.sentence()}: beyond the ±{comp.threshold:.0%} threshold, so a change cannot be told from "
                 "the machine (or the change touched the memcpy yardstick); time base and cand on the same machine, "
                 "interleaved (`nox -s gate`)"
             )
-    notes = [d.sentence() for d in comp.drift]
+    notes = [
+        d.sentence()
+        + (
+            ": beyond the threshold, but too few copies show it for it to be the machine's (they are too noisy "
+            "to tell a move from noise); not refused on it, each point's band widened by its own copy's move"
+            if abs(np.log(d.median)) > half and not d.established
+            else ""
+        )
+        for d in comp.drift
+    ]
     points = comp.points
     gated_points = points[[gated_group(g) for g in points[GROUP]]] if len(points) else points
     if gate_yardstick is False and len(gated_points):

@@ -10,8 +10,12 @@ of the points with the same shape, precision, timing method and L2 state:
   slower than 1 + threshold AND slower than the machine got (widening, not subtracting: on the same
   data, dividing by the copy made elementwise points worse, since they did not move with it);
 - the gate states the machine's drift (median over the copies, with the range), and refuses when the
-  median drift is itself beyond the threshold: then base and cand ran on machines too unlike to judge a
-  change, and the remedy is to time both on the same machine (`nox -s gate`, interleaved A/B).
+  median drift is beyond the threshold AND the copies show it (at least half of them judged beyond the
+  band, in the drift's direction, by the same model as every point): then base and cand ran on machines
+  too unlike to judge a change, and the remedy is to time both on the same machine (`nox -s gate`,
+  interleaved A/B). Copies too noisy to show a move (events timing of a 1 us copy is host-bound: its
+  run-to-run noise on the H100 is ~10%) prove no drift: the gate says so and does not refuse on them;
+  their moves still widen their points' bands, and those points are judged with their own noise.
 
 memcpy points are judged but not gated by default (they measure the machine, not the change).
 """
@@ -36,11 +40,19 @@ class Drift:
     median: float
     low: float
     high: float
+    shown: int = 0  # copies judged beyond the band in the direction of the median (verdict slower/faster)
+
+    @property
+    def established(self) -> bool:
+        """At least half of the copies show the move beyond the band: the drift is the data's, not noise."""
+        return self.n > 0 and 2 * self.shown >= self.n
 
     def sentence(self) -> str:
+        direction = "slower" if self.median > 1 else "faster"
         return (
             f"the machine: memcpy ({self.label}) took {self.median:.3f}x as long in cand as in base "
-            f"(median over {self.n} copies, range {self.low:.3f}-{self.high:.3f})"
+            f"(median over {self.n} copies, range {self.low:.3f}-{self.high:.3f}; {self.shown} of {self.n} "
+            f"judged {direction} beyond the band)"
         )
 
 
@@ -76,16 +88,22 @@ def bands(threshold: float, drift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarize(points: pd.DataFrame, is_copy: np.ndarray, ratio: np.ndarray) -> list[Drift]:
-    """The machine's drift per timing method and L2 state, from the copies' ratios."""
+    """The machine's drift per timing method and L2 state, from the copies' ratios (and, where the
+    points carry verdicts, how many copies the model judged beyond the band in the drift's direction)."""
     out = []
     copies = points[is_copy].assign(_ratio=np.asarray(ratio)[is_copy])
+    if "verdict" not in copies.columns:
+        copies = copies.assign(verdict="ambiguous")
     if copies.empty:
         return out
     method = copies["timing_method"].astype("string").fillna("unknown timing") if "timing_method" in copies else "?"
     l2 = copies["l2_flush"].map(lambda v: "cold L2" if v is True else "warm L2") if "l2_flush" in copies else "?"
     for label, part in copies.groupby(method + ", " + l2, sort=True):
         r = part["_ratio"].to_numpy(dtype=np.float64)
-        r = r[np.isfinite(r)]
+        finite = np.isfinite(r)
+        r = r[finite]
         if r.size:
-            out.append(Drift(str(label), int(r.size), float(np.median(r)), float(r.min()), float(r.max())))
+            median = float(np.median(r))
+            shown = int((part["verdict"].to_numpy()[finite] == ("slower" if median > 1 else "faster")).sum())
+            out.append(Drift(str(label), int(r.size), median, float(r.min()), float(r.max()), shown))
     return out

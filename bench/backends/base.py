@@ -83,6 +83,12 @@ class PreparedPoint(ABC):
     def measure(self, timing: TimingSettings) -> Measurement:
         """Time the op with the shared timing core."""
 
+    def shed_host_data(self) -> bool:
+        """Drop the host copies of the point's data once it is verified, where timing does not need them;
+        True when nothing sizeable stays on the host. A point kept open between rounds then costs only
+        its device memory (a host backend times on its host arrays: it keeps them, and says False)."""
+        return False
+
     def close(self) -> None:
         """Release buffers, engines, streams. Safe to call twice."""
 

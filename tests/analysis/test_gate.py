@@ -203,6 +203,20 @@ def test_a_machine_that_drifted_beyond_the_threshold_refuses_and_a_1_percent_dri
     assert any("took 1.01" in n for n in small.notes)
 
 
+def test_copies_too_noisy_to_show_a_move_do_not_refuse_and_a_shown_drift_does() -> None:
+    # events timing of a tiny copy is host-bound: ~10% run to run on the H100. Two such runs of one
+    # commit (an A/A pair) leave the copies' median 15% apart by chance; that is no evidence of drift.
+    def noisy(seed: int, **kw: object) -> pd.DataFrame:
+        return make_run(WITH_COPY, seed=seed, run_id=f"events-{seed}", run_noise=0.10, timing_method="events", **kw)
+
+    copies = {p: 1.15 for p in WITH_COPY if p.backend == "memcpy"}
+    result = gate(noisy(1), noisy(2, slowdown=copies))
+    assert result.exit_code == EXIT_PASS, text(result)
+    assert any("too few copies show it" in n for n in result.notes)
+    quiet = gate(runs(1, 3, WITH_COPY), runs(10, 3, WITH_COPY, slowdown=dict.fromkeys(WITH_COPY, 1.15)))
+    assert quiet.exit_code == EXIT_REFUSED and "judged slower beyond the band" in quiet.headline()
+
+
 def test_the_decision_states_its_error_control() -> None:
     result = gate(run(1), run(2))
     assert any("Benjamini-Hochberg over the 18 gated points at alpha 0.01" in n for n in result.notes)
