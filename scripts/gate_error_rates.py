@@ -15,7 +15,9 @@ them into a base and a candidate is an A/A gate run whose right answer is "pass"
 - **all points slowed by f**: every gated point (not the yardstick: a change to the Scale layer does not
   slow the copy); caught when the gate fails.
 
-Splits: every ordered pair of runs ("1 vs 1", one run a side: the gate's fallback), every
+Splits: every ordered pair of runs ("1 vs 1", one run a side: the gate's fallback; and "1 vs 1, history
+of k-2", the same pairs with the set's other runs as `--noise-from`, each point's noise learned from
+them), every
 leave-one-out split ("k-1 vs 1": a committed baseline of several runs against one new run), and halves
 ("h vs h": same-machine A/B, as `nox -s gate` runs it), at most `--max-splits` of each (a seeded sample).
 Slowing samples by f is done on the per-run estimates (bench.analysis.replicates: the log median moves
@@ -65,8 +67,8 @@ def run_sets(df: pd.DataFrame) -> list[RunSet]:
     """Group the runs of `df` into sets of repeats (two or more runs each).
 
     Repeats time one thing: the same commit, comparable groups, card (GPU UUID: two cards of one model
-    differ, and a run spread over several cards is not a repeat of a run on one) and kernel launch
-    configurations (a re-tuned kernel runs other launches). Runs that differ in any of these are not an
+    differ, and a run spread over several cards is not a repeat of a run on one), kernel launch
+    configurations (a re-tuned kernel runs other launches) and number of rounds (another protocol). Runs that differ in any of these are not an
     A/A pair, and the gate is right to tell them apart."""
     ok = df[df["status"] == "ok"]
     signature = {}
@@ -82,10 +84,21 @@ def run_sets(df: pd.DataFrame) -> list[RunSet]:
         backends = ", ".join(sorted(rows["backend"].astype("string").unique()))
         sweep = ", ".join(sorted(rows["sweep"].astype("string").fillna("?").unique()))
         card = f", card {cards[0][4:12]}" if len(cards) == 1 else (f", {len(cards)} cards" if cards else "")
-        signature.setdefault((machine, cards, configs, commit, groups), []).append(
-            (run_id, f"{machine}{card}, {methods}, {backends}, sweep {sweep}, commit {commit}")
+        rounds = _rounds(rows)
+        signature.setdefault((machine, cards, configs, commit, groups, rounds), []).append(
+            (run_id, f"{machine}{card}, {methods}, {backends}, sweep {sweep}, {rounds}, commit {commit}")
         )
     return [RunSet(members[0][1], [r for r, _ in members]) for members in signature.values() if len(members) >= 2]
+
+
+def _rounds(rows: pd.DataFrame) -> str:
+    """How many interleaved rounds the run timed each point in: one protocol's repeats are not another's."""
+    counts = (
+        sorted({int(t.get("rounds") or 1) for t in rows["timing_settings"] if isinstance(t, dict)})
+        if "timing_settings" in rows
+        else []
+    )
+    return "rounds " + "/".join(map(str, counts)) if counts else "rounds not recorded"
 
 
 def _config_digest(rows: pd.DataFrame) -> str:
@@ -108,7 +121,10 @@ def splits(runs: list[str], max_splits: int, seed: int) -> list[tuple[str, list[
     base, cand, ... as `nox -s gate` times them), "blocked" (all of one side, then all of the other: a
     baseline from earlier), "nested" (the rest)."""
     k = len(runs)
-    configs = [("1 vs 1", [([a], [b]) for a, b in itertools.permutations(runs, 2)])]
+    pairs = [([a], [b]) for a, b in itertools.permutations(runs, 2)]
+    configs = [("1 vs 1", pairs)]
+    if k >= 4:  # the fallback for one baseline run: the set's other runs as its noise history
+        configs.append((f"1 vs 1, history of {k - 2}", pairs))
     if k >= 3:
         configs.append((f"{k - 1} vs 1", [([r for r in runs if r != c], [c]) for c in runs]))
     h = k // 2
@@ -295,7 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         for config, parts in splits(rs.runs, args.max_splits, args.seed):
             tally = Tally(factors=args.factors)
             for i, (base, cand) in enumerate(parts):
-                prep = prepare(pd.concat([by_run[r] for r in base]), pd.concat([by_run[r] for r in cand]))
+                history = None
+                if ", history" in config:  # every run of the set but the two compared, earlier and later alike
+                    history = pd.concat([by_run[r] for r in rs.runs if r not in base and r not in cand])
+                prep = prepare(
+                    pd.concat([by_run[r] for r in base]), pd.concat([by_run[r] for r in cand]), history=history
+                )
                 replay(prep, tally, args, np.random.default_rng([args.seed, zlib.crc32(config.encode()), i]))
             rows.append((rs, config, tally))
     if not rows:

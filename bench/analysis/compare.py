@@ -121,6 +121,7 @@ class Comparison:
     groups: dict[str, GroupInfo] = field(default_factory=dict)
     drift: list[yardstick.Drift] = field(default_factory=list)
     with_yardstick: bool = False
+    history_runs: tuple[str, ...] = ()  # runs that gave each point its run-to-run noise, nothing else
 
     @property
     def summary(self) -> Summary:
@@ -288,15 +289,42 @@ class Prepared:
     by: str | None
     joined_base: pd.DataFrame  # base.timed and cand.timed at `index`, taken once
     joined_cand: pd.DataFrame
+    hist_ss: np.ndarray | None = None  # noise history at `index`: sum of squared deviations, runs - 1
+    hist_nu: np.ndarray | None = None
+    history_runs: tuple[str, ...] = ()
 
 
-def prepare(base: pd.DataFrame, cand: pd.DataFrame, *, by: str | None = None) -> Prepared:
-    """Reduce and join the sides (see Prepared); UserError when a side's runs are not repeats of one thing."""
+def prepare(
+    base: pd.DataFrame, cand: pd.DataFrame, *, by: str | None = None, history: pd.DataFrame | None = None
+) -> Prepared:
+    """Reduce and join the sides (see Prepared); UserError when a side's runs are not repeats of one thing.
+
+    `history`: earlier runs of the base's machine, used only for each point's run-to-run variance (see
+    model.py); they must be repeats of one thing like a side's runs, and runs of the candidate are
+    refused (a history that holds the candidate would learn its change as noise)."""
     keys = join_keys(by)
     b, c = _side(base, keys, by, "base"), _side(cand, keys, by, "cand")
     both = b.timed.index.intersection(c.timed.index, sort=False)
     usable = both[(b.timed.loc[both, "problem"].isna() & c.timed.loc[both, "problem"].isna()).to_numpy()]
     described = b.timed.loc[usable, [col for col in DESCRIBE_COLUMNS if col in b.timed.columns]].reset_index()
+    hist_ss = hist_nu = None
+    history_runs: tuple[str, ...] = ()
+    if history is not None and len(history):  # the base's own runs count once, as the base's
+        history = history[~history["run_id"].astype(str).isin(set(base["run_id"].astype(str)))]
+    if history is not None and len(history):
+        history = replicates.estimate(history)
+        shared = set(history["run_id"].astype(str)) & set(cand["run_id"].astype(str))
+        if shared:
+            raise UserError(
+                f"the noise history holds candidate run(s) {', '.join(sorted(shared))}: it would learn the change "
+                "as noise; give earlier runs of the base's machine"
+            )
+        h = _side(history, keys, by, "noise history")
+        runs = h.timed["runs"].reindex(usable).to_numpy(dtype=np.float64)
+        ok = h.timed["problem"].reindex(usable).isna().to_numpy() & np.isfinite(runs)
+        hist_nu = np.where(ok, np.nan_to_num(runs) - 1.0, 0.0)
+        hist_ss = np.where(ok, np.nan_to_num(h.timed["ss"].reindex(usable).to_numpy(dtype=np.float64)), 0.0)
+        history_runs = tuple(sorted(history["run_id"].astype(str).unique()))
     return Prepared(
         base=b,
         cand=c,
@@ -310,6 +338,9 @@ def prepare(base: pd.DataFrame, cand: pd.DataFrame, *, by: str | None = None) ->
         by=by,
         joined_base=b.timed.loc[usable],
         joined_cand=c.timed.loc[usable],
+        hist_ss=hist_ss,
+        hist_nu=hist_nu,
+        history_runs=history_runs,
     )
 
 
@@ -325,6 +356,7 @@ def compare(
     n_resamples: int | None = None,
     seed: int = 0,
     yardstick_control: bool = False,
+    history: pd.DataFrame | None = None,
 ) -> Comparison:
     """Per-point ratio cand/base (of the runs' geometric-mean medians) with its model-based CI, one-sided
     tests against the threshold band and verdicts; see the module docstring and model.py.
@@ -338,7 +370,7 @@ def compare(
     """
     del n_resamples, seed
     return compare_prepared(
-        prepare(base, cand, by=by),
+        prepare(base, cand, by=by, history=history),
         threshold=threshold,
         alpha=alpha,
         base_label=base_label,
@@ -378,6 +410,7 @@ def compare_prepared(
         groups=groups,
         drift=drift,
         with_yardstick=bool(is_copy.any()),
+        history_runs=prep.history_runs,
     )
 
 
@@ -418,6 +451,8 @@ def _model(
             w2_cand=ct["w2"].to_numpy(dtype=np.float64)[rows],
             w4df=bt["w4df"].to_numpy(dtype=np.float64)[rows] / bt["runs"].to_numpy(dtype=np.float64)[rows] ** 4
             + ct["w4df"].to_numpy(dtype=np.float64)[rows] / ct["runs"].to_numpy(dtype=np.float64)[rows] ** 4,
+            hist_ss=None if prep.hist_ss is None else prep.hist_ss[rows],
+            hist_nu=None if prep.hist_nu is None else prep.hist_nu[rows],
         )
         group = b.info[gid][0]
         uncontrolled = control and not is_copy[rows].any() and not np.isfinite(drift[rows]).any()

@@ -113,6 +113,7 @@ def gate(
     cross: bool = False,
     gate_yardstick: bool = False,
     n_resamples: int | None = None,
+    history: pd.DataFrame | None = None,
 ) -> GateResult:
     """Compare and decide; see the module docstring. `n_resamples` is accepted and unused (analytic model)."""
     del n_resamples
@@ -125,7 +126,9 @@ def gate(
     reasons = gpu_refusal(base, cand)
     if reasons and not cross:
         return _refused(reasons, allow_missing)
-    comparison = compare(base, cand, threshold=threshold, alpha=alpha, yardstick_control=not (gate_yardstick or cross))
+    comparison = compare(
+        base, cand, threshold=threshold, alpha=alpha, yardstick_control=not (gate_yardstick or cross), history=history
+    )
     if cross:
         return GateResult(EXIT_PASS, comparison, _empty(), _empty(), _empty(), reasons, cross=True)
     return decide(comparison, allow_missing=allow_missing, gate_yardstick=gate_yardstick)
@@ -178,6 +181,11 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
     gated_points = points[[gated_group(g) for g in points[GROUP]]] if len(points) else points
     if gate_yardstick is False and len(gated_points):
         gated_points = gated_points[~gated_points["yardstick"].astype(bool)]
+    if comp.history_runs:
+        notes.append(
+            f"noise history: {len(comp.history_runs)} earlier run(s) gave each point its own run-to-run noise "
+            "(used for nothing else)"
+        )
     notes.append(
         f"error control: slower means the data show a ratio above the band (one-sided t test on the runs' log "
         f"medians), Benjamini-Hochberg over the {len(gated_points)} gated points at alpha {comp.alpha:g}: when no "

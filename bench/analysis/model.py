@@ -37,6 +37,13 @@ they do not (GPU graph timing) the heavy tails rule. A group with fewer than MIN
 uses DEFAULT_RUN_NOISE for its timing method instead, an explicit, wide figure. The comparison says
 which source each group used.
 
+**A noise history (the fallback for one baseline run).** Earlier runs of the base's machine (`gate
+--noise-from`, or the replay's other runs) are used for nothing but each point's run-to-run variance:
+their squared deviations join the point's own (with their degrees of freedom) beside the prior. One
+baseline run then knows which points are noisy: on the H100, an L2-resident fp32 point of 8x128x56x56
+moves by up to 9% between runs while most points move by 0.1%, and the scatter across points cannot
+tell them apart.
+
 **Decisions are one-sided tests against the threshold band**, symmetric in log ratio,
 [-log(1 + T), +log(1 + T)] (widened by the machine's drift where a yardstick is given, see
 yardstick.py): slower means the data show d > log(1 + T) (a non-inferiority test, null d <= log(1 + T));
@@ -108,6 +115,18 @@ class PointArrays:
     w2_base: np.ndarray  # mean squared within-run standard error over the point's base runs
     w2_cand: np.ndarray  # ... and over its cand runs
     w4df: np.ndarray  # sum over runs of (w² / runs)² / df: the within-run part's Welch-Satterthwaite term
+    # Noise history (optional): earlier runs of the base's machine, used only for each point's run-to-run
+    # variance: sum of squared deviations of their log medians, and its degrees of freedom (runs - 1).
+    hist_ss: np.ndarray | None = None
+    hist_nu: np.ndarray | None = None
+
+    @property
+    def history(self) -> tuple[np.ndarray, np.ndarray]:
+        """(hist_ss, hist_nu), zeros where a point has no history."""
+        zeros = np.zeros_like(self.mean_base)
+        ss = zeros if self.hist_ss is None else np.nan_to_num(np.asarray(self.hist_ss, dtype=np.float64))
+        nu = zeros if self.hist_nu is None else np.nan_to_num(np.asarray(self.hist_nu, dtype=np.float64))
+        return np.where(nu > 0, ss, 0.0), np.maximum(nu, 0.0)
 
     @property
     def d(self) -> np.ndarray:
@@ -179,11 +198,18 @@ def estimate(points: PointArrays, prior: Prior) -> Estimate:
         return _unreplicated(points, prior)
     prior_s2 = np.maximum(prior.s0**2, points.w2)
     s2 = np.where(points.nu > 0, points.s2, 0.0)
-    var = np.maximum(stats.moderated_variance(s2, points.nu, prior_s2, prior.df), NOISE_FLOOR**2)
+    hist_ss, hist_nu = points.history
+    # the history's runs are more replicates of the point's run-to-run variance: their squared deviations
+    # join the point's own, with their degrees of freedom, beside the prior
+    own = np.where(points.nu > 0, s2 * points.nu, 0.0) + hist_ss
+    nu = np.maximum(points.nu, 0.0) + hist_nu
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled = np.where(nu > 0, own / np.maximum(nu, 1e-300), 0.0)
+    var = np.maximum(stats.moderated_variance(pooled, nu, prior_s2, prior.df), NOISE_FLOOR**2)
     return Estimate(
         d=points.d,
         se=np.sqrt(var * points.design),
-        df=prior.df + points.nu,
+        df=prior.df + nu,
         sigma=np.sqrt(var),
     )
 
@@ -229,9 +255,14 @@ def _unreplicated(points: PointArrays, prior: Prior) -> Estimate:
     noise (the CPU runs: 9 rounds a run), the within part dominates and the test keeps many degrees of
     freedom; where they do not (GPU graph timing, ~7x more noise between runs than inside), the prior
     dominates with its heavy tails."""
-    between = prior.s0**2 * points.design
+    hist_ss, hist_nu = points.history
+    # a noise history gives each point its own run-to-run variance (it counts the whole variance of a
+    # run's estimate, the part inside included: conservative), moderated towards the group's prior
+    between_s2 = (prior.df * prior.s0**2 + hist_ss) / (prior.df + hist_nu)
+    between_df = prior.df + hist_nu
+    between = between_s2 * points.design
     var = np.maximum(points.within_var + between, NOISE_FLOOR**2 * points.design)
     with np.errstate(divide="ignore", invalid="ignore"):
-        df = var**2 / (np.nan_to_num(points.w4df) + between**2 / prior.df)
-    df = np.where(np.isfinite(df), np.clip(df, prior.df, MAX_PRIOR_DF), prior.df)
+        df = var**2 / (np.nan_to_num(points.w4df) + between**2 / between_df)
+    df = np.where(np.isfinite(df), np.clip(df, between_df, np.maximum(MAX_PRIOR_DF, between_df)), between_df)
     return Estimate(d=points.d, se=np.sqrt(var), df=df, sigma=np.sqrt(var / points.design))

@@ -9,7 +9,8 @@ Sides: `gate BASE CAND` (a file or folder each; a folder of several runs is seve
 `gate --base PATH... --cand PATH...` (repeat the flags), or `gate --baseline NAME CAND...` with a
 committed baseline manifest results/_baselines/NAME.json (e.g. nvidia-h100-80gb-hbm3) naming runs in
 results/. Several runs per side let the gate see each point's run-to-run noise; with one run a side
-it falls back to the scatter across points, with heavier tails, and says so. memcpy points measure the
+it falls back to the scatter across points, with heavier tails, and says so; `--noise-from PATH` (earlier
+runs of the base's machine) then gives each point its own run-to-run noise. memcpy points measure the
 machine and are not gated unless --gate-yardstick.
 """
 
@@ -39,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-missing", action="store_true", help="points of BASE absent from CAND do not fail")
     parser.add_argument("--cross", action="store_true", help="compare different GPUs; reports, never gates (exit 0)")
     parser.add_argument("--gate-yardstick", action="store_true", help="gate the memcpy points too (no drift control)")
+    parser.add_argument(
+        "--noise-from",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="earlier runs of the base's machine (files or folders, repeatable), used only to learn each "
+        "point's run-to-run noise: the fallback for a baseline of one run",
+    )
     add_output_arguments(parser)
 
 
@@ -54,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = [str(f) for f in baseline.run_files(baseline.manifest_path(args.baseline))] if args.baseline else []
     base_paths, cand_paths = resolve_sides(args, manifest)
     base, cand = load(base_paths), load(cand_paths)
+    history = load(args.noise_from) if args.noise_from else None
     result = gate(
         base,
         cand,
@@ -62,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         cross=args.cross,
         gate_yardstick=args.gate_yardstick,
+        history=history,
     )
     if result.comparison is not None:
         result.comparison.base_label = args.baseline or side_label(base_paths)

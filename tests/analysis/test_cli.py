@@ -168,6 +168,16 @@ def test_baseline_manifest_names_runs_in_results(
     assert "not a readable JSON manifest" in capsys.readouterr().err
 
 
+def test_gate_learns_noise_from_earlier_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for i in range(4):
+        write(tmp_path / "history", f"h{i}", 30 + i)
+    base, cand = write(tmp_path, "a", 1), write(tmp_path, "b", 2)
+    assert main(["gate", str(base), str(cand), "--noise-from", str(tmp_path / "history")]) == 0
+    assert "noise history: 4 earlier run(s)" in capsys.readouterr().out
+    assert main(["gate", str(base), str(cand), "--noise-from", str(cand)]) == 2
+    assert "noise history holds candidate run(s) b" in capsys.readouterr().err
+
+
 def test_compare_by_splits_one_folder(runs: dict[str, Path], tmp_path: Path) -> None:
     write(runs["h200"].parent, "a", 1)
     md = tmp_path / "cmp.md"

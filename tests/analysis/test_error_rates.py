@@ -37,11 +37,19 @@ def test_the_table_counts_splits_and_is_deterministic(script, tmp_path: Path, ca
     assert script.main(argv) == 0
     assert capsys.readouterr().out == first
     rows = [line for line in first.splitlines() if line.startswith("| NVIDIA")]
-    configs = ["1 vs 1", "3 vs 1", "2 vs 2, interleaved", "2 vs 2, blocked", "2 vs 2, nested", "1 vs 1"]
+    configs = [
+        "1 vs 1",
+        "1 vs 1, history of 2",  # the same pairs, each point's noise learned from the set's other runs
+        "3 vs 1",
+        "2 vs 2, interleaved",
+        "2 vs 2, blocked",
+        "2 vs 2, nested",
+        "1 vs 1",  # two runs: no history to learn from
+    ]
     assert [r.split(" | ")[1] for r in rows] == configs
-    assert [int(r.split(" | ")[2]) for r in rows] == [2] * 6  # 12 ordered pairs, 4 leave-one-outs, 2 halvings each kind
+    assert [int(r.split(" | ")[2]) for r in rows] == [2] * 7  # 12 ordered pairs, 4 leave-one-outs, 2 halvings each kind
     assert all(r.split(" | ")[4] == "0 (0.0%)" for r in rows)  # A/A: no false alarm on these runs
-    assert "commit abc1234 (4 runs)" in rows[0] and "commit fff0000 (2 runs)" in rows[5]
+    assert "commit abc1234 (4 runs)" in rows[0] and "commit fff0000 (2 runs)" in rows[6]
     goals = [line for line in first.splitlines() if line.startswith("- NVIDIA")]
     assert len(goals) == 2 and all("A/A false alarms 0 of" in g and "goal <= 1%: met" in g for g in goals)
 

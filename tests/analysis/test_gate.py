@@ -217,6 +217,33 @@ def test_copies_too_noisy_to_show_a_move_do_not_refuse_and_a_shown_drift_does() 
     assert quiet.exit_code == EXIT_REFUSED and "judged slower beyond the band" in quiet.headline()
 
 
+def test_a_noise_history_tells_one_baseline_run_which_points_are_noisy() -> None:
+    # one point flips between two states from run to run (the H100's L2-resident fp32 8x128x56x56 points
+    # move by up to 9%); every other point moves by 0.2%
+    flippy, quiet = POINTS[3], POINTS[9]
+
+    def one(seed: int, state: float, **kw: object) -> pd.DataFrame:
+        slow = {flippy: state, **kw.pop("slowdown", {})}  # type: ignore[dict-item]
+        return run(seed, slowdown=slow, **kw)
+
+    history = pd.concat([one(20 + i, s) for i, s in enumerate((1.0, 1.08, 1.0, 1.08, 1.0))], ignore_index=True)
+    base, cand = one(1, 1.0), one(2, 1.08)
+    blind = gate(base, cand)
+    assert blind.exit_code == EXIT_FAIL and list(blind.failures["point_key"]) == [flippy.key]
+    told = gate(base, cand, history=history)
+    assert told.exit_code == EXIT_PASS, text(told)
+    assert any("noise history: 5 earlier run(s)" in n for n in told.notes)
+    slowed = gate(base, one(2, 1.08, slowdown={quiet: 1.10}), history=history)
+    assert slowed.exit_code == EXIT_FAIL and list(slowed.failures["point_key"]) == [quiet.key]
+
+
+def test_a_noise_history_that_holds_the_candidate_is_refused() -> None:
+    from bench.errors import UserError
+
+    with pytest.raises(UserError, match="noise history holds candidate run"):
+        gate(run(1), run(2), history=pd.concat([run(2), run(3)], ignore_index=True))
+
+
 def test_the_decision_states_its_error_control() -> None:
     result = gate(run(1), run(2))
     assert any("Benjamini-Hochberg over the 18 gated points at alpha 0.01" in n for n in result.notes)
