@@ -181,9 +181,19 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
     gated_points = points[[gated_group(g) for g in points[GROUP]]] if len(points) else points
     if gate_yardstick is False and len(gated_points):
         gated_points = gated_points[~gated_points["yardstick"].astype(bool)]
+    blind = [
+        g for g, info in comp.groups.items() if gated_group(g) and info.prior is not None and not info.prior.replicated
+    ]
+    if blind and not comp.history_runs:
+        notes.append(
+            "one run a side and no noise history: each point's own run-to-run noise is unknown, so the scatter "
+            "across points stands in for it; a point that moves between runs more than the others (on the H100, "
+            "L2-resident fp32 points of 8x128x56x56: reports/gate/README.md) can fail without a change. Give the baseline "
+            "several runs (--baseline NAME), or earlier runs of its machine with --noise-from"
+        )
     if comp.history_runs:
         notes.append(
-            f"noise history: {len(comp.history_runs)} earlier run(s) gave each point its own run-to-run noise "
+            f"noise history: {len(comp.history_runs)} other run(s) of the base's machine gave each point its own run-to-run noise "
             "(used for nothing else)"
         )
     notes.append(

@@ -40,9 +40,9 @@ which source each group used.
 **A noise history (the fallback for one baseline run).** Earlier runs of the base's machine (`gate
 --noise-from`, or the replay's other runs) are used for nothing but each point's run-to-run variance:
 their squared deviations join the point's own (with their degrees of freedom) beside the prior. One
-baseline run then knows which points are noisy: on the H100, an L2-resident fp32 point of 8x128x56x56
-moves by up to 9% between runs while most points move by 0.1%, and the scatter across points cannot
-tell them apart.
+baseline run then knows which points are noisy: on the H100 (results/h100-rounds1-2026-11-26), the
+elementwise fp32 8x128x56x56 axis-1 point (L2-resident) moved by up to 9% between runs while most
+points move by about 0.1%, and the scatter across points cannot tell them apart.
 
 **Decisions are one-sided tests against the threshold band**, symmetric in log ratio,
 [-log(1 + T), +log(1 + T)] (widened by the machine's drift where a yardstick is given, see

@@ -173,7 +173,7 @@ def test_gate_learns_noise_from_earlier_runs(tmp_path: Path, capsys: pytest.Capt
         write(tmp_path / "history", f"h{i}", 30 + i)
     base, cand = write(tmp_path, "a", 1), write(tmp_path, "b", 2)
     assert main(["gate", str(base), str(cand), "--noise-from", str(tmp_path / "history")]) == 0
-    assert "noise history: 4 earlier run(s)" in capsys.readouterr().out
+    assert "noise history: 4 other run(s)" in capsys.readouterr().out
     assert main(["gate", str(base), str(cand), "--noise-from", str(cand)]) == 2
     assert "noise history holds candidate run(s) b" in capsys.readouterr().err
 

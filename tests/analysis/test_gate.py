@@ -232,7 +232,7 @@ def test_a_noise_history_tells_one_baseline_run_which_points_are_noisy() -> None
     assert blind.exit_code == EXIT_FAIL and list(blind.failures["point_key"]) == [flippy.key]
     told = gate(base, cand, history=history)
     assert told.exit_code == EXIT_PASS, text(told)
-    assert any("noise history: 5 earlier run(s)" in n for n in told.notes)
+    assert any("noise history: 5 other run(s)" in n for n in told.notes)
     slowed = gate(base, one(2, 1.08, slowdown={quiet: 1.10}), history=history)
     assert slowed.exit_code == EXIT_FAIL and list(slowed.failures["point_key"]) == [quiet.key]
 
