@@ -25,7 +25,7 @@ import numpy as np
 
 from bench.backends import create
 from bench.backends.base import BackendOptions
-from bench.gpu.cuda import DeviceBuffer
+from bench.gpu.cuda import DeviceBuffer, Stream, memset_async
 from bench.planning import expand
 from bench.problem import make_problem
 from bench.sweepfile import load_sweep
@@ -38,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shape", default="8x128x56x56")
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--pads", default="0,1,2,3,5,8,13,21,34,55")
+    ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--series", type=int, default=20)
+    ap.add_argument(
+        "--prime",
+        choices=("none", "same", "reserve"),
+        default="none",
+        help="before anything is timed: nothing; allocate, fill and free a buffer of the point's input size "
+        "first (same); or allocate, fill and free 2 GiB once (reserve)",
+    )
     args = ap.parse_args(argv)
     sweep = load_sweep("default")
     points = [
@@ -50,9 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     backend.info()
     timing = sweep.measure
     problems = {p.key: make_problem(p) for p in points}
+    print(f"# prime {args.prime}", flush=True)
     print("pass\tpads\tpoint\tmedian_us", flush=True)
     t0 = time.perf_counter()
-    for rep in range(2):
+    if args.prime != "none":
+        size = (2 << 30) if args.prime == "reserve" else problems[points[0].key].x.nbytes
+        first = [DeviceBuffer(size) for _ in range(1 if args.prime == "reserve" else 2)]
+        stream = Stream()
+        for b in first:
+            memset_async(b.ptr, 0, b.nbytes, stream)
+        stream.synchronize()
+        stream.close()
+        for b in first:
+            b.free()
+    for rep in range(args.passes):
         for pads in [int(x) for x in args.pads.split(",")]:
             held = [DeviceBuffer(PAD) for _ in range(pads)]
             try:
@@ -69,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     first = points[0]
     prepared = backend.prepare(first, problems[first.key])
     try:
-        for i in range(20):
+        for i in range(args.series):
             m = prepared.measure(timing)
             print(f"series\t{i}\t{first.label()}\t{np.median(m.samples_us):.3f}", flush=True)
     finally:
