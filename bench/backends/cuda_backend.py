@@ -64,6 +64,7 @@ class CudaScalePoint(GpuPreparedPoint):
             self.nan_safe = not problem.power_is_one or not all(
                 np.isfinite(w.astype(np.float64)).all() for w in weights
             )
+            self.prime(problem.x.nbytes, problem.x.nbytes)  # input and output: see GpuPreparedPoint.prime
             self.x = self.upload(problem.x)
             self.out_dtype = numpy_dtype(p.precision)
             self.out_shape = tuple(p.shape)

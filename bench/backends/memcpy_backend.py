@@ -25,6 +25,7 @@ class MemcpyPoint(GpuPreparedPoint):
     def __init__(self, problem: Problem, device: Device) -> None:
         super().__init__(problem, device)
         try:
+            self.prime(problem.x.nbytes, problem.x.nbytes)  # source and destination: see GpuPreparedPoint.prime
             self.src = self.upload(problem.x)
             self.out = self.alloc(problem.x.nbytes)
         except BaseException:

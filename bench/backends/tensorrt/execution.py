@@ -58,6 +58,7 @@ class TrtPreparedPoint(GpuPreparedPoint):
                 got = _engine_shape(engine, name, shape_query)
                 if got != shape:  # TensorRT keeps the network's shapes: a mismatch is a harness bug
                     raise TensorRTError(f"engine tensor {name!r} has shape {got}, expected {shape}")
+            self.prime(problem.x.nbytes, problem.x.nbytes)  # input and output: see GpuPreparedPoint.prime
             src = self.upload(problem.x)
             # the output has the input's storage dtype and shape (int8 codes for int8, bf16 via ml_dtypes)
             self.out_dtype = problem.x.dtype
