@@ -73,6 +73,12 @@ NOISE_FLOOR = 1e-4  # no run-to-run noise below 0.01%: a guard against division 
 # runs' (7.2%) and the CPU runs' (1.9%).
 DEFAULT_RUN_NOISE = {"graph": 0.01, "events": 0.15, "host": 0.05}
 UNKNOWN_METHOD_NOISE = 0.15
+# With one run a side, the scatter across points stands for run-to-run noise only where that noise is
+# independent from point to point. Events timing is host-bound, and its noise comes in spells and in
+# whole-run shifts: on the H100 one run of the 1x3x3x3 points took 1.41x as long as another on every
+# point (results/h100-gate-events-2026-11-26), so the points scatter little around a large shared move
+# and the scatter says nothing. There the explicit default is the least noise assumed.
+SPREAD_FLOOR = {"events": DEFAULT_RUN_NOISE["events"]}
 CONFIDENCE = 0.95  # the displayed interval; decisions use the corrected one-sided tests
 REPLICATED = "repeated runs"
 
@@ -177,6 +183,9 @@ def fit(points: PointArrays, method: str, unattributed: bool = False) -> Prior:
         inside = float(np.median(points.within_var / points.design))
         if np.isfinite(spread):
             between = np.sqrt(max(spread**2 - inside, 0.0))
+            floor = SPREAD_FLOOR.get(method, 0.0)
+            if between < floor:
+                return Prior(floor, UNREPLICATED_PRIOR_DF, f"the floor for {method} timing", shift)
             return Prior(max(between, NOISE_FLOOR), UNREPLICATED_PRIOR_DF, "spread across points", shift)
     default = DEFAULT_RUN_NOISE.get(method, UNKNOWN_METHOD_NOISE)
     return Prior(default, UNREPLICATED_PRIOR_DF, f"default for {method or 'unknown'} timing", shift)
@@ -205,7 +214,11 @@ def estimate(points: PointArrays, prior: Prior) -> Estimate:
     nu = np.maximum(points.nu, 0.0) + hist_nu
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = np.where(nu > 0, own / np.maximum(nu, 1e-300), 0.0)
-    var = np.maximum(stats.moderated_variance(pooled, nu, prior_s2, prior.df), NOISE_FLOOR**2)
+    # never quieter than the group's typical point: with a few runs a side, a point whose runs happened to
+    # agree would otherwise be judged by that luck alone (DESeq's "maximum" rule). It matters where the
+    # noise comes in spells: events timing on the H100 puts a few consecutive points of a run 1.5x slow
+    # (results/h100-events-rounds1-2026-11-26), and the points a spell missed in the base runs look quiet.
+    var = np.maximum(stats.moderated_variance(pooled, nu, prior_s2, prior.df), np.maximum(prior_s2, NOISE_FLOOR**2))
     return Estimate(
         d=points.d,
         se=np.sqrt(var * points.design),
@@ -258,7 +271,7 @@ def _unreplicated(points: PointArrays, prior: Prior) -> Estimate:
     hist_ss, hist_nu = points.history
     # a noise history gives each point its own run-to-run variance (it counts the whole variance of a
     # run's estimate, the part inside included: conservative), moderated towards the group's prior
-    between_s2 = (prior.df * prior.s0**2 + hist_ss) / (prior.df + hist_nu)
+    between_s2 = np.maximum((prior.df * prior.s0**2 + hist_ss) / (prior.df + hist_nu), prior.s0**2)  # see estimate
     between_df = prior.df + hist_nu
     between = between_s2 * points.design
     var = np.maximum(points.within_var + between, NOISE_FLOOR**2 * points.design)
