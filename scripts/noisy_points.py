@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.analysis.render import point_label  # noqa: E402
-from bench.results import load  # noqa: E402
+from bench.analysis.render import point_label
+from bench.results import load
 
 
 def main(argv: list[str] | None = None) -> int:
