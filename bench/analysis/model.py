@@ -75,9 +75,9 @@ DEFAULT_RUN_NOISE = {"graph": 0.01, "events": 0.15, "host": 0.05}
 UNKNOWN_METHOD_NOISE = 0.15
 # With one run a side, the scatter across points stands for run-to-run noise only where that noise is
 # independent from point to point. Events timing is host-bound, and its noise comes in spells and in
-# whole-run shifts: on the H100 one run of the 1x3x3x3 points took 1.41x as long as another on every
-# point (results/h100-gate-events-2026-11-26), so the points scatter little around a large shared move
-# and the scatter says nothing. There the explicit default is the least noise assumed.
+# whole-run shifts: on the H100 one run of the 1x3x3x3 points took 1.41x as long as another on average
+# and at least 1.12x on every point (results/h100-gate-events-2026-11-26), so the points scatter little
+# around a large shared move and the scatter says nothing. There the explicit default is the least noise assumed.
 SPREAD_FLOOR = {"events": DEFAULT_RUN_NOISE["events"]}
 CONFIDENCE = 0.95  # the displayed interval; decisions use the corrected one-sided tests
 REPLICATED = "repeated runs"
