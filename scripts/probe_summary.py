@@ -2,7 +2,7 @@
 `python scripts/probe_summary.py FILE.tsv`.
 
 For a file of several processes (lines `# prime MODE` start each): the first timing of each point in each
-process, by priming mode. For one process: each point's median µs by pass and padding blocks, and the
+process, by priming mode and by what the process timed first (`--before`). For one process: each point's median µs by pass and padding blocks, and the
 series of one prepared point timed again and again.
 """
 
@@ -21,6 +21,9 @@ def main(path: str) -> int:
         if line.startswith("# prime "):
             mode = line.split()[-1]
             runs.append((mode, []))
+        elif line.startswith("# before: ") and runs:  # "# before: 88 points of 1x3x3x3, 1x64x56x56"
+            what = line.split(" of ", 1)[-1]
+            runs[-1] = (f"{runs[-1][0]}; before: {what}", runs[-1][1])
         elif line and not line.startswith(("#", "pass", "kernel tuning")):
             if not runs:
                 runs.append((mode, []))
@@ -33,7 +36,7 @@ def main(path: str) -> int:
                 if point not in seen:
                     seen.add(point)
                     first[(point.split(":", 2)[2], mode)].append(us)
-        print("| point | priming | first timing in each process, µs |")
+        print("| point | priming; points timed first | first timing in each process, µs |")
         print("|---|---|---|")
         for (point, mode), values in first.items():
             print(f"| {point} | {mode} | {', '.join(values)} |")
