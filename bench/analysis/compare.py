@@ -311,6 +311,14 @@ def prepare(
     history_runs: tuple[str, ...] = ()
     if history is not None and len(history):  # the base's own runs count once, as the base's
         history = history[~history["run_id"].astype(str).isin(set(base["run_id"].astype(str)))]
+    if history is not None and len(history) and "gpu_name" in history.columns and "gpu_name" in base.columns:
+        theirs = set(history["gpu_name"].dropna().astype(str))
+        ours = set(base["gpu_name"].dropna().astype(str))
+        if theirs and ours and theirs != ours:
+            raise UserError(
+                f"the noise history was timed on {', '.join(sorted(theirs))}, the base on {', '.join(sorted(ours))}: "
+                "another machine's noise says nothing of this one's; give runs of the base's machine"
+            )
     if history is not None and len(history):
         history = replicates.estimate(history)
         shared = set(history["run_id"].astype(str)) & set(cand["run_id"].astype(str))

@@ -237,11 +237,14 @@ def test_a_noise_history_tells_one_baseline_run_which_points_are_noisy() -> None
     assert slowed.exit_code == EXIT_FAIL and list(slowed.failures["point_key"]) == [quiet.key]
 
 
-def test_a_noise_history_that_holds_the_candidate_is_refused() -> None:
+def test_a_noise_history_that_holds_the_candidate_or_another_gpu_is_refused() -> None:
     from bench.errors import UserError
 
     with pytest.raises(UserError, match="noise history holds candidate run"):
         gate(run(1), run(2), history=pd.concat([run(2), run(3)], ignore_index=True))
+    other = pd.concat([run(4 + i, gpu_name="NVIDIA H200") for i in range(3)], ignore_index=True)
+    with pytest.raises(UserError, match="noise history was timed on NVIDIA H200, the base on NVIDIA H100"):
+        gate(run(1), run(2), history=other)
 
 
 def test_the_decision_states_its_error_control() -> None:
