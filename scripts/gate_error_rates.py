@@ -48,6 +48,7 @@ from bench.cli.compare import parse_fraction  # noqa: E402
 from bench.results import load  # noqa: E402
 
 FACTORS = (0.02, 0.05, 0.07, 0.10, 0.25)
+WITH_HISTORY = ", history of "  # in a split kind's name: the set's other runs are the noise history
 DRIFT = 0.01
 # Issue 13's goals on H100 data with the defaults: A/A false alarms, one point slowed, all points slowed.
 GOAL_FALSE_ALARMS = 0.01
@@ -124,7 +125,7 @@ def splits(runs: list[str], max_splits: int, seed: int) -> list[tuple[str, list[
     pairs = [([a], [b]) for a, b in itertools.permutations(runs, 2)]
     configs = [("1 vs 1", pairs)]
     if k >= 4:  # the fallback for one baseline run: the set's other runs as its noise history
-        configs.append((f"1 vs 1, history of {k - 2}", pairs))
+        configs.append((f"1 vs 1{WITH_HISTORY}{k - 2}", pairs))
     if k >= 3:
         configs.append((f"{k - 1} vs 1", [([r for r in runs if r != c], [c]) for c in runs]))
     h = k // 2
@@ -316,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             tally = Tally(factors=args.factors)
             for i, (base, cand) in enumerate(parts):
                 history = None
-                if ", history" in config:  # every run of the set but the two compared, earlier and later alike
+                if WITH_HISTORY in config:  # every run of the set but the two compared, earlier and later alike
                     history = pd.concat([by_run[r] for r in rs.runs if r not in base and r not in cand])
                 prep = prepare(
                     pd.concat([by_run[r] for r in base]), pd.concat([by_run[r] for r in cand]), history=history

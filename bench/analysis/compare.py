@@ -307,32 +307,7 @@ def prepare(
     both = b.timed.index.intersection(c.timed.index, sort=False)
     usable = both[(b.timed.loc[both, "problem"].isna() & c.timed.loc[both, "problem"].isna()).to_numpy()]
     described = b.timed.loc[usable, [col for col in DESCRIBE_COLUMNS if col in b.timed.columns]].reset_index()
-    hist_ss = hist_nu = None
-    history_runs: tuple[str, ...] = ()
-    if history is not None and len(history):  # the base's own runs count once, as the base's
-        history = history[~history["run_id"].astype(str).isin(set(base["run_id"].astype(str)))]
-    if history is not None and len(history) and "gpu_name" in history.columns and "gpu_name" in base.columns:
-        theirs = set(history["gpu_name"].dropna().astype(str))
-        ours = set(base["gpu_name"].dropna().astype(str))
-        if theirs and ours and theirs != ours:
-            raise UserError(
-                f"the noise history was timed on {', '.join(sorted(theirs))}, the base on {', '.join(sorted(ours))}: "
-                "another machine's noise says nothing of this one's; give runs of the base's machine"
-            )
-    if history is not None and len(history):
-        history = replicates.estimate(history)
-        shared = set(history["run_id"].astype(str)) & set(cand["run_id"].astype(str))
-        if shared:
-            raise UserError(
-                f"the noise history holds candidate run(s) {', '.join(sorted(shared))}: it would learn the change "
-                "as noise; give earlier runs of the base's machine"
-            )
-        h = _side(history, keys, by, "noise history")
-        runs = h.timed["runs"].reindex(usable).to_numpy(dtype=np.float64)
-        ok = h.timed["problem"].reindex(usable).isna().to_numpy() & np.isfinite(runs)
-        hist_nu = np.where(ok, np.nan_to_num(runs) - 1.0, 0.0)
-        hist_ss = np.where(ok, np.nan_to_num(h.timed["ss"].reindex(usable).to_numpy(dtype=np.float64)), 0.0)
-        history_runs = tuple(sorted(history["run_id"].astype(str).unique()))
+    hist_ss, hist_nu, history_runs = _noise_history(history, base, cand, keys, by, usable)
     return Prepared(
         base=b,
         cand=c,
@@ -350,6 +325,38 @@ def prepare(
         hist_nu=hist_nu,
         history_runs=history_runs,
     )
+
+
+def _noise_history(
+    history: pd.DataFrame | None, base: pd.DataFrame, cand: pd.DataFrame, keys: list[str], by: str | None, at: pd.Index
+) -> tuple[np.ndarray | None, np.ndarray | None, tuple[str, ...]]:
+    """(sum of squared deviations, degrees of freedom, run ids) of the history's log medians at the points
+    `at`, zero where a point has no usable history; (None, None, ()) without one. The base's own runs
+    count once, as the base's; a history of the candidate or of another GPU is refused."""
+    if history is not None and len(history):
+        history = history[~history["run_id"].astype(str).isin(set(base["run_id"].astype(str)))]
+    if history is None or not len(history):
+        return None, None, ()
+    if "gpu_name" in history.columns and "gpu_name" in base.columns:
+        theirs = set(history["gpu_name"].dropna().astype(str))
+        ours = set(base["gpu_name"].dropna().astype(str))
+        if theirs and ours and theirs != ours:
+            raise UserError(
+                f"the noise history was timed on {', '.join(sorted(theirs))}, the base on {', '.join(sorted(ours))}: "
+                "another machine's noise says nothing of this one's; give runs of the base's machine"
+            )
+    shared = set(history["run_id"].astype(str)) & set(cand["run_id"].astype(str))
+    if shared:
+        raise UserError(
+            f"the noise history holds candidate run(s) {', '.join(sorted(shared))}: it would learn the change "
+            "as noise; give earlier runs of the base's machine"
+        )
+    h = _side(replicates.estimate(history), keys, by, "noise history")
+    runs = h.timed["runs"].reindex(at).to_numpy(dtype=np.float64)
+    ok = h.timed["problem"].reindex(at).isna().to_numpy() & np.isfinite(runs)
+    nu = np.where(ok, np.nan_to_num(runs) - 1.0, 0.0)
+    ss = np.where(ok, np.nan_to_num(h.timed["ss"].reindex(at).to_numpy(dtype=np.float64)), 0.0)
+    return ss, nu, tuple(sorted(history["run_id"].astype(str).unique()))
 
 
 def compare(

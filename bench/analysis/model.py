@@ -206,11 +206,10 @@ def estimate(points: PointArrays, prior: Prior) -> Estimate:
     if not prior.replicated:
         return _unreplicated(points, prior)
     prior_s2 = np.maximum(prior.s0**2, points.w2)
-    s2 = np.where(points.nu > 0, points.s2, 0.0)
     hist_ss, hist_nu = points.history
     # the history's runs are more replicates of the point's run-to-run variance: their squared deviations
     # join the point's own, with their degrees of freedom, beside the prior
-    own = np.where(points.nu > 0, s2 * points.nu, 0.0) + hist_ss
+    own = np.where(points.nu > 0, points.ss, 0.0) + hist_ss
     nu = np.maximum(points.nu, 0.0) + hist_nu
     with np.errstate(invalid="ignore", divide="ignore"):
         pooled = np.where(nu > 0, own / np.maximum(nu, 1e-300), 0.0)

@@ -88,12 +88,10 @@ def bands(threshold: float, drift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarize(points: pd.DataFrame, is_copy: np.ndarray, ratio: np.ndarray) -> list[Drift]:
-    """The machine's drift per timing method and L2 state, from the copies' ratios (and, where the
-    points carry verdicts, how many copies the model judged beyond the band in the drift's direction)."""
+    """The machine's drift per timing method and L2 state, from the copies' ratios and verdicts (how many
+    copies the model judged beyond the band in the drift's direction)."""
     out = []
     copies = points[is_copy].assign(_ratio=np.asarray(ratio)[is_copy])
-    if "verdict" not in copies.columns:
-        copies = copies.assign(verdict="ambiguous")
     if copies.empty:
         return out
     method = copies["timing_method"].astype("string").fillna("unknown timing") if "timing_method" in copies else "?"
