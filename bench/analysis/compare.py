@@ -35,6 +35,7 @@ DEFAULT_ALPHA = 0.01
 # A side's runs are repeats of one thing only if these agree; host and GPU index may differ (the same
 # model of GPU in another slot or VM), run_id differs by definition.
 REPEATS_AGREE_ON = tuple(c for c in comparability.ABOUT if c not in ("host", "gpu_index", "run_id"))
+HISTORY = "noise history"  # the role of --noise-from runs in messages
 GROUP = "group"  # column: the comparable group's id
 ABOUT_NAMES = {
     "gpu_name": "GPU",
@@ -122,6 +123,7 @@ class Comparison:
     drift: list[yardstick.Drift] = field(default_factory=list)
     with_yardstick: bool = False
     history_runs: tuple[str, ...] = ()  # runs that gave each point its run-to-run noise, nothing else
+    history_unusable: list[str] = field(default_factory=list)  # per point judged without it: why
 
     @property
     def summary(self) -> Summary:
@@ -214,8 +216,12 @@ def _about(
             )
             raise UserError(
                 f"{role} mixes {column} ({', '.join(values)}) on the same point ({', '.join(map(str, point if isinstance(point, tuple) else (point,)))}) "
-                f"in {group.describe()}: a point's runs are combined only as repeats of one thing; give each side "
-                f"runs of one {column}, or split with --by {column}"
+                f"in {group.describe()}: a point's runs are combined only as repeats of one thing; "
+                + (
+                    f"give the noise history runs of one {column}"
+                    if role == HISTORY
+                    else f"give each side runs of one {column}, or split with --by {column}"
+                )
             )
         values = sorted(text.unique())
         about[column] = ", ".join(v[:10] if column == "git_commit" else v for v in values)
@@ -292,6 +298,7 @@ class Prepared:
     hist_ss: np.ndarray | None = None  # noise history at `index`: sum of squared deviations, runs - 1
     hist_nu: np.ndarray | None = None
     history_runs: tuple[str, ...] = ()
+    history_unusable: list[str] = field(default_factory=list)  # why some points' history could not count
 
 
 def prepare(
@@ -307,7 +314,7 @@ def prepare(
     both = b.timed.index.intersection(c.timed.index, sort=False)
     usable = both[(b.timed.loc[both, "problem"].isna() & c.timed.loc[both, "problem"].isna()).to_numpy()]
     described = b.timed.loc[usable, [col for col in DESCRIBE_COLUMNS if col in b.timed.columns]].reset_index()
-    hist_ss, hist_nu, history_runs = _noise_history(history, base, cand, keys, by, usable)
+    hist_ss, hist_nu, history_runs, history_unusable = _noise_history(history, base, cand, keys, by, usable)
     return Prepared(
         base=b,
         cand=c,
@@ -324,19 +331,22 @@ def prepare(
         hist_ss=hist_ss,
         hist_nu=hist_nu,
         history_runs=history_runs,
+        history_unusable=history_unusable,
     )
 
 
 def _noise_history(
     history: pd.DataFrame | None, base: pd.DataFrame, cand: pd.DataFrame, keys: list[str], by: str | None, at: pd.Index
-) -> tuple[np.ndarray | None, np.ndarray | None, tuple[str, ...]]:
-    """(sum of squared deviations, degrees of freedom, run ids) of the history's log medians at the points
-    `at`, zero where a point has no usable history; (None, None, ()) without one. The base's own runs
-    count once, as the base's; a history of the candidate or of another GPU is refused."""
+) -> tuple[np.ndarray | None, np.ndarray | None, tuple[str, ...], list[str]]:
+    """(sum of squared deviations, degrees of freedom, run ids, why points' history is unusable) of the
+    history's log medians at the points `at`, zero where a point has no usable history; (None, None, (),
+    []) without one. The base's own runs count once, as the base's; a history of the candidate or of
+    another GPU is refused. A point whose history rows cannot be judged (NaN, no samples, ...) is judged
+    without history, and the reasons say so."""
     if history is not None and len(history):
         history = history[~history["run_id"].astype(str).isin(set(base["run_id"].astype(str)))]
     if history is None or not len(history):
-        return None, None, ()
+        return None, None, (), []
     if "gpu_name" in history.columns and "gpu_name" in base.columns:
         theirs = set(history["gpu_name"].dropna().astype(str))
         ours = set(base["gpu_name"].dropna().astype(str))
@@ -351,12 +361,14 @@ def _noise_history(
             f"the noise history holds candidate run(s) {', '.join(sorted(shared))}: it would learn the change "
             "as noise; give earlier runs of the base's machine"
         )
-    h = _side(replicates.estimate(history), keys, by, "noise history")
+    h = _side(replicates.estimate(history), keys, by, HISTORY)
     runs = h.timed["runs"].reindex(at).to_numpy(dtype=np.float64)
     ok = h.timed["problem"].reindex(at).isna().to_numpy() & np.isfinite(runs)
     nu = np.where(ok, np.nan_to_num(runs) - 1.0, 0.0)
     ss = np.where(ok, np.nan_to_num(h.timed["ss"].reindex(at).to_numpy(dtype=np.float64)), 0.0)
-    return ss, nu, tuple(sorted(history["run_id"].astype(str).unique()))
+    problems = h.timed["problem"].reindex(at).to_numpy(dtype=object)
+    unusable = [str(p) for p in problems[np.isfinite(runs) & ~ok]]
+    return ss, nu, tuple(sorted(history["run_id"].astype(str).unique())), unusable
 
 
 def compare(
@@ -426,6 +438,7 @@ def compare_prepared(
         drift=drift,
         with_yardstick=bool(is_copy.any()),
         history_runs=prep.history_runs,
+        history_unusable=prep.history_unusable,
     )
 
 

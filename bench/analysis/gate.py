@@ -195,6 +195,12 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
         notes.append(
             f"noise history: {len(comp.history_runs)} other run(s) of the base's machine gave each point its own run-to-run noise "
             "(used for nothing else)"
+            + (
+                f"; {len(comp.history_unusable)} point(s) judged without it, their history rows cannot be judged "
+                f"(first: {comp.history_unusable[0]})"
+                if comp.history_unusable
+                else ""
+            )
         )
     notes.append(
         f"error control: slower means the data show a ratio above the band (one-sided t test on the runs' log "

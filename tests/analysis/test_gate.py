@@ -247,6 +247,21 @@ def test_a_noise_history_that_holds_the_candidate_or_another_gpu_is_refused() ->
         gate(run(1), run(2), history=other)
 
 
+def test_a_noise_history_with_unusable_rows_or_mixed_commits_says_so() -> None:
+    from bench.errors import UserError
+
+    history = pd.concat([run(20 + i) for i in range(3)], ignore_index=True)
+    broken = history.copy()
+    first = broken.index[broken["point_key"] == POINTS[0].key][0]
+    broken.at[first, "samples_us"] = [float("nan")] * 200  # one point's history row is NaN
+    result = gate(run(1), run(2), history=broken)
+    assert result.exit_code == EXIT_PASS, text(result)
+    assert any("1 point(s) judged without it" in n and "non-finite samples" in n for n in result.notes)
+    mixed = history.assign(git_commit=["abc1234"] * (len(history) - 1) + ["fff0000"])
+    with pytest.raises(UserError, match="give the noise history runs of one git_commit"):
+        gate(run(1), run(2), history=mixed)
+
+
 def test_the_decision_states_its_error_control() -> None:
     result = gate(run(1), run(2))
     assert any("Benjamini-Hochberg over the 18 gated points at alpha 0.01" in n for n in result.notes)
