@@ -2,7 +2,8 @@
 
 Two timings of the same workload are comparable only when they measured the same thing the same way:
 the same timing method (`graph` device time, `events` time with launch overhead, `host` clock), the same
-L2 state (warm, or flushed before every sample: `l2_flush`), the same backend and the same unit. A
+L2 state (`l2_mode`: warm, one buffer set; rotated, each call on the next of several copies of the
+buffers; or flushed before every sample), the same backend and the same unit. A
 `graph` median of 1.2 µs and an `events` median of 5.9 µs of one kernel are not a 5x regression; they
 are two different questions. Pooling them into one number, line, heatmap cell or violin is the error
 this module exists to prevent.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 # Columns whose values must be equal for two rows to be compared (unless one is the --by column).
-COMPARABLE_ON: tuple[str, ...] = ("timing_method", "l2_flush", "backend", "unit")
+COMPARABLE_ON: tuple[str, ...] = ("timing_method", "l2_mode", "backend", "unit")
 # Columns a comparison may be about: they may differ between the sides, and are reported.
 ABOUT: tuple[str, ...] = (
     "gpu_name",
@@ -34,6 +35,14 @@ ABOUT: tuple[str, ...] = (
 )
 UNIT = "us/call"  # every stored time is microseconds per call (samples_us and its statistics)
 
+L2_MEANING = {
+    "warm": "warm L2 (one buffer set)",
+    "rotated": "rotated buffers (calls cycle over copies past twice the L2)",
+    "flushed": "L2 flushed before each sample",
+}
+
+L2_LABEL = {"warm": "warm L2", "rotated": "rotated buffers", "flushed": "L2 flushed"}  # short, for titles
+
 TIMING_MEANING = {
     "graph": "graph: device time per call from CUDA-graph replay (no launch overhead)",
     "events": "events: CUDA-event time per call, launch overhead included",
@@ -46,16 +55,29 @@ def key_columns(by: str | None = None) -> list[str]:
     return [c for c in COMPARABLE_ON if c != by]
 
 
+def l2_modes(df: pd.DataFrame) -> pd.Series:
+    """Each row's L2 state as text: `l2_mode` where recorded, else what `l2_flush` implies (rows written
+    before rotated buffers existed ran on one set), else '(none)'."""
+    flush = (
+        df["l2_flush"].map(lambda v: "flushed" if v is True else ("warm" if v is False else "(none)"))
+        if "l2_flush" in df.columns
+        else pd.Series("(none)", index=df.index)
+    )
+    if "l2_mode" not in df.columns:
+        return flush.astype("string")
+    return df["l2_mode"].astype("string").fillna(flush.astype("string"))
+
+
 def _normalized(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The key columns as text, with missing values spelled out (so NaN groups with NaN)."""
     out = pd.DataFrame(index=df.index)
     for c in columns:
         if c == "unit" and c not in df.columns:
             out[c] = UNIT
+        elif c == "l2_mode":
+            out[c] = l2_modes(df)
         elif c not in df.columns:
             out[c] = "(none)"
-        elif c == "l2_flush":
-            out[c] = df[c].map(lambda v: "cold" if v is True else ("warm" if v is False else "(none)"))
         else:
             out[c] = df[c].astype("string").fillna("(none)")
     return out
@@ -79,10 +101,8 @@ class Group:
             parts.append(f"backend {d['backend']}")
         if "timing_method" in d:
             parts.append(TIMING_MEANING.get(d["timing_method"], f"timing {d['timing_method']}"))
-        if "l2_flush" in d:
-            parts.append(
-                {"cold": "L2 flushed before each sample", "warm": "warm L2"}.get(d["l2_flush"], "L2 state unknown")
-            )
+        if "l2_mode" in d:
+            parts.append(L2_MEANING.get(d["l2_mode"], "L2 state unknown"))
         return ", ".join(parts)
 
     def slug(self) -> str:

@@ -45,10 +45,10 @@ def host_bytes(point: Point, *, makes_input: bool = True, runs: bool = True) -> 
     return total
 
 
-def device_bytes(point: Point, backend_extra: int = 0, *, l2_flush_bytes: int = 0) -> int:
-    """Input and output on the device, each weight once, a flush buffer when cold, plus the backend's
-    own (an engine, a workspace)."""
-    return 2 * point.tensor_bytes + point.weight_bytes + l2_flush_bytes + backend_extra
+def device_bytes(point: Point, backend_extra: int = 0, *, l2_flush_bytes: int = 0, buffer_sets: int = 1) -> int:
+    """Input and output on the device, each weight once (times ``buffer_sets`` when calls rotate over
+    copies of them), a flush buffer when cold, plus the backend's own (an engine, a workspace)."""
+    return max(1, buffer_sets) * (2 * point.tensor_bytes + point.weight_bytes) + l2_flush_bytes + backend_extra
 
 
 def _meminfo() -> dict[str, int]:

@@ -98,6 +98,8 @@ def measurement_columns(m: Measurement, bytes_moved: int) -> dict:
         "timing_method": m.timing_method,
         "batch": m.batch,
         "l2_flush": m.l2_flush,
+        "l2_mode": m.l2_mode,
+        "buffer_sets": m.buffer_sets,
         "noise_target_met": m.noise_target_met,
         "stop_reason": m.stop_reason,
         "hit_time_cap": m.hit_time_cap,

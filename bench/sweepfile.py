@@ -207,6 +207,13 @@ def parse_measure(table: dict, base: TimingSettings, where: str) -> TimingSettin
             raise UserError(f"{where}: {key} must be a {expected.__name__}, got {_short(value)}")
         values[key] = value
     settings = replace(base, **values)
+    if settings.l2_flush and settings.rotate_buffers:
+        if values.get("rotate_buffers") is True:
+            raise UserError(
+                f"{where}: l2_flush and rotate_buffers exclude each other (a flushed L2 times one buffer set); "
+                "set one of them to false"
+            )
+        settings = replace(settings, rotate_buffers=False)  # asking for a flushed L2 is asking for one set
     if settings.method not in TIMING_METHODS:
         raise UserError(f"{where}: method {settings.method!r} is not allowed; use {' or '.join(TIMING_METHODS)}")
     if settings.min_samples < 2 or settings.max_samples < settings.min_samples:

@@ -76,6 +76,7 @@ def make_run(
     gpu_name: str = "NVIDIA H100 80GB HBM3",
     timing_method: str = "graph",
     l2_flush: bool = False,
+    l2_mode: str | None = None,
     backend_version: str = "12.6",
     timestamp: str = "2026-11-20T10:00:00+00:00",
     statuses: Mapping[SynthPoint, tuple[str, str]] | None = None,
@@ -115,6 +116,7 @@ def make_run(
             error=error,
             timing_method=timing_method,
             l2_flush=l2_flush,
+            l2_mode=l2_mode,
             bytes_moved=bytes_moved,
             samples_us=[],
         )

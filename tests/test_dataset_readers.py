@@ -88,18 +88,35 @@ def test_timestamp_is_when_the_point_finished(results):
 
 
 def test_the_committed_results_folder_reads_the_same_in_every_reader():
-    """The committed `results/` (every run this project made with schema 2) is one dataset."""
+    """The committed `results/`: the files of one schema version are one dataset to every reader with no
+    options; across versions (schema 3 added columns) readers that union by name agree on every row and
+    sample, and `bench.results.load` brings the older files up to the current columns."""
     from pathlib import Path
 
+    import pyarrow.parquet as pq
+
+    from bench.results.schema import COLUMNS_AT, SCHEMA_VERSION
+    from bench.results.store import results_files
+
     committed = Path(__file__).resolve().parent.parent / "results"
+    by_version: dict[int, list[str]] = {}
+    for f in results_files(committed):
+        (version,) = set(pq.read_table(f, columns=["schema_version"]).column(0).to_pylist())
+        by_version.setdefault(version, []).append(str(f))
+    assert set(by_version) <= set(COLUMNS_AT) and SCHEMA_VERSION in COLUMNS_AT
+    for version, files in by_version.items():
+        expected = _summary(load(files))
+        assert expected[0] > 0 and sorted(COLUMNS) == expected[1]
+        readers = {
+            "duckdb": duckdb.sql(f"select * from read_parquet({files!r})").df(),
+            "polars": pl.scan_parquet(files).collect().to_pandas(),
+            "pandas": pd.read_parquet(files),
+            "pyarrow": ds.dataset(files, format="parquet").to_table().to_pandas(),
+        }
+        for name, df in readers.items():
+            assert _summary(df)[0::2] == expected[0::2] and _summary(df)[3] == expected[3], (version, name)
+            assert sorted(df.columns) == sorted(COLUMNS_AT[version]), (version, name)
+    everything = _summary(load(committed))
     glob = str(committed / "**" / "*.parquet")
-    expected = _summary(load(committed))
-    assert expected[0] > 0 and sorted(COLUMNS) == expected[1]
-    readers = {
-        "duckdb": duckdb.sql(f"select * from read_parquet('{glob}')").df(),
-        "polars": pl.scan_parquet(glob).collect().to_pandas(),
-        "pandas": pd.read_parquet(committed),
-        "pyarrow": ds.dataset(committed, format="parquet").to_table().to_pandas(),
-    }
-    for name, df in readers.items():
-        assert _summary(df) == expected, name
+    unioned = duckdb.sql(f"select * from read_parquet('{glob}', union_by_name = true)").df()
+    assert _summary(unioned)[0::2] == everything[0::2] and _summary(unioned)[3] == everything[3]

@@ -133,3 +133,17 @@ def test_missing_cuda_python_is_a_user_error_naming_the_extra(monkeypatch: pytes
     finally:
         monkeypatch.undo()
         cuda._rt.cache_clear()
+
+
+def test_buffer_sets_pass_twice_the_l2_or_stay_far_below_it() -> None:
+    from bench.timing.device import ROTATE_MAX_SETS, buffer_sets, flush_bytes
+
+    l2 = 50 * 2**20
+    target = flush_bytes(l2)
+    for set_bytes in (1 << 17, 800_000, 1_605_632, 25_690_112, 51_380_224, target - 1):
+        n = buffer_sets(set_bytes, l2)
+        assert n > 1 and n * set_bytes >= target and (n - 1) * set_bytes < target, set_bytes
+    assert buffer_sets(target, l2) == 1 and buffer_sets(4 * target, l2) == 1  # one set already streams
+    tiny = target // ROTATE_MAX_SETS - 1
+    assert buffer_sets(tiny, l2) == 1 and tiny * ROTATE_MAX_SETS < target  # would need too many copies
+    assert buffer_sets(0, l2) == 1

@@ -109,6 +109,26 @@ def test_load_refuses_a_newer_schema_and_fills_columns_an_older_file_lacks(tmp_p
     assert r["dims"].tolist() == [2, 3] and list(r["warnings"]) == ["a", "b"] and r["timestamp"].year == 2026
 
 
+def test_a_schema_2_file_reads_as_timed_on_one_buffer_set_and_is_left_as_written():
+    """Schema 3 added rotated buffers; every row a schema 2 file timed ran on one set, warm or flushed."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    v2 = sorted(p for p in (ROOT / "results").rglob("*.parquet") if pq.read_table(p, columns=["schema_version"])
+                .column(0)[0].as_py() == 2)[0]  # fmt: skip
+    before = hashlib.sha256(v2.read_bytes()).hexdigest()
+    df = load(v2)
+    timed = df["l2_flush"].notna()
+    assert timed.any() and list(df.columns) == list(COLUMNS)
+    expected = df.loc[timed, "l2_flush"].map({True: "flushed", False: "warm"})
+    assert (df.loc[timed, "l2_mode"] == expected).all() and (df.loc[timed, "buffer_sets"] == 1).all()
+    assert df.loc[~timed, "l2_mode"].isna().all()
+    assert all(s["rotate_buffers"] is False for s in df["timing_settings"] if s is not None)
+    assert (df["schema_version"] == SCHEMA_VERSION).all()
+    assert hashlib.sha256(v2.read_bytes()).hexdigest() == before
+
+
 def test_a_killed_run_keeps_finished_points_and_resume_completes_it_without_redoing_them(tmp_path):
     out = tmp_path / "res"
     args = [

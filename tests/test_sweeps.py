@@ -98,6 +98,10 @@ def test_axis_out_of_range_is_skipped_with_the_valid_range():
         ),
         ('[axes]\nshape = ["1x3"]\n[measure]\ntarget_noise = 5', r"target_noise must be a fraction"),
         (
+            '[axes]\nshape = ["1x3"]\n[measure]\nl2_flush = true\nrotate_buffers = true',
+            r"l2_flush and rotate_buffers exclude each other .*; set one of them to false",
+        ),
+        (
             '[axes]\nshape = ["1x3"]\n[weights]\nkind = "gaussian"',
             r"\[weights\]: kind 'gaussian' is not allowed; use 'constant' or 'random'",
         ),
@@ -116,6 +120,12 @@ def test_axis_out_of_range_is_skipped_with_the_valid_range():
 def test_bad_sweep_files_are_refused_naming_file_key_and_allowed_values(tmp_path, text, message):
     with pytest.raises(UserError, match=message):
         load_sweep(write(tmp_path, text))
+
+
+def test_asking_for_a_flushed_l2_times_one_buffer_set(tmp_path):
+    assert load_sweep(write(tmp_path, '[axes]\nshape = ["1x3"]')).measure.rotate_buffers is True
+    flushed = load_sweep(write(tmp_path, '[axes]\nshape = ["1x3"]\n[measure]\nl2_flush = true')).measure
+    assert flushed.l2_flush and not flushed.rotate_buffers
 
 
 def test_sweep_by_name_or_path_and_unknown_names():

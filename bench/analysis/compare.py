@@ -29,7 +29,7 @@ from bench.analysis import model, replicates, yardstick
 from bench.errors import UserError
 
 VERDICTS = ("faster", "slower", "same", "ambiguous")
-DESCRIBE_COLUMNS = ("shape", "numel", "mode", "precision", "channel_axis", "timing_method", "l2_flush")
+DESCRIBE_COLUMNS = ("shape", "numel", "mode", "precision", "channel_axis", "timing_method", "l2_mode")
 DEFAULT_THRESHOLD = 0.03
 DEFAULT_ALPHA = 0.01
 # A side's runs are repeats of one thing only if these agree; host and GPU index may differ (the same
@@ -169,6 +169,7 @@ def _side(df: pd.DataFrame, keys: list[str], by: str | None, role: str) -> _Side
          *REPEATS_AGREE_ON, *replicates.ESTIMATE_COLUMNS]
     )  # fmt: skip
     df = replicates.estimate(df)
+    df = df.assign(l2_mode=comparability.l2_modes(df))  # rows written before rotated buffers: from l2_flush
     # Results rows have ~90 columns; copying them dominates. A fresh index: comparability.groups selects
     # rows by index label, and sides concatenated without ignore_index repeat labels.
     df = df[[c for c in wanted if c in df.columns]].reset_index(drop=True)

@@ -27,8 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench import comparability
+from bench.comparability import L2_LABEL
+
 YARDSTICK = "memcpy"
-CONTROL_ON = ("timing_method", "l2_flush", "unit", "shape", "precision")
+CONTROL_ON = ("timing_method", "l2_mode", "unit", "shape", "precision")
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def summarize(points: pd.DataFrame, is_copy: np.ndarray, ratio: np.ndarray) -> l
     if copies.empty:
         return out
     method = copies["timing_method"].astype("string").fillna("unknown timing") if "timing_method" in copies else "?"
-    l2 = copies["l2_flush"].map(lambda v: "cold L2" if v is True else "warm L2") if "l2_flush" in copies else "?"
+    l2 = comparability.l2_modes(copies).map(lambda v: L2_LABEL.get(v, "L2 state unknown"))
     for label, part in copies.groupby(method + ", " + l2, sort=True):
         r = part["_ratio"].to_numpy(dtype=np.float64)
         finite = np.isfinite(r)

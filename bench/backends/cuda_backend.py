@@ -60,6 +60,10 @@ class CudaScalePoint(GpuPreparedPoint):
             if p.numel <= kernels.DIRECT_MAX:
                 self.layouts["direct"] = kernels.scale_layout(p.shape, p.mode, p.channel_axis, p.precision, "direct")
             weights = (problem.shift, problem.scale, problem.power)
+            # what a launch needs of the host data, kept: binding a copy (`enqueue_on`) after the point shed it
+            self._power_is_one = problem.power_is_one
+            self._io_scales = (problem.in_scale, problem.out_scale)
+            self._uniform = tuple(float(w.reshape(-1)[0]) for w in weights)  # UNIFORM's, passed by value
             # the fast int8 path needs no NaN test where no NaN can arise (power 1, finite weights)
             self.nan_safe = not problem.power_is_one or not all(
                 np.isfinite(w.astype(np.float64)).all() for w in weights
@@ -93,23 +97,35 @@ class CudaScalePoint(GpuPreparedPoint):
     def select(self, config: kernels.KernelConfig) -> dict[str, Any]:
         """Run ``config`` from now on (how the tests check every candidate); returns what runs."""
         self._launch, self._details = self.bind(config)
+        self._config = config
+        self._rotation = None  # copies bound to the previous launch
         return self._details
 
-    def bind(self, config: kernels.KernelConfig) -> tuple[Any, dict[str, Any]]:
-        """The launch of ``config`` on this point (compiled once per source), and what it runs."""
-        return self.bind_many([config])[0]
+    def bind(self, config: kernels.KernelConfig, moved: dict[int, int] | None = None) -> tuple[Any, dict[str, Any]]:
+        """The launch of ``config`` on this point (compiled once per source), and what it runs; ``moved``
+        replaces buffer pointers (a copy of the point's buffers, see `enqueue_on`)."""
+        return self.bind_many([config], moved)[0]
 
-    def bind_many(self, configs: list[kernels.KernelConfig]) -> list[tuple[Any, dict[str, Any]]]:
+    def call_buffers(self) -> list[DeviceBuffer]:
+        """Input, output and the weights the selected launch reads."""
+        layout = self.layouts[self._details["variant"]]
+        return [self.x, self.out, *self._weight_buffers(layout)]
+
+    def enqueue_on(self, moved: dict[int, int]) -> Any:
+        return self.bind(self._config, moved)[0]
+
+    def bind_many(
+        self, configs: list[kernels.KernelConfig], moved: dict[int, int] | None = None
+    ) -> list[tuple[Any, dict[str, Any]]]:
         """`bind` for several configurations, compiled together (NVRTC on a few threads)."""
         from bench.gpu import cuda
 
-        problem = self.problem
         plans = []
         for config in configs:
             variant = config.variant if config.variant in self.layouts else "vector"
             layout = self.layouts[variant]
             eff = kernels.effective_config(layout, kernels.KernelConfig(**{**config.as_dict(), "variant": variant}))
-            spec = kernels.kernel_spec(layout, eff, problem.power_is_one, self.nan_safe)
+            spec = kernels.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)
             plans.append((layout, eff, spec))
         compiled = cuda.compile_kernels(
             [kernels.kernel_source(spec) for _, _, spec in plans], kernels.KERNEL_NAME, self.device.arch
@@ -118,10 +134,8 @@ class CudaScalePoint(GpuPreparedPoint):
         for (layout, eff, spec), kernel in zip(plans, compiled, strict=True):
             launch = kernels.launch_config(layout, eff, self.device.sm_count, self.device.max_threads_per_sm)
             bufs = self._weight_buffers(layout)
-            first = [float(getattr(problem, n).reshape(-1)[0]) for n in ("shift", "scale", "power")]
-            args = [(b.ptr, ctypes.c_void_p) for b in (self.x, self.out, *bufs)]
-            uniform = (first[0], first[1], first[2])  # UNIFORM's weights, passed by value
-            scalars = kernels.kernel_args(layout, launch, problem.in_scale, problem.out_scale, uniform)
+            args = [((moved or {}).get(b.ptr, b.ptr), ctypes.c_void_p) for b in (self.x, self.out, *bufs)]
+            scalars = kernels.kernel_args(layout, launch, *self._io_scales, self._uniform)
             args += [(v, _CTYPES[kind]) for kind, v in scalars]
             details = {
                 **eff.as_dict(),

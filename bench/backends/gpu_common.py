@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -63,6 +65,19 @@ def poison_byte(precision: str) -> int:
     return 0x80 if precision == "int8" else 0xFF
 
 
+ROTATION_ALIGN = 256  # bytes: each copy of a buffer starts where cudaMalloc's own buffers would
+
+
+@dataclass
+class BufferRotation:
+    """The same call on ``len(enqueues)`` copies of a point's buffers: set 0 is the point's own.
+    ``outputs`` is each set's output pointer (where a test reads what a copy computed)."""
+
+    enqueues: list[Callable[[Stream], None]]
+    outputs: list[int]
+    set_bytes: int
+
+
 class GpuPreparedPoint(PreparedPoint):
     """A point prepared on the GPU: owns a stream and device buffers; a subclass sets `out` (the output
     buffer), `out_dtype`, `out_shape` and implements `enqueue(stream)`, which enqueues ONE call."""
@@ -79,6 +94,7 @@ class GpuPreparedPoint(PreparedPoint):
         self.device = device
         self.build = BuildInfo()
         self._buffers: list[DeviceBuffer] = []
+        self._rotation: BufferRotation | None = None
         self.stream: Stream = Stream()
 
     def alloc(self, nbytes: int) -> DeviceBuffer:
@@ -118,6 +134,52 @@ class GpuPreparedPoint(PreparedPoint):
     def enqueue(self, stream: Stream) -> None:
         """Enqueue one call of the op on ``stream`` (no synchronisation)."""
 
+    def call_buffers(self) -> list[DeviceBuffer]:
+        """Every device buffer one call reads or writes (one set, for rotated buffers); a subclass that
+        can rotate lists them here and implements `enqueue_on`. [] (the default): it cannot."""
+        return []
+
+    def enqueue_on(self, moved: dict[int, int]) -> Callable[[Stream], None]:
+        """An enqueue of the same call with each buffer pointer in ``moved`` replaced by its value."""
+        raise NotImplementedError(f"{type(self).__name__} does not rotate buffers")
+
+    def rotation(self, sets: int) -> BufferRotation:
+        """``sets`` copies of `call_buffers` (each one a device-to-device copy of the point's own, so every
+        set computes the same output) and an enqueue per set; kept until `close()`, so rounds reuse them.
+        The copies of each buffer live in one allocation, one per ``ROTATION_ALIGN``-aligned slot."""
+        from bench.gpu.cuda import memcpy_dtod_async
+
+        own = self.call_buffers()
+        set_bytes = sum(b.nbytes for b in own)
+        if self._rotation is not None and len(self._rotation.enqueues) == sets:
+            return self._rotation
+        if sets <= 1 or not own:
+            return BufferRotation([self.enqueue], [self.out.ptr], set_bytes)
+        slots = []
+        for buf in own:
+            stride = -(-buf.nbytes // ROTATION_ALIGN) * ROTATION_ALIGN
+            arena = self.alloc(stride * (sets - 1))
+            for i in range(sets - 1):
+                memcpy_dtod_async(arena.ptr + i * stride, buf.ptr, buf.nbytes, self.stream)
+            slots.append((buf.ptr, arena.ptr, stride))
+        self.stream.synchronize()
+        enqueues, outputs = [self.enqueue], [self.out.ptr]
+        for i in range(sets - 1):
+            moved = {ptr: base + i * stride for ptr, base, stride in slots}
+            enqueues.append(self.enqueue_on(moved))
+            outputs.append(moved.get(self.out.ptr, self.out.ptr))
+        self._rotation = BufferRotation(enqueues, outputs, set_bytes)
+        return self._rotation
+
+    def buffer_sets(self, timing: TimingSettings) -> int:
+        """How many buffer sets ``timing`` calls for on this point (bench.timing.device.buffer_sets)."""
+        from bench.timing.device import buffer_sets
+
+        if timing.l2_flush or not timing.rotate_buffers:
+            return 1
+        own = self.call_buffers()
+        return buffer_sets(sum(b.nbytes for b in own), self.device.l2_bytes) if own else 1
+
     def output(self) -> np.ndarray:
         """Poison the output, run once, download: every element the op fails to write shows."""
         from bench.gpu import cuda
@@ -137,8 +199,9 @@ class GpuPreparedPoint(PreparedPoint):
     def measure(self, timing: TimingSettings) -> Measurement:
         from bench.timing import device as device_timing
 
+        rotation = self.rotation(self.buffer_sets(timing))
         return device_timing.measure(
-            self.enqueue, self.stream, timing, device=self.device, nvml_index=nvml_index(self.device)
+            rotation.enqueues, self.stream, timing, device=self.device, nvml_index=nvml_index(self.device)
         )
 
     def close(self) -> None:
@@ -151,6 +214,7 @@ class GpuPreparedPoint(PreparedPoint):
             for buf in self._buffers:
                 buf.free()
             self._buffers.clear()
+            self._rotation = None
             if stream is not None:
                 stream.close()
 
@@ -162,10 +226,13 @@ class GpuBackend(Backend):
     needs_gpu: ClassVar[bool] = True
 
     def device_bytes(self, point: Point, timing: TimingSettings) -> int:
-        from bench.timing.device import flush_bytes
+        from bench.timing.device import buffer_sets, flush_bytes
 
-        flush = flush_bytes(gpu_device(self.options.device).l2_bytes) if timing.l2_flush else 0
-        return resources.device_bytes(point, l2_flush_bytes=flush)
+        l2 = gpu_device(self.options.device).l2_bytes
+        flush = flush_bytes(l2) if timing.l2_flush else 0
+        rotate = not timing.l2_flush and timing.rotate_buffers
+        sets = buffer_sets(2 * point.tensor_bytes + point.weight_bytes, l2) if rotate else 1
+        return resources.device_bytes(point, l2_flush_bytes=flush, buffer_sets=sets)
 
     def device_free_bytes(self) -> int | None:
         return gpu_device(self.options.device).free_memory()

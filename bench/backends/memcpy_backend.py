@@ -7,6 +7,7 @@ not judge it against the Scale reference (`verifies_scale = False`); `output()` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -17,7 +18,7 @@ from bench.point import Point
 from bench.precision import PRECISIONS
 
 if TYPE_CHECKING:
-    from bench.gpu.cuda import Device, Stream
+    from bench.gpu.cuda import Device, DeviceBuffer, Stream
     from bench.problem import Problem
 
 
@@ -40,6 +41,15 @@ class MemcpyPoint(GpuPreparedPoint):
         from bench.gpu.cuda import memcpy_dtod_async
 
         memcpy_dtod_async(self.out.ptr, self.src.ptr, self.nbytes, stream)
+
+    def call_buffers(self) -> list[DeviceBuffer]:
+        return [self.src, self.out]
+
+    def enqueue_on(self, moved: dict[int, int]) -> Callable[[Stream], None]:
+        from bench.gpu.cuda import memcpy_dtod_async
+
+        dst, src, nbytes = moved.get(self.out.ptr, self.out.ptr), moved.get(self.src.ptr, self.src.ptr), self.nbytes
+        return lambda stream: memcpy_dtod_async(dst, src, nbytes, stream)
 
     def output(self) -> np.ndarray:
         """The copy, checked byte for byte against the input (raises if the copy is wrong)."""

@@ -35,6 +35,14 @@ def add_point_arguments(parser: argparse.ArgumentParser) -> None:
         help="graph: device time from CUDA-graph replay; events: with launch overhead",
     )
     t.add_argument("--cold", action="store_true", default=None, help="flush the L2 cache before every sample")
+    t.add_argument(
+        "--warm-l2",
+        dest="rotate_buffers",
+        action="store_false",
+        default=None,
+        help="time every call on one set of buffers (L2-resident where they fit) instead of rotating copies "
+        "past twice the L2 (the default)",
+    )
     t.add_argument("--warmup", type=float, metavar="S", help="warm-up budget in seconds")
     t.add_argument("--min-time", type=float, metavar="S", help="sample at least this long (seconds)")
     t.add_argument("--max-time", type=float, metavar="S", help="time cap per point (seconds)")
@@ -58,6 +66,7 @@ def sweep_from_args(args: argparse.Namespace) -> Sweep:
     measure_flags = {
         "method": args.method,
         "l2_flush": args.cold,
+        "rotate_buffers": args.rotate_buffers,
         "warmup_s": args.warmup,
         "min_time_s": args.min_time,
         "max_time_s": args.max_time,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.compare import sides
-from bench.comparability import ABOUT, Group, groups, mixes
+from bench.comparability import ABOUT, L2_LABEL, Group, groups, mixes
 from bench.errors import UserError
 from bench.report import labels
 
@@ -54,8 +54,8 @@ class Section:
         parts = []
         if "timing_method" in d:
             parts.append(f"{d['timing_method']} timing")
-        if "l2_flush" in d:
-            parts.append({"cold": "L2 flushed", "warm": "warm L2"}.get(d["l2_flush"], "L2 state unknown"))
+        if "l2_mode" in d:
+            parts.append(L2_LABEL.get(d["l2_mode"], "L2 state unknown"))
         if d.get("unit") not in (None, "us/call", "(none)"):
             parts.append(f"unit {d['unit']}")
         return ", ".join(parts) or "all rows"

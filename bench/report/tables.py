@@ -42,7 +42,7 @@ def _settings(g: pd.DataFrame) -> str:
     extra = [
         f"noise target {settings['target_noise']:.1%}" if settings.get("target_noise") is not None else "",
         f"cap {settings['max_time_s']:g} s" if settings.get("max_time_s") is not None else "",
-        "L2 flushed" if settings.get("l2_flush") else "",
+        "L2 flushed" if settings.get("l2_flush") else ("rotated buffers" if settings.get("rotate_buffers") else ""),
         f"{settings['rounds']} rounds" if (settings.get("rounds") or 1) > 1 else "",
     ]
     return f"{methods} ({', '.join(e for e in extra if e)})"

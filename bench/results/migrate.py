@@ -12,7 +12,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from bench.results.schema import SCHEMA_VERSION
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bench.results.schema import COLUMNS, COLUMNS_AT, SCHEMA, SCHEMA_VERSION, TIMING_SETTINGS
 
 
 def _json(text: Any) -> Any:
@@ -62,13 +65,38 @@ def _v1_to_v2(row: dict) -> dict:
     return out
 
 
-STEPS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(table: pa.Table) -> pa.Table:
+    """v2 had no rotated buffers: a timed row ran on one buffer set, its L2 warm or flushed. Column
+    operations, not rows: v2 is what every committed run before rotation wrote, and analysis reads many."""
+    flush = table.column("l2_flush")
+    mode = pc.if_else(flush, pa.scalar("flushed"), pa.scalar("warm"))
+    sets = pc.if_else(pc.is_valid(flush), pa.scalar(1, pa.int64()), pa.scalar(None, pa.int64()))
+    settings = table.column("timing_settings").combine_chunks()
+    fields = {f.name: settings.field(f.name) for f in settings.type}
+    fields["rotate_buffers"] = pa.array([False] * len(settings), pa.bool_())
+    names = [f.name for f in TIMING_SETTINGS]
+    merged = pa.StructArray.from_arrays([fields[n] for n in names], names=names, mask=settings.is_null())
+    columns = {n: table.column(n) for n in table.column_names}
+    columns.update(l2_mode=mode, buffer_sets=sets, timing_settings=merged)
+    columns["schema_version"] = pa.array([3] * len(table), pa.int32())
+    return pa.table({n: columns[n] for n in COLUMNS}).cast(SCHEMA)
 
 
-def upgrade(rows: list[dict], version: int) -> list[dict]:
-    """Rows of a file written at ``version``, as the current schema has them."""
+ROW_STEPS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}  # on row dicts (the file's own types differ)
+TABLE_STEPS: dict[int, Callable[[pa.Table], pa.Table]] = {2: _v2_to_v3}  # on tables of the previous schema
+
+
+def upgrade(table: pa.Table, version: int) -> pa.Table:
+    """A file written at ``version``, as the current schema has it."""
+    from bench.results.table import rows_to_table
+
+    if version in ROW_STEPS:
+        rows = table.to_pylist()
+        while version in ROW_STEPS:
+            rows = [ROW_STEPS[version](r) for r in rows]
+            version += 1
+        table = rows_to_table(rows, COLUMNS_AT[version])
     while version < SCHEMA_VERSION:
-        step = STEPS[version]
-        rows = [step(r) for r in rows]
+        table = TABLE_STEPS[version](table)
         version += 1
-    return rows
+    return table

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "built", "mismatch", "failed", "skipped")
 # ok: verified and timed; built: --build-only, built but not executed; mismatch: output wrong, never
 # timed; failed: an error (message in `error`, where it came from in `error_origin`); skipped: not run,
@@ -55,6 +55,7 @@ TIMING_SETTINGS = pa.struct(
         ("target_noise", pa.float64()),
         ("sample_floor_us", pa.float64()),
         ("l2_flush", pa.bool_()),
+        ("rotate_buffers", pa.bool_()),
         ("rounds", pa.int64()),
     ]
 )
@@ -120,6 +121,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "timing_method": pa.string(),  # graph (device time) | events (with launch overhead) | host
     "batch": pa.int64(),  # calls per sample
     "l2_flush": pa.bool_(),  # cold: L2 flushed before each sample
+    "l2_mode": pa.string(),  # warm (one buffer set) | rotated (copies past twice the L2) | flushed
+    "buffer_sets": pa.int64(),  # copies of the point's buffers its calls cycled over (1: one set)
     "noise_target_met": pa.bool_(),  # sampling stopped with noise <= target_noise
     "stop_reason": pa.string(),  # see STOP_REASONS
     "hit_time_cap": pa.bool_(),  # stopped at max_time_s with the noise target unmet
@@ -152,3 +155,15 @@ COLUMNS: dict[str, pa.DataType] = {
 }
 
 SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype in COLUMNS.items()])
+
+# The columns as earlier versions wrote them (bench.results.migrate brings them up to date):
+# 3 added `l2_mode`, `buffer_sets` and timing_settings.rotate_buffers (rotated buffers).
+_TIMING_SETTINGS_V2 = pa.struct([f for f in TIMING_SETTINGS if f.name != "rotate_buffers"])
+COLUMNS_AT: dict[int, dict[str, pa.DataType]] = {
+    2: {
+        name: _TIMING_SETTINGS_V2 if name == "timing_settings" else dtype
+        for name, dtype in COLUMNS.items()
+        if name not in ("l2_mode", "buffer_sets")
+    },
+    SCHEMA_VERSION: COLUMNS,
+}

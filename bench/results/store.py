@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from bench.errors import UserError
 from bench.results import journal as jr
 from bench.results.migrate import upgrade
-from bench.results.schema import COLUMNS, SCHEMA, SCHEMA_VERSION
+from bench.results.schema import COLUMNS, COLUMNS_AT, SCHEMA, SCHEMA_VERSION
 from bench.results.table import rows_to_table
 
 JOURNAL_DIR = ".journal"
@@ -204,7 +204,7 @@ def add_memcpy_ratio(rows: list[dict]) -> list[dict]:
     the weights are a few bytes, and this is the memcpy's time over the row's time."""
 
     def key(r: dict) -> tuple:
-        return (r.get("run_id"), r.get("gpu_name"), r.get("numel"), r.get("precision"), r.get("l2_flush"),
+        return (r.get("run_id"), r.get("gpu_name"), r.get("numel"), r.get("precision"), r.get("l2_mode") or ("flushed" if r.get("l2_flush") else "warm"),
                 r.get("timing_method"))  # fmt: skip
 
     copies: dict[tuple, list[float]] = {}
@@ -267,20 +267,23 @@ def read_table(path: Path) -> pa.Table:
         raise UserError(
             f"{path}: written by a newer scale-bench (schema {version} > {SCHEMA_VERSION}); upgrade to read it"
         )
+    columns = COLUMNS_AT.get(version)
+    if columns is not None:  # a version whose columns are pinned: every one present, with its type
+        for name, dtype in columns.items():
+            if name not in names:
+                raise UserError(f"{path}: damaged results file: column {name!r} is missing (schema {version})")
+            got = table.schema.field(name).type
+            if not got.equals(dtype):
+                raise UserError(
+                    f"{path}: column {name!r} has type {got}, expected {dtype} (schema {version}); the file is damaged or foreign"
+                )
+        table = table.select(list(columns))
     if version < SCHEMA_VERSION:
         try:
-            return rows_to_table(upgrade(table.to_pylist(), version))
-        except (TypeError, ValueError, KeyError) as exc:
+            return upgrade(table, version)
+        except (TypeError, ValueError, KeyError, pa.ArrowInvalid) as exc:
             raise UserError(f"{path}: schema {version} file that cannot be migrated: {exc}") from None
-    for name, dtype in COLUMNS.items():
-        if name not in names:
-            raise UserError(f"{path}: damaged results file: column {name!r} is missing (schema {version})")
-        got = table.schema.field(name).type
-        if not got.equals(dtype):
-            raise UserError(
-                f"{path}: column {name!r} has type {got}, expected {dtype} (schema {version}); the file is damaged or foreign"
-            )
-    return table.select(list(COLUMNS)).cast(SCHEMA)
+    return table.cast(SCHEMA)
 
 
 def load(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:

@@ -77,13 +77,17 @@ def _convert(value: Any, dtype: pa.DataType) -> Any:
     return value
 
 
-def rows_to_table(rows: list[dict]) -> pa.Table:
-    """The rows as one table of the pinned schema (every column, in order; absent values null)."""
+def rows_to_table(rows: list[dict], columns: dict[str, pa.DataType] | None = None) -> pa.Table:
+    """The rows as one table of the pinned schema (every column, in order; absent values null), or of
+    ``columns`` (an earlier version's, for migration)."""
+    columns = COLUMNS if columns is None else columns
     arrays = []
-    for name, dtype in COLUMNS.items():
+    for name, dtype in columns.items():
         try:
             values = [_convert(r.get(name), dtype) for r in rows]
             arrays.append(pa.array(values, type=dtype))
         except (TypeError, ValueError, pa.ArrowInvalid) as exc:
             raise TypeError(f"column {name!r} ({dtype}): {exc}") from exc
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    if columns is COLUMNS:
+        return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(list(columns.items())))

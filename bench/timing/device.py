@@ -14,6 +14,12 @@ Backend-agnostic: it takes ``enqueue(stream)``, which enqueues ONE call on the s
 - ``l2_flush`` ('cold'): a memset of twice the L2 size before every sample, outside the event pair,
   with one call per sample (a second call would find the data in L2). The memset also keeps the
   stream busy while the host enqueues the timed call, so launch latency stays out of the sample.
+- Rotated buffers (``rotate_buffers``, the default): given several enqueues, each the same call on its
+  own copy of the point's buffers, the k calls of a sample cycle over them (k a multiple of their
+  number), so consecutive calls find their data in memory, not in the L2 the previous call filled.
+  Why: a point whose buffers nearly fill the L2 times from the L2 or from memory depending on where
+  its pages land, which changes from process to process (reports/gate/README.md); streamed from
+  memory it does not. The backend decides how many copies (`buffer_sets`).
 - Adaptive stopping through `bench.timing.stopping.should_stop`.
 - Host enqueue time per call (trtexec's Enqueue Time) and ``enqueue_bound`` when it exceeds the
   device time per call; NVML clocks before and after, and a per-sample throttle flag.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,6 +84,27 @@ def flush_bytes(l2_bytes: int) -> int:
     return max(2 * int(l2_bytes), 1 << 20)
 
 
+ROTATE_MAX_SETS = 1024  # copies of a point's buffers at most: a graph sample holds at least this many calls
+
+
+def buffer_sets(set_bytes: int, l2_bytes: int, *, max_sets: int = ROTATE_MAX_SETS) -> int:
+    """How many copies of a point's buffers (one set: everything one call reads and writes) its calls
+    cycle over so that together they pass twice the L2 (`flush_bytes`): each call then streams its
+    data from memory. 1 where one set already passes it, and where even ``max_sets`` copies would not:
+    a set under 2 x L2 / max_sets (98 KB on a 50 MB L2) stays L2-resident on one set, far from the
+    L2's capacity, where placement no longer matters."""
+    target = flush_bytes(l2_bytes)
+    if set_bytes <= 0 or set_bytes >= target:
+        return 1
+    n = math.ceil(target / set_bytes)
+    return n if n <= max_sets else 1
+
+
+def round_up_to(k: int, multiple: int) -> int:
+    """k rounded up to a multiple of ``multiple`` (every buffer set gets as many calls per sample)."""
+    return -(-k // multiple) * multiple
+
+
 def is_enqueue_bound(enqueue_us: float | None, device_us: float, margin: float = ENQUEUE_BOUND_MARGIN) -> bool | None:
     """The host needs about as long to enqueue one call as the device to run it (at least ``margin`` of
     it): back-to-back launches from this host leave the GPU waiting. The margin matters for 'events',
@@ -116,15 +143,21 @@ def throttle_summary(flags: list[bool | None]) -> str | None:
 
 
 class _Sampler:
-    """One way of running k calls between two events: replaying a graph, or plain enqueues."""
+    """One way of running k calls between two events: replaying a graph, or plain enqueues. With
+    several enqueues (rotated buffers) the calls cycle over them, each call on the next set."""
 
-    def __init__(self, enqueue: Callable[[Stream], None], stream: Stream, method: str) -> None:
-        self.enqueue = enqueue
+    def __init__(self, enqueues: Sequence[Callable[[Stream], None]], stream: Stream, method: str) -> None:
+        self.enqueues = list(enqueues)
         self.stream = stream
         self.method = method
         self.k = 0
         self.graph: Graph | None = None
         self.host_s = 0.0  # host time spent enqueueing the last sample
+        self._next = 0  # the set the next plain enqueue uses
+
+    def _call(self, stream: Stream) -> None:
+        self.enqueues[self._next](stream)
+        self._next = (self._next + 1) % len(self.enqueues)
 
     def set_batch(self, k: int) -> None:
         from bench.gpu.cuda import capture_graph
@@ -132,11 +165,11 @@ class _Sampler:
         self.k = k
         if self.method == "graph":
             self.close()
-            enqueue = self.enqueue
+            enqueues = self.enqueues
 
             def body(stream: Stream) -> None:
-                for _ in range(k):
-                    enqueue(stream)
+                for i in range(k):
+                    enqueues[i % len(enqueues)](stream)
 
             self.graph = capture_graph(self.stream, body)
             if self.graph.nodes == 0:
@@ -150,7 +183,7 @@ class _Sampler:
         if self.graph is not None:
             self.graph.launch(self.stream)
         else:
-            self.enqueue(self.stream)
+            self._call(self.stream)
 
     def run(self) -> None:
         t0 = time.perf_counter()
@@ -158,7 +191,7 @@ class _Sampler:
             self.graph.launch(self.stream)
         else:
             for _ in range(self.k):
-                self.enqueue(self.stream)
+                self._call(self.stream)
         self.host_s = time.perf_counter() - t0
 
     def close(self) -> None:
@@ -167,18 +200,34 @@ class _Sampler:
             self.graph = None
 
 
+def l2_mode(settings: TimingSettings) -> str:
+    """What the L2 held when a call started, as the settings ask: 'flushed' (flushed before every
+    sample), 'rotated' (buffers rotated where a point has copies) or 'warm' (one set of buffers)."""
+    if settings.l2_flush:
+        return "flushed"
+    return "rotated" if settings.rotate_buffers else "warm"
+
+
 def measure(
-    enqueue: Callable[[Stream], None],
+    enqueue: Callable[[Stream], None] | Sequence[Callable[[Stream], None]],
     stream: Stream,
     settings: TimingSettings,
     *,
     device: Device | None = None,
     nvml_index: int | None = 0,
 ) -> Measurement:
-    """Time ``enqueue`` on ``stream`` and return per-call device times (see the module docstring)."""
+    """Time ``enqueue`` on ``stream`` and return per-call device times (see the module docstring).
+
+    ``enqueue`` may be a list: the same call on each of several buffer sets (rotated buffers)."""
     from bench.gpu import cuda
 
+    enqueues = [enqueue] if callable(enqueue) else list(enqueue)
+    if not enqueues:
+        raise ValueError("measure needs at least one enqueue")
     cold = settings.l2_flush
+    if cold and len(enqueues) > 1:
+        raise ValueError("a flushed L2 times one buffer set: rotated buffers and l2_flush exclude each other")
+    sets = len(enqueues)
     cuda.clear_last_error()  # an earlier call's leftover error is not this measurement's
     clocks_before = nvml.snapshot(nvml_index) if nvml_index is not None else {}
     start, end = cuda.Event(), cuda.Event()
@@ -202,7 +251,7 @@ def measure(
 
         # warm-up, one call per sample, until the budget is spent; also gives one call's time
         t0 = time.perf_counter()
-        one = _Sampler(enqueue, stream, "events")
+        one = _Sampler(enqueues, stream, "events")
         one.set_batch(1)
         single: list[float] = []
         while True:
@@ -215,8 +264,8 @@ def measure(
 
         # the method (graph, unless capture fails) and k (cold: one call per sample)
         choice = choose_method(settings.method, None)
-        k = 1 if cold else desired_batch(choice.method, per_call, settings.sample_floor_us)
-        sampler = _Sampler(enqueue, stream, choice.method)
+        k = 1 if cold else round_up_to(desired_batch(choice.method, per_call, settings.sample_floor_us), sets)
+        sampler = _Sampler(enqueues, stream, choice.method)
         try:
             sampler.set_batch(k)
             sample_us = timed(sampler)
@@ -226,15 +275,15 @@ def measure(
             sampler.close()
             stream.synchronize()
             choice = choose_method("graph", exc)
-            k = 1 if cold else desired_batch(choice.method, per_call, settings.sample_floor_us)
-            sampler = _Sampler(enqueue, stream, choice.method)
+            k = 1 if cold else round_up_to(desired_batch(choice.method, per_call, settings.sample_floor_us), sets)
+            sampler = _Sampler(enqueues, stream, choice.method)
             sampler.set_batch(k)
             sample_us = timed(sampler)
         for _ in range(0 if cold else SIZING_ROUNDS):
             new = next_batch(choice.method, k, sample_us, settings.sample_floor_us)
             if new is None:
                 break
-            k = new
+            k = round_up_to(new, sets)
             sampler.set_batch(k)
             sample_us = timed(sampler)
 
@@ -242,7 +291,7 @@ def measure(
         enqueue_probe: float | None = None
         if choice.method == "graph" or cold:
             n = max(1, min(ENQUEUE_PROBE_CALLS, k))
-            probe = _Sampler(enqueue, stream, "events")
+            probe = _Sampler(enqueues, stream, "events")
             probe.set_batch(n)
             probe.run()
             stream.synchronize()
@@ -288,6 +337,8 @@ def measure(
         noise_target_met=decision.target_met,
         noise=decision.noise,
         l2_flush=cold,
+        l2_mode=l2_mode(settings),
+        buffer_sets=sets,
         fallback_reason=choice.fallback_reason,
         enqueue_us=enqueue_us,
         enqueue_bound=is_enqueue_bound(enqueue_us, median),

@@ -25,6 +25,10 @@ class TimingSettings:
     target_noise: float = 0.01  # stop once MAD/median <= this
     sample_floor_us: float = 20.0  # a sample (k calls) lasts at least this long: far above event resolution
     l2_flush: bool = False  # 'cold': flush L2 before every sample, outside the timed region
+    # GPU points: each call on the next of several copies of the point's buffers, enough to pass twice the
+    # L2 (bench.timing.device.buffer_sets), so a call streams from memory instead of timing whatever
+    # part of its data the page placement lets the L2 keep; False: every call on one set (warm L2)
+    rotate_buffers: bool = True
     rounds: int = 1  # time every point in this many interleaved rounds (each with 1/rounds of the budget)
 
     def to_dict(self) -> dict:

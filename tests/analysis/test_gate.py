@@ -161,7 +161,7 @@ def test_different_gpus_refused_unless_cross() -> None:
     assert "not gated" in gate_markdown(crossed)
 
 
-@pytest.mark.parametrize("change", [{"timing_method": "events"}, {"l2_flush": True}])
+@pytest.mark.parametrize("change", [{"timing_method": "events"}, {"l2_flush": True}, {"l2_mode": "rotated"}])
 def test_a_candidate_timed_another_way_is_refused(change: dict) -> None:
     result = gate(run(1), run(2, **change))
     assert result.exit_code == EXIT_REFUSED

@@ -129,3 +129,57 @@ def test_backend_info_describes_the_gpu() -> None:
     assert "nvrtc" in info.backend_version and info.extra["kernel_tuning"] == "tuned per class"
     assert info.extra["uuid"].startswith("GPU-")
     assert MemcpyBackend().info().backend_version.startswith("cudaMemcpyAsync")
+
+
+ROTATION_CASES = [
+    ((8, 128, 56, 56), "uniform", "fp32", None),  # 25.7 MB of input and output: 4 sets on a 50 MB L2
+    ((8, 128, 56, 56), "elementwise", "fp16", 1),  # weights per element rotate too
+    ((4, 64, 56, 56), "channel", "int8", -1),
+]
+
+
+@pytest.mark.parametrize(("shape", "mode", "precision", "axis"), ROTATION_CASES)
+def test_every_rotated_buffer_set_computes_the_verified_output(cuda_backend, shape, mode, precision, axis) -> None:
+    from bench.gpu import cuda
+
+    for backend in (cuda_backend, MemcpyBackend()):
+        point = Point(shape, mode if backend is cuda_backend else "uniform", precision, axis, backend.name)
+        if backend is not cuda_backend and axis is not None:
+            point = replace(point, channel_axis=None)
+        problem = make_problem(point)
+        with backend.prepare(point, problem) as prepared:
+            own = prepared.output()
+            sets = prepared.buffer_sets(FAST)
+            assert sets > 1 and sets * sum(b.nbytes for b in prepared.call_buffers()) >= 2 * prepared.device.l2_bytes
+            rotation = prepared.rotation(sets)
+            assert len(rotation.enqueues) == len(rotation.outputs) == sets
+            assert len(set(rotation.outputs)) == sets
+            for i in (1, sets - 1):
+                rotation.enqueues[i](prepared.stream)
+                cuda.memset_async(prepared.out.ptr, 0, prepared.out.nbytes, prepared.stream)
+                cuda.memcpy_dtod_async(prepared.out.ptr, rotation.outputs[i], prepared.out.nbytes, prepared.stream)
+                copy = prepared.out.download(np.empty_like(own), prepared.stream)
+                assert copy.tobytes() == own.tobytes(), f"{point.label()}: set {i} computed something else"
+
+
+def test_rotated_timing_cycles_every_set_and_says_so(cuda_backend) -> None:
+    point = Point((8, 128, 56, 56), "channel", "fp32", None, "cuda")
+    with cuda_backend.prepare(point, make_problem(point)) as prepared:
+        rotated = prepared.measure(FAST)
+        warm = prepared.measure(replace(FAST, rotate_buffers=False))
+        events = prepared.measure(replace(FAST, method="events"))
+        flushed = prepared.measure(replace(FAST, l2_flush=True, rotate_buffers=False))
+    sets = rotated.buffer_sets
+    assert rotated.l2_mode == "rotated" and sets == 4 and rotated.batch % sets == 0
+    assert events.l2_mode == "rotated" and events.batch % sets == 0
+    assert (warm.l2_mode, warm.buffer_sets) == ("warm", 1)
+    assert (flushed.l2_mode, flushed.buffer_sets, flushed.batch) == ("flushed", 1, 1)
+    # streamed from memory, a call takes at least as long as with its data left in the L2 by the last
+    assert np.median(rotated.samples_us) >= 0.97 * np.median(warm.samples_us)
+
+
+def test_a_tiny_point_stays_on_one_buffer_set(cuda_backend) -> None:
+    point = Point((1, 3, 3, 3), "uniform", "fp32", None, "cuda")
+    with cuda_backend.prepare(point, make_problem(point)) as prepared:
+        m = prepared.measure(FAST)
+    assert (m.l2_mode, m.buffer_sets) == ("rotated", 1)

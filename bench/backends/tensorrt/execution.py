@@ -7,11 +7,15 @@ verification run and `measure`, which hands `enqueue` to the shared timing core
   `execute_async_v3(stream)` per call;
 - v2 (8.x, the seed's API): `execute_async_v2(bindings, stream)` with a bindings list ordered by the
   engine's binding indices.
+Rotated buffers (bench.timing.device): a copy of the input and output per set; v3 sets both addresses
+before each call (a captured graph keeps the addresses each call was enqueued with), v2 passes the set's
+bindings. The engine's own weights (ELEMENTWISE's scale and shift) are one copy, as TensorRT holds them.
 Imported only when a point is executed, so build-only runs never reach cuda-python through it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bench.backends.gpu_common import GpuPreparedPoint
@@ -19,7 +23,7 @@ from bench.backends.tensorrt.build import BuiltEngine
 from bench.backends.tensorrt.capture import MessageLog, TensorRTError
 
 if TYPE_CHECKING:
-    from bench.gpu.cuda import Device, Stream
+    from bench.gpu.cuda import Device, DeviceBuffer, Stream
     from bench.problem import Problem
 
 
@@ -60,34 +64,54 @@ class TrtPreparedPoint(GpuPreparedPoint):
                     raise TensorRTError(f"engine tensor {name!r} has shape {got}, expected {shape}")
             self.prime(problem.x.nbytes, problem.x.nbytes)  # input and output: see GpuPreparedPoint.prime
             src = self.upload(problem.x)
+            self.src = src
             # the output has the input's storage dtype and shape (int8 codes for int8, bf16 via ml_dtypes)
             self.out_dtype = problem.x.dtype
             self.out_shape = shape
             self.out = self.alloc(problem.x.nbytes)
-            if api == "v3":
-                self.context.set_tensor_address(built.input_name, src.ptr)
-                self.context.set_tensor_address(built.output_name, self.out.ptr)
-                self._bindings: list[int] = []
-            else:
-                bindings = [0] * int(engine.num_bindings)
-                bindings[engine.get_binding_index(built.input_name)] = src.ptr
-                bindings[engine.get_binding_index(built.output_name)] = self.out.ptr
-                self._bindings = bindings
+            self._names = (built.input_name, built.output_name)
+            self._bindings: list[int] = self._bind(src.ptr, self.out.ptr)
         except BaseException:
             self.close()
             raise
+        self._moved = False  # v3: the context's addresses are a copy's (set back before the point's own call)
         self._mark = messages.mark()  # errors after this are the calls' own
         self.build.builder_settings = {**self.build.builder_settings, "trt_api": api}
 
+    def _bind(self, src: int, dst: int) -> list[int]:
+        """v3: set the I/O addresses on the context (returns []); v2: the bindings list for them."""
+        if self.api == "v3":
+            self.context.set_tensor_address(self._names[0], src)
+            self.context.set_tensor_address(self._names[1], dst)
+            return []
+        bindings = [0] * int(self.engine.num_bindings)
+        bindings[self.engine.get_binding_index(self._names[0])] = src
+        bindings[self.engine.get_binding_index(self._names[1])] = dst
+        return bindings
+
     def enqueue(self, stream: Stream) -> None:
         """Enqueue one inference on ``stream`` (the shared timing core calls this)."""
+        self._execute(stream, self._bindings, None)
+
+    def _execute(self, stream: Stream, bindings: list[int], addresses: tuple[int, int] | None) -> None:
         handle = int(stream.handle)
         if self.api == "v3":
+            if addresses is not None or self._moved:
+                self._bind(*(addresses or (self.src.ptr, self.out.ptr)))
+                self._moved = addresses is not None
             ok = self.context.execute_async_v3(handle)
         else:
-            ok = self.context.execute_async_v2(self._bindings, handle)
+            ok = self.context.execute_async_v2(bindings, handle)
         if not ok:
             raise TensorRTError(self.messages.message_since(self._mark, f"execute_async_{self.api} returned False"))
+
+    def call_buffers(self) -> list[DeviceBuffer]:
+        return [self.src, self.out]
+
+    def enqueue_on(self, moved: dict[int, int]) -> Callable[[Stream], None]:
+        src, dst = moved.get(self.src.ptr, self.src.ptr), moved.get(self.out.ptr, self.out.ptr)
+        bindings = self._bind(src, dst) if self.api == "v2" else []
+        return lambda stream: self._execute(stream, bindings, (src, dst))
 
     def close(self) -> None:
         super().close()
