@@ -12,6 +12,7 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench
+from bench.errors import UserError
 
 LIBRARIES = ("numpy", "pandas", "pyarrow", "ml_dtypes", "cuda-python", "cuda-bindings", "nvidia-ml-py",
              "tensorrt", "tensorrt-rtx-cu13", "tensorrt_rtx")  # fmt: skip
@@ -99,6 +101,11 @@ def provenance(cwd: Path | None = None) -> dict[str, object]:
         return {"git_commit": sha, "git_dirty": bool(status) if status is not None else None,
                 "commit_source": "git", "code_digest": digest}  # fmt: skip
     if env:
+        if not re.fullmatch(r"[0-9a-f]{40}", env):
+            # a short or mistyped sha cannot be checked later (scripts/verify_provenance.py): refuse it
+            raise UserError(
+                f"BENCH_GIT_COMMIT must be the full 40-hex commit of this tree (git rev-parse HEAD), got {env!r}"
+            )
         return {"git_commit": env, "git_dirty": None, "commit_source": "env", "code_digest": digest}
     return {"git_commit": "unknown", "git_dirty": None, "commit_source": "unknown", "code_digest": digest}
 

@@ -10,6 +10,7 @@ import pytest
 from without_modules import run_without
 
 from bench.cli.main import COMMANDS, main
+from bench.errors import UserError
 from bench.results import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,9 +98,13 @@ def test_git_answers_for_a_checkout_and_a_stale_commit_variable_only_warns(monke
 def test_the_commit_variable_is_used_where_git_cannot_answer(monkeypatch, tmp_path):
     from bench.env import provenance
 
-    monkeypatch.setenv("BENCH_GIT_COMMIT", "abc123")
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("BENCH_GIT_COMMIT", sha)
     p = provenance(cwd=tmp_path)  # not a checkout
-    assert (p["git_commit"], p["commit_source"], p["git_dirty"]) == ("abc123", "env", None)
+    assert (p["git_commit"], p["commit_source"], p["git_dirty"]) == (sha, "env", None)
+    monkeypatch.setenv("BENCH_GIT_COMMIT", "abc123")  # a short sha: verify_provenance could not check it
+    with pytest.raises(UserError, match="BENCH_GIT_COMMIT must be the full 40-hex commit"):
+        provenance(cwd=tmp_path)
     monkeypatch.delenv("BENCH_GIT_COMMIT")
     assert provenance(cwd=tmp_path)["git_commit"] == "unknown"
 
