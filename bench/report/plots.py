@@ -6,7 +6,7 @@ measured differently shares an axis. Choices made for a reader who glances:
   a panel, series differ in colour, marker and line style, and are offset a little along x;
 - the copy (memcpy) is the yardstick, not a data line: a wide pale band with no markers, labelled;
 - the GPU's L2 size is a dotted vertical line: left of it, input and output fit in L2 and a point can
-  beat the HBM bandwidth;
+  beat the HBM bandwidth (with rotated buffers it only marks the size: calls stream from memory);
 - the ratio heatmap is centred on 1, white inside the ±threshold band the verdicts use and coloured in
   fixed steps beyond it, so run-to-run noise stays white; every cell prints its ratio and point count;
 - labels are short (H100, R1); the markdown maps them to full names.
@@ -188,10 +188,12 @@ def _copy_handles(section: Section, colors: dict[str, tuple], has_copy: set[str]
     ]  # fmt: skip
 
 
-def _l2_handles(l2: dict[str, float], colors: dict[str, tuple]) -> list:
+def _l2_handles(l2: dict[str, float], colors: dict[str, tuple], rotated: bool = False) -> list:
+    # rotated buffers: every call streams from memory on both sides of the line (it marks the L2's size)
+    what = ": in+out fill it there (calls stream from memory)" if rotated else ": in+out fit left of it"
     return [
         Line2D([], [], color=colors.get(side, "dimgray"), label=f"L2 {summaries.human_bytes(size)}"
-               + ("" if side == "all" else f" ({side})") + ": in+out fit left of it", **L2_STYLE)
+               + ("" if side == "all" else f" ({side})") + what, **L2_STYLE)
         for side, size in l2.items()
     ]  # fmt: skip
 
@@ -261,7 +263,8 @@ def plot_bandwidth(section: Section, out_dir: Path) -> Path:
     xs = [float(section.rows["numel"].min()), float(section.rows["numel"].max())]
     xs += [size / (2 * frames.itemsize(p)) for size in l2.values() for p in precisions]
     _log_axis(axes[0][0].xaxis, min(xs), max(xs), plain=False)
-    extra = _copy_handles(section, colors, set(roof["side_label"])) + _l2_handles(l2, colors)
+    rotated = section.group.as_dict().get("l2_mode") == "rotated"
+    extra = _copy_handles(section, colors, set(roof["side_label"])) + _l2_handles(l2, colors, rotated)
     _legend(fig, section, styles, colors, extra)
     what = "vs the copy (memcpy) of the same tensor" if len(roof) else "(no memcpy rows: no roofline)"
     fig.suptitle(f"Achieved bandwidth {what} ({section.title})", y=1 - 0.15 / fig.get_figheight())
