@@ -311,6 +311,13 @@ def prepare(
     model.py); they must be repeats of one thing like a side's runs, and runs of the candidate are
     refused (a history that holds the candidate would learn its change as noise)."""
     keys = join_keys(by)
+    if by is None:  # (split by a column, one run can hold both sides: --by backend)
+        shared = sorted(set(base["run_id"].astype(str)) & set(cand["run_id"].astype(str)))
+        if shared:
+            raise UserError(
+                f"run(s) {', '.join(shared)} are on both sides: a run compared with itself shows no change; "
+                "give each run to one side (a baseline manifest names its runs: leave them out of the candidate)"
+            )
     b, c = _side(base, keys, by, "base"), _side(cand, keys, by, "cand")
     both = b.timed.index.intersection(c.timed.index, sort=False)
     usable = both[(b.timed.loc[both, "problem"].isna() & c.timed.loc[both, "problem"].isna()).to_numpy()]

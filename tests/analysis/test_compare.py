@@ -84,7 +84,7 @@ def test_a_side_whose_runs_are_not_repeats_of_one_thing_is_refused_naming_the_mi
 def test_only_ok_rows_are_timed_and_one_sided_points_say_what_the_other_side_recorded() -> None:
     extra = grid(sizes=(7,))
     base = make_run(POINTS, seed=1, statuses={POINTS[2]: ("skipped", "not supported")})
-    cand = make_run(POINTS + extra, seed=2, statuses={POINTS[3]: ("failed", "CUDA error 700")})
+    cand = make_run(POINTS + extra, seed=2, statuses={POINTS[3]: ("failed", "CUDA error 700")}, run_id="run-b")
     comp = compare(base, cand)
     assert POINTS[2].key not in set(comp.points["point_key"])
     assert set(comp.only_cand["point_key"]) == {POINTS[2].key} | {p.key for p in extra}
@@ -104,7 +104,7 @@ def test_a_point_timed_differently_on_the_other_side_says_so() -> None:
 
 
 def test_rows_that_cannot_be_judged_are_listed_not_dropped() -> None:
-    cand = make_run(POINTS, seed=2)
+    cand = make_run(POINTS, seed=2, run_id="run-b")
     cand.at[0, "samples_us"] = [1.0, float("nan")] * 20
     comp = compare(make_run(POINTS, seed=1), cand)
     assert list(comp.problems["reason"]) == ["non-finite samples (NaN or inf): 20 of 40"]

@@ -64,11 +64,11 @@ def test_the_fewest_samples_a_run_may_have_still_catch_a_25_percent_slowdown() -
     points = grid(sizes=sizes, precisions=("fp32", "fp16", "bf16", "int8"))
     n = stats.MIN_SAMPLES
     base = make_run(points, seed=1, n_samples=n, run_noise=0.002)
-    cand = make_run(points, seed=2, n_samples=n, run_noise=0.002, slowdown={points[5]: 1.25})
+    cand = make_run(points, seed=2, n_samples=n, run_noise=0.002, slowdown={points[5]: 1.25}, run_id="run-b")
     result = gate(base, cand)
     assert len(points) == 240 and result.exit_code == EXIT_FAIL
     assert list(result.failures["point_key"]) == [points[5].key]
-    fewer = gate(base, make_run(points, seed=2, n_samples=n - 1, run_noise=0.002))
+    fewer = gate(base, make_run(points, seed=2, n_samples=n - 1, run_noise=0.002, run_id="run-b"))
     assert fewer.exit_code == EXIT_FAIL and len(fewer.unjudgeable) == 240
 
 
@@ -109,7 +109,7 @@ def test_a_gated_point_not_timed_in_the_candidate_fails_even_with_allow_missing(
 
 
 def test_a_point_failing_in_one_of_the_candidate_runs_fails() -> None:
-    cand = pd.concat([run(2), run(3, statuses={POINTS[3]: ("failed", "CUDA error 700")})], ignore_index=True)
+    cand = pd.concat([run(3), run(4, statuses={POINTS[3]: ("failed", "CUDA error 700")})], ignore_index=True)
     result = gate(runs(1, 2), cand)
     assert result.exit_code == EXIT_FAIL and "ok in 1 run(s) but failed in 1 run(s)" in text(result)
 
@@ -284,3 +284,11 @@ def test_with_one_run_a_side_a_shift_of_every_point_needs_the_yardstick_to_be_bl
 def test_a_candidate_whose_every_point_failed_fails() -> None:
     result = gate(run(1), run(2, statuses=dict.fromkeys(POINTS, ("failed", "CUDA error 700"))))
     assert result.exit_code == EXIT_FAIL and len(result.unjudgeable) == len(POINTS)
+
+
+def test_a_run_on_both_sides_is_refused() -> None:
+    from bench.errors import UserError
+
+    base = pd.concat([run(1), make_run(POINTS, seed=2, run_id="b2")])
+    with pytest.raises(UserError, match="run\\(s\\) b2 are on both sides: a run compared with itself"):
+        gate(base, make_run(POINTS, seed=2, run_id="b2"))
