@@ -276,7 +276,12 @@ def goals(rows: list[tuple[RunSet, str, Tally]]) -> str:
             ):
                 caught, tried = getattr(t, key).get(factor, (0, 0))
                 if tried:
-                    checks.append((f"{what} {factor:.0%} slower caught {caught / tried:.1%}", caught / tried >= goal))
+                    checks.append(
+                        (
+                            f"{what} {factor:.0%} slower caught {caught} of {tried} ({caught / tried:.1%})",
+                            caught / tried >= goal,
+                        )
+                    )
             text = "; ".join(f"{c} ({_met(ok)})" for c, ok in checks)
             out.append(f"  - {config}: {text}")
             if all(ok for _, ok in checks):

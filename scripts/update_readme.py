@@ -33,7 +33,7 @@ def render(command: str, expected_rc: int = 0) -> str:
     if argv[0] == "python":
         argv[0] = sys.executable
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
-    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env, timeout=3600)
     if out.returncode != expected_rc:
         raise SystemExit(f"{command!r} exited {out.returncode}, not {expected_rc}: {out.stderr.strip()[-500:]}")
     return out.stdout if out.stdout.endswith("\n") else out.stdout + "\n"

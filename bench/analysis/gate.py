@@ -158,6 +158,13 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
         ]
         both = [i for i in comp.groups.values() if i.base_runs and i.cand_runs]
         hint = "; only the memcpy yardstick is in both (--gate-yardstick gates it)" if both else ""
+        modes = [{i.group.as_dict().get("l2_mode") for i in comp.groups.values() if runs(i)} for runs in
+                 (lambda i: i.base_runs, lambda i: i.cand_runs)]  # fmt: skip
+        if not hint and modes[0] and modes[1] and modes[0].isdisjoint(modes[1]):
+            hint = (
+                "; they differ in the L2 state: time both sides the same way (rotated buffers are the default "
+                "since schema 3; --warm-l2 times one set), or record the baseline again (nox -s baseline)"
+            )
         refusals.append(f"base and cand share no comparable group of gated points: {'; '.join(held)}{hint}")
     half = np.log1p(comp.threshold)
     for drift in comp.drift:

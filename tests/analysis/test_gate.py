@@ -166,6 +166,7 @@ def test_a_candidate_timed_another_way_is_refused(change: dict) -> None:
     result = gate(run(1), run(2, **change))
     assert result.exit_code == EXIT_REFUSED
     assert "share no comparable group" in result.headline()
+    assert ("they differ in the L2 state" in result.headline()) == ("timing_method" not in change)
 
 
 def test_one_point_timed_another_way_fails_by_name() -> None:
