@@ -7,10 +7,25 @@ Usage: python scripts/verify_provenance.py [RESULTS...]   (default: results/); e
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 from bench.env import commit_digest
 from bench.results import load
+
+
+def _near_miss(commit: str, digest: str) -> str:
+    """Where the recorded commit does not exist but a commit it nearly names (a prefix of at least 7 of
+    its characters) has exactly the run's code: say so. The run stays unverified: its label is wrong."""
+    for n in range(len(commit) - 1, 6, -1):
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{commit[:n]}^{{commit}}"],
+                             capture_output=True, text=True)  # fmt: skip
+        if out.returncode == 0 and out.stdout.strip():
+            sha = out.stdout.strip()
+            if commit_digest(sha) == digest:
+                return f"; its code digest is that of commit {sha[:12]} (the recorded commit is mistyped)"
+            return ""
+    return ""
 
 
 def main(paths: list[str]) -> int:
@@ -25,7 +40,7 @@ def main(paths: list[str]) -> int:
         if r.commits != 1 or r.digests != 1:
             verdict = "MIXED: rows of one run name several commits or code digests"
         elif expected is None:
-            verdict = "UNKNOWN: git cannot show that commit here"
+            verdict = "UNKNOWN: git cannot show that commit here" + _near_miss(str(r.commit), str(r.digest))
         elif r.dirty is True:
             verdict = "DIRTY: the tree had uncommitted changes"
         elif expected == r.digest:
