@@ -55,17 +55,29 @@ def key_columns(by: str | None = None) -> list[str]:
     return [c for c in COMPARABLE_ON if c != by]
 
 
-def l2_modes(df: pd.DataFrame) -> pd.Series:
+def l2_modes(df: pd.DataFrame, *, untimed_from_settings: bool = False) -> pd.Series:
     """Each row's L2 state as text: `l2_mode` where recorded, else what `l2_flush` implies (rows written
-    before rotated buffers existed ran on one set), else '(none)'."""
+    before rotated buffers existed ran on one set), else '(none)'. ``untimed_from_settings``: a row that
+    was not timed (skipped, failed) gets what its run's timing settings asked for, so that `--by l2_mode`
+    puts it on its run's side."""
     flush = (
-        df["l2_flush"].map(lambda v: "flushed" if v is True else ("warm" if v is False else "(none)"))
+        df["l2_flush"].map(lambda v: "flushed" if v is True else ("warm" if v is False else pd.NA))
         if "l2_flush" in df.columns
-        else pd.Series("(none)", index=df.index)
-    )
-    if "l2_mode" not in df.columns:
-        return flush.astype("string")
-    return df["l2_mode"].astype("string").fillna(flush.astype("string"))
+        else pd.Series(pd.NA, index=df.index)
+    ).astype("string")
+    mode = df["l2_mode"].astype("string").fillna(flush) if "l2_mode" in df.columns else flush
+    if untimed_from_settings and "timing_settings" in df.columns:
+        asked = df["timing_settings"].map(_asked_l2_mode).astype("string")
+        mode = mode.fillna(asked)
+    return mode.fillna("(none)")
+
+
+def _asked_l2_mode(settings: object) -> str | None:
+    if not isinstance(settings, dict) or settings.get("l2_flush") is None:
+        return None
+    if settings["l2_flush"]:
+        return "flushed"
+    return "rotated" if settings.get("rotate_buffers") else "warm"
 
 
 def _normalized(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -623,7 +623,11 @@ def sides(df: pd.DataFrame, column: str) -> dict[str, pd.DataFrame]:
     """
     if column not in df.columns:
         raise UserError(f"--by {column}: no such column; choose one of: {', '.join(sorted(df.columns))}")
-    values = df[column].astype("string").fillna("(none)")
+    values = (
+        comparability.l2_modes(df, untimed_from_settings=True)
+        if column == "l2_mode"
+        else df[column].astype("string").fillna("(none)")
+    )
     order = (
         df.assign(_side=values).groupby("_side")["timestamp"].min().sort_values(kind="stable").index.tolist()
         if "timestamp" in df.columns and df["timestamp"].notna().any()

@@ -144,6 +144,23 @@ def test_split_by_backend_joins_on_point_key_only() -> None:
     assert (comp.points["verdict"] == "faster").all()  # memcpy (2,500 GB/s) beats cuda (2,000)
 
 
+def test_split_by_l2_mode_puts_untimed_rows_on_their_runs_side() -> None:
+    """Rows written before rotated buffers read as one warm set; a skipped row has no l2_mode of its
+    own and goes with what its run's settings asked for."""
+    skip = {POINTS[0]: ("skipped", "not supported")}
+    warm = make_run(POINTS, seed=1, run_id="w", statuses=skip, timestamp="2026-11-21T00:00:00+00:00")
+    warm["l2_mode"] = None  # a schema 2 row: l2_flush False only
+    warm["timing_settings"] = [{"l2_flush": False, "rotate_buffers": False}] * len(warm)
+    rotated = make_run(
+        POINTS, seed=2, run_id="r", statuses=skip, l2_mode="rotated", timestamp="2026-11-26T00:00:00+00:00"
+    )
+    rotated.loc[rotated["status"] != "ok", "l2_mode"] = None
+    rotated["timing_settings"] = [{"l2_flush": False, "rotate_buffers": True}] * len(rotated)
+    base, cand = split_by(pd.concat([warm, rotated], ignore_index=True), "l2_mode")
+    assert set(base["run_id"]) == {"w"} and set(cand["run_id"]) == {"r"}
+    assert len(base) == len(cand) == len(POINTS)
+
+
 def test_split_by_needs_exactly_two_values() -> None:
     df = pd.concat([make_run(POINTS, gpu_name=g) for g in ("A100", "H100", "H200")], ignore_index=True)
     with pytest.raises(UserError, match="found 3: 'A100', 'H100', 'H200'"):
