@@ -150,11 +150,14 @@ def test_split_by_l2_mode_puts_untimed_rows_on_their_runs_side() -> None:
     skip = {POINTS[0]: ("skipped", "not supported")}
     warm = make_run(POINTS, seed=1, run_id="w", statuses=skip, timestamp="2026-11-21T00:00:00+00:00")
     warm["l2_mode"] = None  # a schema 2 row: l2_flush False only
+    warm["l2_flush"] = warm["l2_flush"].astype(object)
+    warm.loc[warm["status"] != "ok", "l2_flush"] = None
     warm["timing_settings"] = [{"l2_flush": False, "rotate_buffers": False}] * len(warm)
     rotated = make_run(
         POINTS, seed=2, run_id="r", statuses=skip, l2_mode="rotated", timestamp="2026-11-26T00:00:00+00:00"
     )
-    rotated.loc[rotated["status"] != "ok", "l2_mode"] = None
+    rotated["l2_flush"] = rotated["l2_flush"].astype(object)
+    rotated.loc[rotated["status"] != "ok", ["l2_mode", "l2_flush"]] = None  # as a results file has them
     rotated["timing_settings"] = [{"l2_flush": False, "rotate_buffers": True}] * len(rotated)
     base, cand = split_by(pd.concat([warm, rotated], ignore_index=True), "l2_mode")
     assert set(base["run_id"]) == {"w"} and set(cand["run_id"]) == {"r"}
