@@ -91,7 +91,7 @@ def buffer_sets(set_bytes: int, l2_bytes: int, *, max_sets: int = ROTATE_MAX_SET
     """How many copies of a point's buffers (one set: everything one call reads and writes) its calls
     cycle over so that together they pass twice the L2 (`flush_bytes`): each call then streams its
     data from memory. 1 where one set already passes it, and where even ``max_sets`` copies would not:
-    a set under 2 x L2 / max_sets (98 KB on a 50 MB L2) stays L2-resident on one set, far from the
+    a set under 2 x L2 / max_sets (100 KiB on a 50 MiB L2) stays L2-resident on one set, far from the
     L2's capacity, where placement no longer matters."""
     target = flush_bytes(l2_bytes)
     if set_bytes <= 0 or set_bytes >= target:
