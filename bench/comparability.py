@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bench.timing.settings import l2_mode_of
+
 # Columns whose values must be equal for two rows to be compared (unless one is the --by column).
 COMPARABLE_ON: tuple[str, ...] = ("timing_method", "l2_mode", "backend", "unit")
 # Columns a comparison may be about: they may differ between the sides, and are reported.
@@ -73,11 +75,9 @@ def l2_modes(df: pd.DataFrame, *, untimed_from_settings: bool = False) -> pd.Ser
 
 
 def _asked_l2_mode(settings: object) -> str | None:
-    if not isinstance(settings, dict) or settings.get("l2_flush") is None:
+    if not isinstance(settings, dict):
         return None
-    if settings["l2_flush"]:
-        return "flushed"
-    return "rotated" if settings.get("rotate_buffers") else "warm"
+    return l2_mode_of(settings.get("l2_flush"), settings.get("rotate_buffers"))
 
 
 def _normalized(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

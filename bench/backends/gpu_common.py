@@ -75,7 +75,6 @@ class BufferRotation:
 
     enqueues: list[Callable[[Stream], None]]
     outputs: list[int]
-    set_bytes: int
 
 
 class GpuPreparedPoint(PreparedPoint):
@@ -150,11 +149,10 @@ class GpuPreparedPoint(PreparedPoint):
         from bench.gpu.cuda import memcpy_dtod_async
 
         own = self.call_buffers()
-        set_bytes = sum(b.nbytes for b in own)
         if self._rotation is not None and len(self._rotation.enqueues) == sets:
             return self._rotation
         if sets <= 1 or not own:
-            return BufferRotation([self.enqueue], [self.out.ptr], set_bytes)
+            return BufferRotation([self.enqueue], [self.out.ptr])
         slots = []
         for buf in own:
             stride = -(-buf.nbytes // ROTATION_ALIGN) * ROTATION_ALIGN
@@ -168,14 +166,14 @@ class GpuPreparedPoint(PreparedPoint):
             moved = {ptr: base + i * stride for ptr, base, stride in slots}
             enqueues.append(self.enqueue_on(moved))
             outputs.append(moved.get(self.out.ptr, self.out.ptr))
-        self._rotation = BufferRotation(enqueues, outputs, set_bytes)
+        self._rotation = BufferRotation(enqueues, outputs)
         return self._rotation
 
     def buffer_sets(self, timing: TimingSettings) -> int:
         """How many buffer sets ``timing`` calls for on this point (bench.timing.device.buffer_sets)."""
         from bench.timing.device import buffer_sets
 
-        if timing.l2_flush or not timing.rotate_buffers:
+        if timing.l2_mode != "rotated":
             return 1
         own = self.call_buffers()
         return buffer_sets(sum(b.nbytes for b in own), self.device.l2_bytes) if own else 1
@@ -230,7 +228,7 @@ class GpuBackend(Backend):
 
         l2 = gpu_device(self.options.device).l2_bytes
         flush = flush_bytes(l2) if timing.l2_flush else 0
-        rotate = not timing.l2_flush and timing.rotate_buffers
+        rotate = timing.l2_mode == "rotated"
         sets = buffer_sets(2 * point.tensor_bytes + point.weight_bytes, l2) if rotate else 1
         return resources.device_bytes(point, l2_flush_bytes=flush, buffer_sets=sets)
 

@@ -120,13 +120,12 @@ def _section(section: Section, out: Path, runs: dict[str, str]) -> tuple[list[st
     md = [f"## {section.number}. {section.title}", "", *_paragraphs(readings.holds(section, runs, mixes)), ""]
     roof = frames.roofline(section.rows)
     copy = "the wide pale line is the copy (memcpy) of the same tensor; " if len(roof) else ""
-    rotated = section.group.as_dict().get("l2_mode") == "rotated"
     l2 = (
         "the dotted vertical line is where input + output fill the GPU's L2 (from the run's environment): "
         + (
             "with rotated buffers every call streams its data from memory on both sides of it (a point whose "
             "buffers are under 2 x L2 / 1024 stays on one set, in the L2)."
-            if rotated
+            if section.rotated
             else "left of it a call can run from L2, faster than HBM allows."
         )
         if frames.l2_bytes(section.rows)

@@ -263,8 +263,7 @@ def plot_bandwidth(section: Section, out_dir: Path) -> Path:
     xs = [float(section.rows["numel"].min()), float(section.rows["numel"].max())]
     xs += [size / (2 * frames.itemsize(p)) for size in l2.values() for p in precisions]
     _log_axis(axes[0][0].xaxis, min(xs), max(xs), plain=False)
-    rotated = section.group.as_dict().get("l2_mode") == "rotated"
-    extra = _copy_handles(section, colors, set(roof["side_label"])) + _l2_handles(l2, colors, rotated)
+    extra = _copy_handles(section, colors, set(roof["side_label"])) + _l2_handles(l2, colors, section.rotated)
     _legend(fig, section, styles, colors, extra)
     what = "vs the copy (memcpy) of the same tensor" if len(roof) else "(no memcpy rows: no roofline)"
     fig.suptitle(f"Achieved bandwidth {what} ({section.title})", y=1 - 0.15 / fig.get_figheight())

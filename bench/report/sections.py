@@ -61,6 +61,11 @@ class Section:
         return ", ".join(parts) or "all rows"
 
     @property
+    def rotated(self) -> bool:
+        """Timed on rotated buffers: every call streamed from memory, whatever the L2's size."""
+        return self.group.as_dict().get("l2_mode") == "rotated"
+
+    @property
     def slug(self) -> str:
         return f"s{self.number}-" + labels.slug(self.title)
 

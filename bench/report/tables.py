@@ -11,7 +11,9 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from bench import mdtable
+from bench.comparability import L2_LABEL
 from bench.report import sections
+from bench.timing.settings import l2_mode_of
 
 MAX_PROBLEM_ROWS = 60
 KEY_LIBRARIES = ("tensorrt", "tensorrt-rtx", "tensorrt-rtx-cu13", "cuda-python", "cuda-bindings", "numpy")
@@ -33,6 +35,11 @@ def _when(ts: object) -> str:
     return "" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _l2_label(mode: str | None) -> str:
+    """The L2 state in the runs table; a warm L2 (one buffer set, what older runs did) goes unsaid."""
+    return L2_LABEL[mode] if mode in ("flushed", "rotated") else ""
+
+
 def _settings(g: pd.DataFrame) -> str:
     """Timing method(s) and the sampler's targets from the rows' `timing_settings`."""
     methods = ", ".join(sorted(g["timing_method"].dropna().astype(str).unique())) or "-"
@@ -42,7 +49,7 @@ def _settings(g: pd.DataFrame) -> str:
     extra = [
         f"noise target {settings['target_noise']:.1%}" if settings.get("target_noise") is not None else "",
         f"cap {settings['max_time_s']:g} s" if settings.get("max_time_s") is not None else "",
-        "L2 flushed" if settings.get("l2_flush") else ("rotated buffers" if settings.get("rotate_buffers") else ""),
+        _l2_label(l2_mode_of(settings.get("l2_flush"), settings.get("rotate_buffers"))),
         f"{settings['rounds']} rounds" if (settings.get("rounds") or 1) > 1 else "",
     ]
     return f"{methods} ({', '.join(e for e in extra if e)})"

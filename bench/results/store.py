@@ -204,7 +204,7 @@ def add_memcpy_ratio(rows: list[dict]) -> list[dict]:
     the weights are a few bytes, and this is the memcpy's time over the row's time."""
 
     def key(r: dict) -> tuple:
-        return (r.get("run_id"), r.get("gpu_name"), r.get("numel"), r.get("precision"), r.get("l2_mode") or ("flushed" if r.get("l2_flush") else "warm"),
+        return (r.get("run_id"), r.get("gpu_name"), r.get("numel"), r.get("precision"), r.get("l2_mode"),
                 r.get("timing_method"))  # fmt: skip
 
     copies: dict[tuple, list[float]] = {}

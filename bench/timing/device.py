@@ -200,14 +200,6 @@ class _Sampler:
             self.graph = None
 
 
-def l2_mode(settings: TimingSettings) -> str:
-    """What the L2 held when a call started, as the settings ask: 'flushed' (flushed before every
-    sample), 'rotated' (buffers rotated where a point has copies) or 'warm' (one set of buffers)."""
-    if settings.l2_flush:
-        return "flushed"
-    return "rotated" if settings.rotate_buffers else "warm"
-
-
 def measure(
     enqueue: Callable[[Stream], None] | Sequence[Callable[[Stream], None]],
     stream: Stream,
@@ -337,7 +329,7 @@ def measure(
         noise_target_met=decision.target_met,
         noise=decision.noise,
         l2_flush=cold,
-        l2_mode=l2_mode(settings),
+        l2_mode=settings.l2_mode,
         buffer_sets=sets,
         fallback_reason=choice.fallback_reason,
         enqueue_us=enqueue_us,

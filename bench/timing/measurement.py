@@ -18,7 +18,7 @@ class Measurement:
     noise_target_met: bool = False  # noise <= target_noise with at least min_samples samples
     noise: float = float("nan")  # final MAD/median of samples
     l2_flush: bool = False
-    l2_mode: str = "warm"  # warm (one buffer set) | rotated | flushed: bench.timing.device.l2_mode
+    l2_mode: str = "warm"  # warm (one buffer set) | rotated | flushed: TimingSettings.l2_mode
     buffer_sets: int = 1  # copies of the point's buffers its calls cycled over (rotated buffers)
     fallback_reason: str | None = None  # why 'graph' fell back to 'events'
     enqueue_us: float | None = None  # host time to enqueue one call (trtexec's Enqueue Time)

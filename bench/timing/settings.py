@@ -7,6 +7,16 @@ from dataclasses import asdict, dataclass
 TIMING_METHODS = ("graph", "events")
 
 
+def l2_mode_of(l2_flush: bool | None, rotate_buffers: bool | None) -> str | None:
+    """The L2 state settings ask for: 'flushed' (a flushed L2 times one buffer set, whatever
+    rotate_buffers says), 'rotated' or 'warm'; None where l2_flush is unknown."""
+    if l2_flush is None:
+        return None
+    if l2_flush:
+        return "flushed"
+    return "rotated" if rotate_buffers else "warm"
+
+
 @dataclass(frozen=True)
 class TimingSettings:
     """What the sweep's [measure] table and the CLI's timing flags set.
@@ -30,6 +40,11 @@ class TimingSettings:
     # part of its data the page placement lets the L2 keep; False: every call on one set (warm L2)
     rotate_buffers: bool = True
     rounds: int = 1  # time every point in this many interleaved rounds (each with 1/rounds of the budget)
+
+    @property
+    def l2_mode(self) -> str:
+        """What the L2 holds when a call starts (bench.comparability keys on it): see `l2_mode_of`."""
+        return l2_mode_of(self.l2_flush, self.rotate_buffers) or "warm"
 
     def to_dict(self) -> dict:
         return asdict(self)
