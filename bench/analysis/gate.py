@@ -194,9 +194,17 @@ def decide(comp: Comparison, *, allow_missing: bool = False, gate_yardstick: boo
     if blind and not comp.history_runs:
         notes.append(
             "one run a side and no noise history: each point's own run-to-run noise is unknown, so the scatter "
-            "across points stands in for it; a point that moves between runs more than the others (on the H100, "
-            "L2-resident fp32 points of 8x128x56x56: reports/gate/README.md) can fail without a change. Give the baseline "
+            "across points stands in for it; a point that moves between runs more than the others (on the H100 with "
+            "one buffer set, L2-resident fp32 points of 8x128x56x56: reports/gate/README.md) can fail without a "
+            "change. Give the baseline "
             "several runs (--baseline NAME), or earlier runs of its machine with --noise-from"
+        )
+    unmatched = [i for g, i in comp.groups.items() if gated_group(g) and i.cand_runs and not i.base_runs]
+    if unmatched and shared:
+        notes.append(
+            "not judged: cand also holds runs timed another way than any base run ("
+            + "; ".join(f"{i.group.describe()}: {len(i.cand_runs)} run(s)" for i in unmatched)
+            + "); only the comparable runs were gated"
         )
     if comp.history_runs:
         notes.append(

@@ -293,3 +293,11 @@ def test_a_run_on_both_sides_is_refused() -> None:
     base = pd.concat([run(1), make_run(POINTS, seed=2, run_id="b2")])
     with pytest.raises(UserError, match="run\\(s\\) b2 are on both sides: a run compared with itself"):
         gate(base, make_run(POINTS, seed=2, run_id="b2"))
+
+
+def test_candidate_runs_timed_another_way_than_the_base_are_named_not_judged() -> None:
+    cand = pd.concat([run(2), run(3, l2_mode="rotated")], ignore_index=True)
+    result = gate(run(1), cand)
+    assert result.exit_code == EXIT_PASS
+    assert "not judged: cand also holds runs timed another way than any base run" in text(result)
+    assert "not judged" not in text(gate(run(1), run(2)))
