@@ -110,6 +110,7 @@ def _gate_options(posargs: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--base-ref", default=os.environ.get("BENCH_GATE_BASE_REF", "origin/main"))
     ap.add_argument("--committed", action="store_true")
     ap.add_argument("--no-base-install", action="store_true")
+    ap.add_argument("--cache-dir", default=".cache/bench")
     return ap.parse_known_args(posargs)
 
 
@@ -130,10 +131,16 @@ def gate(session: nox.Session) -> None:
     """Is this checkout slower than its merge base? By default, same-machine A/B: the merge base (a git
     worktree in its own venv) and this checkout are each timed --runs times (default 3) on this machine,
     interleaved base, head, base, head, ..., so what the machine does in the meantime hits both alike,
-    then `bench gate --base BASE_RUNS --cand HEAD_RUNS`. With --committed (runners without the time for
-    both): --runs runs of head (default 1) against the committed baseline manifest for this GPU,
-    results/_baselines/<gpu>.json. --no-base-install runs the base's code with this venv's packages
-    (PYTHONPATH=worktree) where no package index answers. Writes .nox/gate/tmp/gate-run/{base,head,gate.md}."""
+    then `bench gate --base BASE_RUNS --cand HEAD_RUNS`. Both sides share one cache folder (this
+    checkout's --cache-dir, default .cache/bench): the kernel's tuning store and TensorRT's timing cache,
+    so where the kernel generator and TensorRT version are the same, both sides run the same launches
+    and tactics (decided by the first run that meets a point); a head that changed the generator finds
+    no decision of its own there and tunes anew, and the gate says what ran differently.
+    With --committed (runners without the time for both): --runs runs of head (default 1) against the
+    committed baseline manifest for this GPU, results/_baselines/<gpu>.json, running the launches saved
+    beside it (<gpu>.launches.json) where there is one. --no-base-install runs the base's code with this
+    venv's packages (PYTHONPATH=worktree) where no package index answers. Writes
+    .nox/gate/tmp/gate-run/{base,head,gate.md}."""
     session.install("-e", ".[gpu]")
     opts, gate_args = _gate_options(session.posargs)
     offer = _offer(session)
@@ -144,13 +151,19 @@ def gate(session: nox.Session) -> None:
     report = ["--markdown", str(out / "gate.md"), *gate_args]
     if opts.committed:
         name = offer["gpu_detail"] if offer.get("gpu") else "cpu"
+        manifest, launches = _baseline_files(session, name)
+        if not manifest.exists():  # before any run: a missing baseline is known now, not after the sweep
+            session.error(f"no baseline for {name}: {manifest} does not exist (make one with nox -s baseline)")
+        carried = ["--tuning-from", str(launches)] if launches.exists() else []
         for _ in range(opts.runs or 1):
-            _bench_run(session, "python", run_args, head)
+            _bench_run(session, "python", [*run_args, *carried], head)
         session.run("python", "-m", "bench", "gate", "--baseline", name, str(head), *report)
         return
     base_sha = _git(session, "merge-base", "HEAD", opts.base_ref)
     source, venv = out / "base-src", out / "base-venv"
+    shared = ["--cache-dir", str((ROOT / opts.cache_dir).resolve())]
     session.log(f"A/B on this machine: base {base_sha[:10]} (merge base with {opts.base_ref}) vs head, interleaved")
+    session.log(f"both sides use the caches in {shared[1]} (tuning records, TensorRT timing cache)")
     _git(session, "worktree", "add", "--detach", str(source), base_sha)
     try:
         if opts.no_base_install:  # no package index (an offline GPU host): base's code on this venv's packages
@@ -161,11 +174,20 @@ def gate(session: nox.Session) -> None:
             session.run(base_python, "-m", "pip", "install", "-q", "-e", f"{source}[gpu]", external=True)
         for i in range(opts.runs or 3):
             session.log(f"round {i + 1}: base, then head")
-            _bench_run(session, base_python, run_args, out / "base", source)
-            _bench_run(session, "python", run_args, head)
+            _bench_run(session, base_python, [*run_args, *shared], out / "base", source)
+            _bench_run(session, "python", [*run_args, *shared], head)
     finally:
         _git(session, "worktree", "remove", "--force", str(source))
     session.run("python", "-m", "bench", "gate", "--base", str(out / "base"), "--cand", str(head), *report)
+
+
+def _baseline_files(session: nox.Session, name: str) -> tuple[Path, Path]:
+    """results/_baselines/<slug>.json (the manifest) and <slug>.launches.json (the launches its runs ran)."""
+    slug = str(
+        session.run("python", "-c", f"from bench.analysis.baseline import slug; print(slug({name!r}))", silent=True)
+    ).strip()
+    folder = ROOT / "results" / "_baselines"
+    return folder / f"{slug}.json", folder / f"{slug}.launches.json"
 
 
 def _git(session: nox.Session, *args: str) -> str:
@@ -175,20 +197,28 @@ def _git(session: nox.Session, *args: str) -> str:
 @nox.session(venv_params=["--system-site-packages"])
 def baseline(session: nox.Session) -> None:
     """Commit-ready baseline for this GPU: --runs runs (default 5) of the main job into
-    results/<gpu>-<date>/ and the manifest results/_baselines/<gpu>.json naming them (commit both).
-    Run it on a known-good commit: nox -s baseline -- [--runs N]."""
+    results/<gpu>-<date>/, the manifest results/_baselines/<gpu>.json naming them, and beside it
+    <gpu>.launches.json, the kernel launches those runs ran (what `nox -s gate -- --committed` runs on
+    a runner that never saw this card). Commit all three. Run it on a known-good commit:
+    nox -s baseline -- [--runs N]."""
     session.install("-e", ".[gpu]")
     opts, rest = _gate_options(session.posargs)
     if rest:
         session.error(f"unknown arguments {rest}: nox -s baseline -- [--runs N]")
     offer = _offer(session)
     name = offer["gpu_detail"] if offer.get("gpu") else "cpu"
-    slug = str(
-        session.run("python", "-c", f"from bench.analysis.baseline import slug; print(slug({name!r}))", silent=True)
-    ).strip()
-    folder = ROOT / "results" / f"{slug}-{date.today():%Y-%m-%d}"
+    manifest, launches = _baseline_files(session, name)
+    folder = ROOT / "results" / f"{manifest.stem}-{date.today():%Y-%m-%d}"
     for _ in range(opts.runs or 5):
-        _bench_run(session, "python", _run_args(offer), folder)
+        _bench_run(session, "python", [*_run_args(offer), "--cache-dir", opts.cache_dir], folder)
     session.run(
-        "python", "-m", "bench.analysis.baseline", slug, str(folder), "--note", f"nox -s baseline, {date.today()}"
+        "python",
+        "-m",
+        "bench.analysis.baseline",
+        manifest.stem,
+        str(folder),
+        "--note",
+        f"nox -s baseline, {date.today()}",
     )
+    if "cuda" in offer["recommended_backends"]:
+        session.run("python", "-m", "bench", "tuning", "export", "--results", str(folder), "--out", str(launches))

@@ -275,3 +275,27 @@ def test_every_candidate_source_compiles_with_nvrtc_for_hopper(monkeypatch) -> N
     for spec in sorted(specs, key=repr):
         assert compile_cubin(K.kernel_source(spec), K.KERNEL_NAME, "sm_90")[:4] == b"\x7fELF", spec
     assert len(specs) > 200
+
+
+@needs_nvrtc
+def test_compiled_cubins_are_kept_checked_and_recompiled_when_damaged(tmp_path, monkeypatch) -> None:
+    from bench.gpu import cuda
+
+    spec = K.kernel_spec(K.scale_layout((2, 3, 4, 5), "channel", None, "fp32"), K.KernelConfig(), True, False)
+    source = K.kernel_source(spec)
+    cuda.set_cubin_cache(tmp_path)
+    try:
+        first = cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90")
+        [stored] = list(tmp_path.glob("*.cubin"))
+        real = cuda._nvrtc_compile
+        monkeypatch.setattr(cuda, "_nvrtc_compile", lambda *a: pytest.fail("compiled although cached"))
+        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90") == first  # read back, not compiled
+        stored.write_bytes(stored.read_bytes()[:-7] + b"garbage")  # damaged on disk
+        monkeypatch.setattr(cuda, "_nvrtc_compile", real)
+        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90") == first  # compiled again, file replaced
+        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_80") != first  # the architecture is in the key
+        cuda.set_cubin_cache(tmp_path / "file")
+        (tmp_path / "file").write_text("not a folder")
+        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90") == first  # an unusable cache costs a compile
+    finally:
+        cuda.set_cubin_cache(None)

@@ -34,12 +34,19 @@ class BackendOptions:
     cache_dir: Path = Path(".cache/bench")  # engine and timing caches, kernel tuning records
     device: int = 0
     kernel_config: str | None = None  # --kernel-config: pin the cuda kernel's launch ('default': no tuning)
+    # --tuning-from: launches carried from a baseline or another runner (bench.gpu.launch_sets.LaunchSet)
+    launches: Any = None
+    # the run's timing settings: the kernel's tuner times its candidates the same way (set by the CLI)
+    timing: TimingSettings | None = None
 
     def identity(self) -> dict[str, Any]:
-        """The options that change what a row measures (part of a run's identity for --resume)."""
+        """The options that change what a row measures (part of a run's identity for --resume); the
+        timing settings are part of that identity on their own."""
+        skip = ("build_only", "trt_api", "cache_dir", "device", "launches", "timing")
         return {
             "trt_api": self.trt_api,
-            **{k: v for k, v in vars(self).items() if k not in ("build_only", "trt_api", "cache_dir", "device")},
+            **{k: v for k, v in vars(self).items() if k not in skip},
+            **({"launches": self.launches.digest()} if self.launches is not None else {}),
         }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -18,28 +17,16 @@ import numpy as np
 from bench import reference
 from bench.backends.base import BackendInfo, BackendOptions
 from bench.backends.gpu_common import GpuBackend, GpuPreparedPoint, gpu_device, gpu_info
-from bench.gpu import kernels, nvml, tuning
+from bench.backends.kernel_tuner import KernelTuner
+from bench.gpu import kernels
 from bench.point import Point
 from bench.precision import numpy_dtype
-from bench.timing.settings import TimingSettings
 
 if TYPE_CHECKING:
     from bench.gpu.cuda import Device, DeviceBuffer, Stream
     from bench.problem import Problem
 
 _CTYPES = {"u64": ctypes.c_uint64, "u32": ctypes.c_uint32, "f32": ctypes.c_float}
-# Short and steady: a candidate of a 64 MiB tensor gets ~80 samples; a decision needs the ordering of
-# configurations that differ by a few percent, not a publishable time.
-TUNING_SETTINGS = TimingSettings(
-    method="graph", warmup_s=0.005, min_samples=5, min_time_s=0.02, max_time_s=0.1, target_noise=0.005
-)
-
-
-@dataclass(frozen=True)
-class Choice:
-    config: kernels.KernelConfig
-    source: str  # one of tuning.SOURCES
-    key: str
 
 
 class CudaScalePoint(GpuPreparedPoint):
@@ -122,9 +109,7 @@ class CudaScalePoint(GpuPreparedPoint):
 
         plans = []
         for config in configs:
-            variant = config.variant if config.variant in self.layouts else "vector"
-            layout = self.layouts[variant]
-            eff = kernels.effective_config(layout, kernels.KernelConfig(**{**config.as_dict(), "variant": variant}))
+            layout, eff = self._layout_of(config), self.effective(config)
             spec = kernels.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)
             plans.append((layout, eff, spec))
         compiled = cuda.compile_kernels(
@@ -152,6 +137,17 @@ class CudaScalePoint(GpuPreparedPoint):
             out.append((kernel.bind(launch.grid, launch.block, args), details))
         return out
 
+    def _layout_of(self, config: kernels.KernelConfig) -> kernels.ScaleLayout:
+        return self.layouts[config.variant if config.variant in self.layouts else "vector"]
+
+    def effective(self, config: kernels.KernelConfig) -> kernels.KernelConfig:
+        """``config`` as it runs on this point (what its row records): the direct variant only where the
+        point has a direct layout, and `kernels.effective_config`'s adjustments."""
+        variant = config.variant if config.variant in self.layouts else "vector"
+        return kernels.effective_config(
+            self._layout_of(config), kernels.KernelConfig(**{**config.as_dict(), "variant": variant})
+        )
+
     def _weight_buffers(self, layout: kernels.ScaleLayout) -> list[DeviceBuffer]:
         """(shift, scale, power) as ``layout`` reads them, uploaded once per layout."""
         key = (layout.weights, layout.expand)
@@ -167,111 +163,6 @@ class CudaScalePoint(GpuPreparedPoint):
         self._launch(stream)
 
 
-class KernelTuner:
-    """Decisions per tuning class for one GPU: pinned, default, from this process, from the cache, or
-    made now by timing the class's candidates on the point being prepared."""
-
-    def __init__(self, options: BackendOptions) -> None:
-        self.pin = tuning.parse_kernel_config(options.kernel_config)
-        self.cache_dir = options.cache_dir
-        self._decided: dict[str, tuple[tuning.TuningRecord, str]] = {}
-        self._identity: tuning.GpuIdentity | None = None
-
-    def identity(self, device: Device) -> tuning.GpuIdentity:
-        if self._identity is None:
-            driver = nvml.driver_version() or f"cuda-{device.driver_version}"
-            self._identity = tuning.GpuIdentity(device.name, device.uuid or f"index-{device.index}", driver)
-        return self._identity
-
-    def choose(self, point: CudaScalePoint) -> Choice:
-        p, device = point.problem.point, point.device
-        vector = point.layouts["vector"]
-        size = tuning.size_class(p.numel, p.tensor_bytes, device.l2_bytes)
-        key = tuning.tuning_key(vector, size, point.problem.power_is_one)
-        base = tuning.default_config(vector, size)
-        if self.pin is not None:
-            return (
-                Choice(base, "default", key) if self.pin.defaults_only else Choice(self.pin.apply(base), "pinned", key)
-            )
-        if key not in self._decided:
-            identity = self.identity(device)
-            record = tuning.load_cached(identity, self.cache_dir, key)
-            if record is not None:
-                self._decided[key] = (record, "cached")
-                tuning.announce(tuning.describe(record, "cached"))
-            else:
-                record = self.tune(point, key, size, identity)
-                self._decided[key] = (record, "tuned")
-        record, source = self._decided[key]
-        return Choice(record.config, source, key)
-
-    def tune(self, point: CudaScalePoint, key: str, size: str, identity: tuning.GpuIdentity) -> tuning.TuningRecord:
-        from bench.gpu.cuda import CudaError
-        from bench.timing.device import measure
-
-        p, device = point.problem.point, point.device
-        configs = tuning.candidates(point.layouts["vector"], size, point.layouts.get("direct"))
-        tuning.announce(
-            f"kernel tuning [{device.name}] {key}: timing {len(configs)} launch configurations on {p.label()}"
-        )
-        t0 = time.perf_counter()
-        results: list[tuning.Candidate] = []
-        try:
-            launches = point.bind_many(configs)
-        except (CudaError, ValueError) as exc:  # compile them one by one: a failure is data, not the end
-            launches = []
-            for cfg in configs:
-                try:
-                    launches.append(point.bind(cfg))
-                except (CudaError, ValueError) as one:
-                    launches.append((None, {"error": f"{type(one).__name__}: {one}"}))
-            tuning.announce(f"kernel tuning: compiling together failed ({exc}); compiled one by one")
-        for cfg, (launch, details) in zip(configs, launches, strict=True):
-            cand = tuning.Candidate(cfg.as_dict(), cfg.label())
-            if launch is None:
-                cand.error = details["error"]
-            else:
-                try:
-                    m = measure(launch, point.stream, TUNING_SETTINGS, device=device, nvml_index=None)
-                    samples = np.asarray(m.samples_us)
-                    cand.median_us, cand.min_us = float(np.median(samples)), float(samples.min())
-                    cand.noise, cand.samples = float(m.noise), len(samples)
-                except (CudaError, RuntimeError) as exc:
-                    cand.error = f"{type(exc).__name__}: {exc}"
-                    point.stream.synchronize()
-            results.append(cand)
-        best = tuning.decide(results)
-        record = tuning.TuningRecord(
-            key=key,
-            gpu={
-                "name": device.name,
-                "uuid": identity.uuid,
-                "sm_count": device.sm_count,
-                "l2_bytes": device.l2_bytes,
-                "compute_capability": device.compute_capability,
-            },
-            driver=identity.driver,
-            generator=identity.generator,
-            tuned_on={
-                "shape": p.shape_str,
-                "mode": p.mode,
-                "precision": p.precision,
-                "channel_axis": p.axis_label,
-                "point_key": p.key,
-            },
-            settings=TUNING_SETTINGS.to_dict(),
-            candidates=results,
-            chosen=results[best].config,
-            tuning_s=time.perf_counter() - t0,
-        )
-        try:
-            tuning.save_record(identity, self.cache_dir, record)
-        except OSError as exc:  # a read-only cache costs a re-tune next run, not this run
-            tuning.announce(f"kernel tuning: could not store the record under {self.cache_dir}: {exc}")
-        tuning.announce(tuning.describe(record, "tuned"))
-        return record
-
-
 class CudaBackend(GpuBackend):
     name: ClassVar[str] = "cuda"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16", "int8")
@@ -279,6 +170,9 @@ class CudaBackend(GpuBackend):
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
         self.tuner = KernelTuner(self.options)  # parses --kernel-config: a bad one stops the run before any work
+        from bench.gpu import cuda
+
+        cuda.set_cubin_cache(self.options.cache_dir / "nvrtc")
 
     def info(self) -> BackendInfo:
         from bench.gpu import cuda

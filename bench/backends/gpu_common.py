@@ -94,6 +94,7 @@ class GpuPreparedPoint(PreparedPoint):
         self.build = BuildInfo()
         self._buffers: list[DeviceBuffer] = []
         self._rotation: BufferRotation | None = None
+        self._arenas: dict[tuple[int, int], tuple[int, int]] = {}  # (buffer, sets) -> (copies, stride)
         self.stream: Stream = Stream()
 
     def alloc(self, nbytes: int) -> DeviceBuffer:
@@ -144,23 +145,16 @@ class GpuPreparedPoint(PreparedPoint):
 
     def rotation(self, sets: int) -> BufferRotation:
         """``sets`` copies of `call_buffers` (each one a device-to-device copy of the point's own, so every
-        set computes the same output) and an enqueue per set; kept until `close()`, so rounds reuse them.
-        The copies of each buffer live in one allocation, one per ``ROTATION_ALIGN``-aligned slot."""
-        from bench.gpu.cuda import memcpy_dtod_async
-
+        set computes the same output) and an enqueue per set; kept until `close()` or until another launch
+        is selected, so rounds reuse them. The copies of each buffer live in one allocation, one per
+        ``ROTATION_ALIGN``-aligned slot, made once per buffer: the tuner's candidates, which read the same
+        buffers, rebind to the same copies."""
         own = self.call_buffers()
         if self._rotation is not None and len(self._rotation.enqueues) == sets:
             return self._rotation
         if sets <= 1 or not own:
             return BufferRotation([self.enqueue], [self.out.ptr])
-        slots = []
-        for buf in own:
-            stride = -(-buf.nbytes // ROTATION_ALIGN) * ROTATION_ALIGN
-            arena = self.alloc(stride * (sets - 1))
-            for i in range(sets - 1):
-                memcpy_dtod_async(arena.ptr + i * stride, buf.ptr, buf.nbytes, self.stream)
-            slots.append((buf.ptr, arena.ptr, stride))
-        self.stream.synchronize()
+        slots = [(buf.ptr, *self._copies(buf, sets)) for buf in own]
         enqueues, outputs = [self.enqueue], [self.out.ptr]
         for i in range(sets - 1):
             moved = {ptr: base + i * stride for ptr, base, stride in slots}
@@ -168,6 +162,20 @@ class GpuPreparedPoint(PreparedPoint):
             outputs.append(moved.get(self.out.ptr, self.out.ptr))
         self._rotation = BufferRotation(enqueues, outputs)
         return self._rotation
+
+    def _copies(self, buf: DeviceBuffer, sets: int) -> tuple[int, int]:
+        """(base pointer, stride) of ``sets - 1`` copies of ``buf``, allocated and filled on first use."""
+        from bench.gpu.cuda import memcpy_dtod_async
+
+        key = (buf.ptr, sets)
+        if key not in self._arenas:
+            stride = -(-buf.nbytes // ROTATION_ALIGN) * ROTATION_ALIGN
+            arena = self.alloc(stride * (sets - 1))
+            for i in range(sets - 1):
+                memcpy_dtod_async(arena.ptr + i * stride, buf.ptr, buf.nbytes, self.stream)
+            self.stream.synchronize()
+            self._arenas[key] = (arena.ptr, stride)
+        return self._arenas[key]
 
     def buffer_sets(self, timing: TimingSettings) -> int:
         """How many buffer sets ``timing`` calls for on this point (bench.timing.device.buffer_sets)."""
@@ -212,6 +220,7 @@ class GpuPreparedPoint(PreparedPoint):
             for buf in self._buffers:
                 buf.free()
             self._buffers.clear()
+            self._arenas.clear()
             self._rotation = None
             if stream is not None:
                 stream.close()

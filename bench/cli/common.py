@@ -58,6 +58,12 @@ def add_point_arguments(parser: argparse.ArgumentParser) -> None:
         help="cuda backend: pin the kernel's launch instead of tuning it per GPU, e.g. block=256,vpt=4,cache=streaming "
         "(keys variant, block, vpt, grid, cache; 'default': the built-in defaults, no tuning)",
     )
+    b.add_argument(
+        "--tuning-from",
+        metavar="PATH",
+        help="cuda backend: run the launches in PATH (a file `bench tuning export` wrote, or results files or "
+        "folders: the launches they ran) where it has one for the point; tune the rest",
+    )
 
 
 def sweep_from_args(args: argparse.Namespace) -> Sweep:
@@ -80,18 +86,26 @@ def sweep_from_args(args: argparse.Namespace) -> Sweep:
     return sweep
 
 
-def backend_options(args: argparse.Namespace) -> BackendOptions:
+def backend_options(args: argparse.Namespace, timing: TimingSettings | None = None) -> BackendOptions:
+    """The backends' options from the flags; ``timing``: the run's timing settings (the kernel's tuner
+    times its candidates the same way)."""
     from pathlib import Path
 
+    from bench.cli.tuning import load_launches
     from bench.gpu.tuning import parse_kernel_config
 
     kernel_config = getattr(args, "kernel_config", None)
     parse_kernel_config(kernel_config)  # a bad value stops here, with exit 2, whichever backends run
+    tuning_from = getattr(args, "tuning_from", None)
+    if tuning_from is not None and kernel_config is not None:
+        raise UserError("--tuning-from and --kernel-config both choose the kernel's launch: give one")
     return BackendOptions(
         build_only=bool(getattr(args, "build_only", False)),
         trt_api=args.trt_api,
         cache_dir=Path(args.cache_dir),
         kernel_config=kernel_config,
+        launches=load_launches(tuning_from) if tuning_from is not None else None,
+        timing=timing,
     )
 
 
@@ -103,5 +117,5 @@ def planned_points(args: argparse.Namespace) -> tuple[Sweep, list[PlannedPoint],
         points = shard(points, *parse_shard(args.shard))
     if not points:
         raise UserError("the sweep expands to no points")
-    backends = make_backends({p.backend for p in points}, backend_options(args))
+    backends = make_backends({p.backend for p in points}, backend_options(args, sweep.measure))
     return sweep, plan(points, backends), backends, sweep.measure

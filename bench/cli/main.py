@@ -1,4 +1,4 @@
-"""`python -m bench`: plan, run, env, compare, gate, report.
+"""`python -m bench`: plan, run, env, compare, gate, report, selfcheck, tuning.
 
 Each command is argument setup plus a plain `run(args) -> exit code` that tests call directly. User
 errors (UserError) become one message and exit code 2 here, and only here.
@@ -21,6 +21,7 @@ COMMANDS = {
     "gate": "bench.cli.gate",
     "report": "bench.cli.report",
     "selfcheck": "bench.cli.selfcheck",
+    "tuning": "bench.cli.tuning",
 }
 
 

@@ -71,7 +71,7 @@ def placement(args: argparse.Namespace) -> Placement:
 def run(args: argparse.Namespace) -> int:
     sweep, planned, _backends, timing = planned_points(args)
     out = Path(args.out)
-    options = backend_options(args)
+    options = backend_options(args, timing)
     identity = plan_identity(
         sweep, planned, timing, {"build_only": bool(args.build_only), **options.identity()}, args.shard
     )

@@ -1,8 +1,9 @@
-"""Per-GPU tuning of the Scale kernel's launch configuration: which candidates, keyed how, cached where.
+"""Per-GPU tuning of the Scale kernel's launch configuration: which candidates, and which one wins.
 
 Pure Python (no CUDA here): the `cuda` backend times the candidates with the shared timing core and
-hands the times to `decide`; this module says what to time, picks the fastest, and reads and writes
-the JSON tuning records.
+hands the times to `decide`; this module says what to time and picks. Records on disk are
+bench.gpu.tuning_store; launches carried from elsewhere (a baseline, another runner) are
+bench.gpu.launch_sets.
 
 Why tune at all: the best launch shape differs between GPUs and between kinds of work. On an H100
 80GB HBM3 (reports/kernel-tuning/exploration.md), one 16-byte vector per thread in blocks of 512 with
@@ -13,39 +14,54 @@ thread (`variant=direct`: 1.13-1.51 us -> 0.98-1.02 us), and tensors that fit in
 faster in blocks of 256 than of 1024. On the H200, whose copy is 40% faster, the kernel tuned by hand
 on the H100 reached only 88.8% of the copy: what fits one GPU is measured on each.
 
-A tuning class (`tuning_key`) is what makes two points behave alike: precision, mode, how the weights
-are read (and, for periodic weights, their period's order of magnitude, which decides whether reuse
-pays), the size class (`tiny`: the direct variant's range; `l2-N`: in and out fit the L2, by factors of
-four of the tensor's bytes; `hbm`: they do not), power, and 64-bit indices. The first point of a class
-on a GPU is timed with every candidate of the class, in a fixed order; the fastest median wins (the
-earlier candidate on a tie); the decision and the whole candidate table are stored as a JSON record
-under ``<cache_dir>/kernel-tuning/<gpu model>/driver-<driver>/<generator hash>/``, so a new GPU model,
-driver or kernel generator tunes afresh and everything else reuses it. The key is the model, not the
-card: two cards of one model (the GPUs of one host, the hosts of one cluster) share decisions, so a
-card-to-card comparison times the same launch on both, and a record made on one host serves another of
-the same model and driver (the record keeps the UUID of the card it was tuned on). Every candidate is the same
-kernel family with the same arithmetic (bench.gpu.kernels): tuning changes speed, never outputs.
+What ran must be reproducible, because a comparison between two runs that ran different launches
+measures the tuner, not the change (two trees of one commit on one H200, each tuning for itself, ran
+different launches on 61 of 220 points, which moved up to 16.5%). So:
+
+- **Timed as points are timed.** Candidates are timed with the run's own timing method and L2 state
+  (rotated buffers by default), so a launch that wins only with its data in the L2 does not win for a
+  point that streams it.
+- **Ties go to a fixed order.** Candidates within `TIE` of the fastest are equally good; the earliest
+  in the class's fixed candidate order wins (the default first). The finalists (within
+  `FINALIST_MARGIN`) are timed again, interleaved, before the rule is applied, so the rule sees
+  medians good to about a tenth of a percent. Two fresh stores then differ only where a candidate lies
+  right at the edge of the tie, and there the two launches' times differ by about `TIE`.
+- **A class proposes, each point decides.** A tuning class (`tuning_key`) is what makes two points
+  behave alike: precision, mode, how the weights are read (and, for periodic weights, their period's
+  order of magnitude), the size class (`tiny`: the direct variant's range; `l2-N`: in and out fit the
+  L2, by factors of four of the tensor's bytes; `hbm`: they do not), power, and 64-bit indices. Its
+  first point is timed with every candidate; the class keeps a `shortlist` (the launches within
+  `SHORTLIST_MARGIN` of its best, at most `SHORTLIST_MAX`, the chosen one always). Every other point
+  of the class times the shortlist on its own buffers and takes the rule's pick: a class's pick was
+  up to 16.5% from the best launch for some of the points it served (int8 CHANNEL on axis 2).
+- **Decided once.** Each point's decision is stored (bench.gpu.tuning_store) and reused by later runs;
+  workers of one host take a lock on a class while one of them tunes it.
+
+Every candidate is the same kernel family with the same arithmetic (bench.gpu.kernels): tuning changes
+speed, never outputs.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import re
-import sys
-import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import UserError
 from bench.gpu import kernels as K
 
-RECORD_FORMAT = "scale-bench kernel tuning record 1"
-SOURCES = ("tuned", "cached", "pinned", "default")
+# How a point's launch was chosen: tuned (its class's full candidate table was timed on it), checked (its
+# class's shortlist was timed on it), cached (a stored decision), imported (--tuning-from), pinned
+# (--kernel-config), default (--kernel-config default).
+SOURCES = ("tuned", "checked", "cached", "imported", "pinned", "default")
+TIE = 0.005  # candidates within 0.5% of the fastest median are ties: the earliest in the fixed order wins
+FINALIST_MARGIN = 0.03  # candidates within 3% of the fastest are timed again, interleaved
+FINALIST_MAX = 6
+FINALIST_ROUNDS = 2  # more rounds of the finalists after the first pass over every candidate
+SHORTLIST_MARGIN = 0.05  # a class hands its points the launches within 5% of its best ...
+SHORTLIST_MAX = 4  # ... at most this many
+CHECK_ROUNDS = 2  # a point times its class's shortlist in this many interleaved rounds
 FLAG = "--kernel-config"
 _ALIASES = {
     "variant": "variant",
@@ -188,25 +204,14 @@ def candidates(layout: K.ScaleLayout, size: str, direct: K.ScaleLayout | None = 
     return list(unique.values())
 
 
-# --- records ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GpuIdentity:
-    """What a decision is valid for: this GPU model (its name; the UUID of the card at hand is kept in the
-    record as provenance), this driver, this kernel generator."""
-
-    name: str
-    uuid: str
-    driver: str
-    generator: str = field(default_factory=K.generator_hash)
-
-    def folder(self, cache_dir: Path) -> Path:
-        return Path(cache_dir) / "kernel-tuning" / _slug(self.name) / f"driver-{_slug(self.driver)}" / self.generator
+# --- decisions -------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Candidate:
+    """One launch configuration timed on one point: its samples' median (pooled over rounds), or why it
+    could not run."""
+
     config: dict[str, Any]
     label: str
     median_us: float | None = None
@@ -214,130 +219,39 @@ class Candidate:
     noise: float | None = None
     samples: int | None = None
     error: str | None = None
-
-
-@dataclass
-class TuningRecord:
-    """One tuning decision with everything that led to it (the JSON file's content)."""
-
-    key: str
-    gpu: dict[str, Any]
-    driver: str
-    generator: str
-    tuned_on: dict[str, Any]
-    settings: dict[str, Any]
-    candidates: list[Candidate]
-    chosen: dict[str, Any]
-    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    tuning_s: float = 0.0
-    family: str = K.FAMILY
-    format: str = RECORD_FORMAT
+    rounds: int = 0
 
     @property
-    def config(self) -> K.KernelConfig:
-        return K.KernelConfig(**self.chosen)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TuningRecord:
-        if data.get("format") != RECORD_FORMAT:
-            raise ValueError(f"not a tuning record ({RECORD_FORMAT!r}): format is {data.get('format')!r}")
-        data = dict(data)
-        data["candidates"] = [Candidate(**c) for c in data["candidates"]]
-        record = cls(**data)
-        record.config  # noqa: B018 - validates the chosen configuration
-        return record
+    def timed(self) -> bool:
+        return self.median_us is not None and self.error is None
 
 
-def decide(cands: Sequence[Candidate]) -> int:
-    """Index of the fastest candidate by median (the earlier one on a tie); ValueError if none ran."""
-    timed = [(c.median_us, i) for i, c in enumerate(cands) if c.median_us is not None and c.error is None]
+def _fastest(cands: Sequence[Candidate]) -> float:
+    timed = [c.median_us for c in cands if c.timed]
     if not timed:
         raise ValueError("no candidate could be timed: " + "; ".join(f"{c.label}: {c.error}" for c in cands))
-    return min(timed)[1]
+    return float(min(timed))  # type: ignore[type-var]
 
 
-def record_path(identity: GpuIdentity, cache_dir: Path, key: str) -> Path:
-    return identity.folder(cache_dir) / f"{_slug(key)}.json"
+def decide(cands: Sequence[Candidate], tie: float = TIE) -> int:
+    """Index of the earliest candidate (in the given, fixed order) whose median is within ``tie`` of the
+    fastest; ValueError if none ran."""
+    best = _fastest(cands)
+    return next(i for i, c in enumerate(cands) if c.timed and c.median_us <= best * (1 + tie))  # type: ignore[operator]
 
 
-def load_record(path: Path) -> TuningRecord:
-    """A tuning record from its JSON file (ValueError if it is not one)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read a tuning record: {exc}") from None
-    try:
-        return TuningRecord.from_dict(data)
-    except (TypeError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+def finalists(cands: Sequence[Candidate], margin: float = FINALIST_MARGIN, most: int = FINALIST_MAX) -> list[int]:
+    """Indices (in the fixed order) of the candidates worth timing again: within ``margin`` of the
+    fastest, the ``most`` fastest of them."""
+    best = _fastest(cands)
+    near = [i for i, c in enumerate(cands) if c.timed and c.median_us <= best * (1 + margin)]  # type: ignore[operator]
+    near = sorted(near, key=lambda i: (cands[i].median_us, i))[:most]
+    return sorted(near)
 
 
-def load_cached(identity: GpuIdentity, cache_dir: Path, key: str) -> TuningRecord | None:
-    """The stored decision for ``key`` on this GPU, driver and generator, or None. A damaged file is
-    reported on stderr and ignored (the class is tuned again and the file replaced)."""
-    path = record_path(identity, cache_dir, key)
-    if not path.exists():
-        return None
-    try:
-        record = load_record(path)
-    except ValueError as exc:
-        announce(f"kernel tuning: ignoring a damaged record ({exc})")
-        return None
-    if record.key != key or record.generator != identity.generator or record.gpu.get("name") != identity.name:
-        announce(f"kernel tuning: ignoring {path}: made for another key, GPU or generator")
-        return None
-    return record
-
-
-def save_record(identity: GpuIdentity, cache_dir: Path, record: TuningRecord) -> Path:
-    """Write atomically (a temporary file renamed over the target), so a killed run or a second
-    process never leaves half a record."""
-    path = record_path(identity, cache_dir, record.key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(record.to_json())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def all_records(cache_dir: Path) -> list[tuple[Path, TuningRecord]]:
-    """Every readable record under ``cache_dir`` (for export and inspection), in path order."""
-    root = Path(cache_dir) / "kernel-tuning"
-    out = []
-    for path in sorted(root.rglob("*.json")) if root.exists() else []:
-        try:
-            out.append((path, load_record(path)))
-        except ValueError as exc:
-            announce(f"kernel tuning: skipping {exc}")
-    return out
-
-
-def describe(record: TuningRecord, source: str) -> str:
-    """One line per decision: the class, the winner and its time, the default's time, the cost."""
-    chosen = record.candidates[decide(record.candidates)]
-    default = record.candidates[0]
-    line = f"kernel tuning [{record.gpu.get('name')}] {record.key}: {chosen.label} {chosen.median_us:.2f} us"
-    if default is not chosen and default.median_us is not None:
-        line += f" (default {default.label} {default.median_us:.2f} us)"
-    if source == "tuned":
-        line += f"; {len(record.candidates)} candidates timed in {record.tuning_s:.1f} s"
-    else:
-        line += f"; {source} record of {record.created}"
-    return line
-
-
-def announce(line: str) -> None:
-    """Tuning is never a silent wait: each step is a line on stderr (a live progress bar keeps it)."""
-    print(line, file=sys.stderr, flush=True)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9.]+", "-", str(text).lower()).strip("-")
+def shortlist(cands: Sequence[Candidate], chosen: int) -> list[int]:
+    """What a class hands its other points (indices, fixed order): within `SHORTLIST_MARGIN` of the
+    fastest, at most `SHORTLIST_MAX`, the chosen one always among them."""
+    near = [i for i in finalists(cands, SHORTLIST_MARGIN, SHORTLIST_MAX) if i != chosen]
+    near = sorted(near, key=lambda i: (cands[i].median_us, i))[: SHORTLIST_MAX - 1]
+    return sorted([chosen, *near])

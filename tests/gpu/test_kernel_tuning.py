@@ -14,6 +14,8 @@ from bench.backends.base import BackendOptions
 from bench.backends.cuda_backend import CudaBackend
 from bench.gpu import kernels as K
 from bench.gpu import tuning as T
+from bench.gpu import tuning_store as S
+from bench.gpu.launch_sets import LaunchSet
 from bench.point import Point, WeightsSpec
 from bench.problem import make_problem
 
@@ -98,22 +100,80 @@ def test_int8_turns_nan_into_zero_in_every_candidate(backend, shape) -> None:
             assert err <= problem.out_scale * 1.0001, cfg
 
 
-def test_the_first_point_of_a_class_is_tuned_and_the_next_run_reads_the_record(tmp_path, capfd) -> None:
-    point = Point((4, 64, 56, 56), "elementwise", "int8", 1, "cuda")
-    problem = make_problem(point)
-    first = CudaBackend(BackendOptions(cache_dir=tmp_path))
-    with first.prepare(point, problem) as prepared:
-        tuned = prepared.build.kernel_config
-        assert problem.check(prepared.output()).correct
-    assert tuned["source"] == "tuned" and tuned["tuning_key"] == "int8/elementwise/periodic-p3/l2-9/pow1"
-    [(_, record)] = T.all_records(tmp_path)
-    assert record.key == tuned["tuning_key"] and all(c.median_us for c in record.candidates)
-    assert K.effective_config(prepared.layouts["vector"], record.config).block == tuned["block"]
+def test_a_class_is_tuned_on_its_first_point_checked_on_the_next_and_both_read_back_later(tmp_path, capfd) -> None:
+    first_point = Point((4, 64, 56, 56), "elementwise", "int8", 1, "cuda")
+    second_point = Point((4, 64, 56, 56), "elementwise", "int8", 0, "cuda")  # same class, another axis
+    backend = CudaBackend(BackendOptions(cache_dir=tmp_path))
+    seen = {}
+    for point in (first_point, second_point):
+        problem = make_problem(point)
+        with backend.prepare(point, problem) as prepared:
+            seen[point.key] = dict(prepared.build.kernel_config)
+            assert problem.check(prepared.output()).correct
+            assert len(prepared._buffers) <= 8, "the candidates' buffer copies were not shared"
+    tuned, checked = seen[first_point.key], seen[second_point.key]
+    assert tuned["source"] == "tuned" and checked["source"] == "checked"
+    assert tuned["tuning_key"] == checked["tuning_key"] == "int8/elementwise/periodic-p3/l2-9/pow1"
+    records = {(r.point_key, r.source): r for _, r in S.all_records(tmp_path)}
+    cls = records[(None, "tuned")]
+    assert cls.timing == "graph-rotated" and all(c.median_us for c in cls.candidates)
+    assert cls.config in cls.shortlist_configs and 1 <= len(cls.shortlist) <= T.SHORTLIST_MAX
+    point_record = records[(second_point.key, "checked")]
+    assert [c.config for c in point_record.candidates] == cls.shortlist
+    assert (first_point.key, "tuned") in records
     err = capfd.readouterr().err
-    assert f"kernel tuning [{record.gpu['name']}] {record.key}: timing" in err and "candidates timed in" in err
-    with CudaBackend(BackendOptions(cache_dir=tmp_path)).prepare(point, problem) as again:
-        assert again.build.kernel_config == {**tuned, "source": "cached"}
-    assert "cached record of" in capfd.readouterr().err
+    assert f"kernel tuning [{cls.gpu['name']}] {cls.key}: timing" in err and "candidates timed in" in err
+    again = CudaBackend(BackendOptions(cache_dir=tmp_path))  # a later run: every decision read back
+    for point in (first_point, second_point):
+        with again.prepare(point, make_problem(point)) as prepared:
+            assert prepared.build.kernel_config == {**seen[point.key], "source": "cached"}
+
+
+def test_imported_launches_are_run_as_given_and_others_are_decided_here(tmp_path, capfd) -> None:
+    point = Point((4, 64, 56, 56), "channel", "fp16", 2, "cuda")
+    other = Point((4, 64, 56, 56), "channel", "fp16", 0, "cuda")
+    problem = make_problem(point)
+    probe = CudaBackend(BackendOptions(cache_dir=tmp_path / "probe", kernel_config="default"))
+    with probe.prepare(point, problem) as prepared:
+        name = prepared.device.name
+    launch = K.KernelConfig("vector", 128, 2, "oneshot", "streaming")
+    carried = LaunchSet(name, K.generator_hash(), "graph-rotated", {point.key: launch.as_dict()}, origin="test")
+    backend = CudaBackend(BackendOptions(cache_dir=tmp_path / "store", launches=carried))
+    with backend.prepare(point, problem) as prepared:
+        cfg = prepared.build.kernel_config
+        assert problem.check(prepared.output()).correct
+    assert (cfg["source"], cfg["block"], cfg["vectors_per_thread"], cfg["cache_hint"]) == (
+        "imported",
+        128,
+        2,
+        "streaming",
+    )
+    with backend.prepare(other, make_problem(other)) as prepared:
+        assert prepared.build.kernel_config["source"] == "tuned"
+    assert "not among the imported launches" in capfd.readouterr().err
+    foreign = LaunchSet(
+        "NVIDIA B200", K.generator_hash(), "graph-rotated", {point.key: launch.as_dict()}, origin="b200"
+    )
+    with CudaBackend(BackendOptions(cache_dir=tmp_path / "store", launches=foreign)).prepare(
+        point, problem
+    ) as prepared:
+        assert prepared.build.kernel_config["source"] in ("tuned", "cached", "checked")
+    assert "not using the launches of b200" in capfd.readouterr().err
+
+
+def test_bench_tuning_scan_times_every_candidate_of_each_point(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "scan.jsonl"
+    cmd = [sys.executable, "-m", "bench", "tuning", "scan", "--shape", "4x64x56x56", "--mode", "channel",
+           "--precision", "fp16", "--channel-axis", "1", "--backend", "cuda", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[2], check=False)
+    assert proc.returncode == 0, proc.stderr
+    [line] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(line["candidates"]) >= 10 and all(c["median_us"] and c["samples"] for c in line["candidates"])
 
 
 def test_a_pinned_configuration_is_run_as_given_and_recorded(tmp_path) -> None:
@@ -129,4 +189,4 @@ def test_a_pinned_configuration_is_run_as_given_and_recorded(tmp_path) -> None:
         "streaming",
         "pinned",
     )
-    assert not T.all_records(tmp_path)  # nothing was tuned
+    assert not S.all_records(tmp_path)  # nothing was tuned

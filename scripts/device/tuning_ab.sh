@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# What ran, held fixed: one lease's material for the tuner and the same-machine A/B.
+#   usage: scripts/device/tuning_ab.sh NAME DEADLINE_S COMMIT PLAN...
+#   PLAN items:
+#     tests    the GPU tests of the tuner, the rotation and the backends (stops the call on a failure)
+#     scan     `bench tuning scan` of the default sweep's cuda points: every candidate on every point
+#     ab       `nox -s gate` by hand: two copies of this tree, each with its own empty .cache/bench,
+#              default-sweep runs interleaved base, head, base, head (2+2)
+#     carried  one default-sweep run from an empty cache taking the committed baseline's launches
+#              (--tuning-from results/_baselines/nvidia-h200.launches.json), for `gate --baseline`
+# Each item runs only if its estimate still fits before DEADLINE_S; after every item everything so far
+# (kept in /tmp/tab, which outlives a call on a warm machine) is packed into $OUT/NAME.tgz.
+set -uo pipefail
+name="$1"; deadline="$2"; commit="$3"; shift 3
+export BENCH_GIT_COMMIT="$commit" PYTHONUNBUFFERED=1
+t0=$(date +%s)
+day=$(date -u +%F)
+store=/tmp/tab
+tree=$(pwd)
+mkdir -p "$store/results" "$store/logs"
+log="$store/logs/${name}-$(date -u +%H%M%S).log"
+declare -A est=([tests]=120 [scan]=260 [ab]=520 [carried]=110)
+pack() { (cd "$store" && tar czf "$OUT/${name}.tgz" results logs stores 2>/dev/null); }
+fits() { local spent=$(( $(date +%s) - t0 )); (( spent + est[$1] <= deadline )) || { echo "skip $1: $spent s spent, ~${est[$1]} s more would pass $deadline s" | tee -a "$log"; return 1; }; }
+nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw \
+  --format=csv | tee -a "$log"
+bench_run() {  # bench_run SRC OUT [ARGS...]: a default-sweep run of the tree at SRC, its own .cache/bench
+  local src="$1" out="$2"; shift 2
+  local s=$(date +%s)
+  echo "+ ($src) bench run --sweep default --backend cuda --backend memcpy --out $out $*" | tee -a "$log"
+  (cd "$src" && python3 -m bench run --sweep default --backend cuda --backend memcpy --out "$out" --no-progress "$@") \
+    2>&1 | grep -v "^kernel tuning" | tail -12 | tee -a "$log"
+  echo "wall $(( $(date +%s) - s )) s" | tee -a "$log"
+}
+for item in "$@"; do
+  fits "$item" || continue
+  start=$(date +%s)
+  case "$item" in
+    tests)
+      python3 -m pytest -q -m gpu -o addopts="" -x -p no:cacheprovider tests/gpu/test_kernel_tuning.py \
+        tests/gpu/test_cuda_backends.py 2>&1 | tail -30 | tee -a "$log"
+      if [ "${PIPESTATUS[0]}" != 0 ]; then echo "GPU tests failed: stopping" | tee -a "$log"; pack; exit 1; fi ;;
+    scan)
+      python3 -m bench tuning scan --sweep default --backend cuda --cache-dir /tmp/scan-cache \
+        --out "$store/results/scan-${name}-${day}.jsonl" 2>&1 | tail -3 | tee -a "$log" ;;
+    ab)
+      for side in base head; do rm -rf "/tmp/ab-$side"; mkdir -p "/tmp/ab-$side"
+        (cd "$tree" && tar cf - --exclude=./results --exclude=./reports --exclude=./archive --exclude=./.cache .) | (cd "/tmp/ab-$side" && tar xf -)
+      done
+      ab="$store/results/ab-same-code-h200-${day}-${name}"
+      for round in 1 2; do
+        for side in base head; do bench_run "/tmp/ab-$side" "$ab/$side"; done
+      done
+      mkdir -p "$store/stores/$name"
+      for side in base head; do cp -r "/tmp/ab-$side/.cache/bench/kernel-tuning" "$store/stores/$name/$side" 2>/dev/null; done ;;
+    carried)
+      rm -rf /tmp/carried-cache
+      bench_run "$tree" "$store/results/carried-h200-${day}-${name}" --cache-dir /tmp/carried-cache \
+        --tuning-from results/_baselines/nvidia-h200.launches.json ;;
+    *) echo "unknown plan item $item" | tee -a "$log"; continue ;;
+  esac
+  est[$item]=$(( $(date +%s) - start ))
+  echo "[$item] $(( $(date +%s) - start )) s" | tee -a "$log"
+  pack
+done
+pack
+ls -la "$OUT"
