@@ -37,7 +37,7 @@ for item in "$@"; do
   start=$(date +%s)
   case "$item" in
     tests)
-      python3 -m pytest -q -m gpu -o addopts="" -x -p no:cacheprovider tests/gpu/test_kernel_tuning.py \
+      python3 -m pytest -q -m gpu -o addopts="" -x -p no:cacheprovider -k "${TESTS_K:-not nothing}" tests/gpu/test_kernel_tuning.py \
         tests/gpu/test_cuda_backends.py 2>&1 | tail -30 | tee -a "$log"
       if [ "${PIPESTATUS[0]}" != 0 ]; then echo "GPU tests failed: stopping" | tee -a "$log"; pack; exit 1; fi ;;
     scan)

@@ -110,7 +110,8 @@ def test_a_class_is_tuned_on_its_first_point_checked_on_the_next_and_both_read_b
         with backend.prepare(point, problem) as prepared:
             seen[point.key] = dict(prepared.build.kernel_config)
             assert problem.check(prepared.output()).correct
-            assert len(prepared._buffers) <= 8, "the candidates' buffer copies were not shared"
+            own = 5  # input, output and three weight buffers, each with one allocation of copies
+            assert len(prepared._buffers) <= 2 * own, "the candidates' buffer copies were not shared"
     tuned, checked = seen[first_point.key], seen[second_point.key]
     assert tuned["source"] == "tuned" and checked["source"] == "checked"
     assert tuned["tuning_key"] == checked["tuning_key"] == "int8/elementwise/periodic-p3/l2-9/pow1"
