@@ -184,12 +184,14 @@ class KernelTuner:
         t0 = time.perf_counter()
         if len(configs) == 1:
             cands = [tuning.Candidate(configs[0].as_dict(), configs[0].label())]
-            return self._record(point, cls.key, identity, cands, 0, 0.0, "checked", untimed_ok=True)
+            record = self._record(point, cls.key, identity, cands, 0, 0.0, "checked", untimed_ok=True)
+            return replace(record, point_key=point.problem.point.key)
         cands = _candidates(
             configs, time_launches(point, configs, tuning.CHECK_ROUNDS, self.run_timing), tuning.CHECK_ROUNDS
         )
         chosen = tuning.decide(cands)
-        return self._record(point, cls.key, identity, cands, chosen, time.perf_counter() - t0, "checked")
+        record = self._record(point, cls.key, identity, cands, chosen, time.perf_counter() - t0, "checked")
+        return replace(record, point_key=point.problem.point.key)
 
     def _record(
         self,
