@@ -28,6 +28,16 @@ def _near_miss(commit: str, digest: str) -> str:
     return ""
 
 
+def _code_of_later_commit(commit: str, digest: str, most: int = 100) -> str:
+    """A dirty run's code may be exactly a later commit's (a tree copied with a stale .git whose HEAD is
+    an older commit): search the commits after the recorded one, up to HEAD, for the run's code digest."""
+    out = subprocess.run(["git", "rev-list", "--reverse", f"{commit}..HEAD"], capture_output=True, text=True)
+    for sha in out.stdout.split()[:most] if out.returncode == 0 else []:
+        if commit_digest(sha) == digest:
+            return f"; its code is exactly that of commit {sha[:12]}"
+    return ""
+
+
 def main(paths: list[str]) -> int:
     df = load(paths or ["results"])
     bad = 0
@@ -42,7 +52,7 @@ def main(paths: list[str]) -> int:
         elif expected is None:
             verdict = "UNKNOWN: git cannot show that commit here" + _near_miss(str(r.commit), str(r.digest))
         elif r.dirty is True:
-            verdict = "DIRTY: the tree had uncommitted changes"
+            verdict = "DIRTY: the tree had uncommitted changes" + _code_of_later_commit(str(r.commit), str(r.digest))
         elif expected == r.digest:
             verdict = "ok"
         else:

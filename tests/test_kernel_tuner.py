@@ -148,12 +148,12 @@ def test_a_pin_times_nothing(tmp_path: Path, monkeypatch, pin: str) -> None:
 
 def test_a_class_that_lists_one_launch_gives_it_to_its_points_without_timing(tmp_path: Path, monkeypatch) -> None:
     calls: list = []
-    monkeypatch.setattr(KT, "time_launches", _fake_times({"b128 v2 reuse streaming": 5.0}, calls))
+    monkeypatch.setattr(KT, "time_launches", _fake_times({"b128 v1 oneshot streaming": 5.0}, calls))
     tuner = KT.KernelTuner(BackendOptions(cache_dir=tmp_path))
-    tuner.choose(_prepared(axis=1))
+    first, other = _prepared(mode="uniform", axis=None), _prepared((5, 64, 56, 56), mode="uniform", axis=None)
+    tuner.choose(first)  # UNIFORM reads no weights to reuse: one family of launches
     n = len(calls)
-    choice = tuner.choose(_prepared(axis=0))
+    choice = tuner.choose(other)
     assert (choice.source, choice.config.block, len(calls)) == ("checked", 128, n)
-    assert "the class's only launch" in S.describe(
-        S.load_point(tuner._identity, tmp_path, choice.key, _prepared(axis=0).problem.point.key), "cached"
-    )
+    record = S.load_point(tuner._identity, tmp_path, choice.key, other.problem.point.key)
+    assert "the class's only launch" in S.describe(record, "cached")

@@ -150,11 +150,15 @@ def test_two_noisy_timings_of_the_same_candidates_agree_unless_a_candidate_sits_
 
 def test_finalists_and_shortlist_are_in_the_fixed_order_capped_and_keep_the_chosen() -> None:
     medians = [1.04, 1.01, 1.00, 1.2, 1.02, 1.03, 1.005, 1.045, 1.02]
-    cands = [T.Candidate({}, str(i), m) for i, m in enumerate(medians)]
+    one_pass = {"variant": "vector", "grid": "oneshot"}
+    cands = [T.Candidate(one_pass, str(i), m) for i, m in enumerate(medians)]
     assert T.finalists(cands, margin=0.03, most=6) == [1, 2, 4, 5, 6, 8]
     assert T.finalists(cands, margin=0.03, most=3) == [1, 2, 6]  # the three fastest, in fixed order
     short = T.shortlist(cands, chosen=7)  # a chosen candidate the cap would drop stays
     assert 7 in short and len(short) == T.SHORTLIST_MAX and short == sorted(short)
+    cands.append(T.Candidate({"variant": "vector", "grid": "reuse"}, "reuse", 1.3))  # far off, another family
+    cands.append(T.Candidate({"variant": "vector", "grid": "reuse"}, "reuse2", 1.4))
+    assert T.shortlist(cands, chosen=2) == [*T.shortlist(cands[:-2], chosen=2), 9]  # its fastest joins
 
 
 KEY = "fp32/uniform/uniform/hbm/pow1"

@@ -31,7 +31,8 @@ different launches on 61 of 220 points, which moved up to 16.5%). So:
   order of magnitude), the size class (`tiny`: the direct variant's range; `l2-N`: in and out fit the
   L2, by factors of four of the tensor's bytes; `hbm`: they do not), power, and 64-bit indices. Its
   first point is timed with every candidate; the class keeps a `shortlist` (the launches within
-  `SHORTLIST_MARGIN` of its best, at most `SHORTLIST_MAX`, the chosen one always). Every other point
+  `SHORTLIST_MARGIN` of its best, at most `SHORTLIST_MAX`, the chosen one always, and the fastest of
+  each family of launches: one pass, weights reused over rows, one element per thread). Every other point
   of the class times the shortlist on its own buffers and takes the rule's pick: a class's pick was
   up to 16.5% from the best launch for some of the points it served (int8 CHANNEL on axis 2).
 - **Decided once.** Each point's decision is stored (bench.gpu.tuning_store) and reused by later runs;
@@ -251,7 +252,17 @@ def finalists(cands: Sequence[Candidate], margin: float = FINALIST_MARGIN, most:
 
 def shortlist(cands: Sequence[Candidate], chosen: int) -> list[int]:
     """What a class hands its other points (indices, fixed order): within `SHORTLIST_MARGIN` of the
-    fastest, at most `SHORTLIST_MAX`, the chosen one always among them."""
+    fastest, at most `SHORTLIST_MAX`, the chosen one always among them, and the fastest launch of every
+    family (variant and grid) the class timed. A family is a different way of walking the tensor: the
+    class's first point may favour reusing weights over rows where another point of the class, of
+    another shape or axis, streams faster in one pass (on an H200, int8 CHANNEL 64x256x64x64 on axis 0
+    ran 4.3% slower on its class's reuse launches than on its own best, a one-pass launch)."""
     near = [i for i in finalists(cands, SHORTLIST_MARGIN, SHORTLIST_MAX) if i != chosen]
     near = sorted(near, key=lambda i: (cands[i].median_us, i))[: SHORTLIST_MAX - 1]
-    return sorted([chosen, *near])
+    keep = {chosen, *near}
+    fastest: dict[tuple[Any, Any], int] = {}
+    for i, c in enumerate(cands):
+        family = (c.config.get("variant"), c.config.get("grid"))
+        if c.timed and (family not in fastest or c.median_us < cands[fastest[family]].median_us):  # type: ignore[operator]
+            fastest[family] = i
+    return sorted(keep | set(fastest.values()))

@@ -12,7 +12,8 @@
 # (kept in /tmp/tab, which outlives a call on a warm machine) is packed into $OUT/NAME.tgz.
 set -uo pipefail
 name="$1"; deadline="$2"; commit="$3"; shift 3
-export BENCH_GIT_COMMIT="$commit" PYTHONUNBUFFERED=1
+# the tree travels with a stale .git (an older HEAD): git must not answer for it, BENCH_GIT_COMMIT does
+export BENCH_GIT_COMMIT="$commit" PYTHONUNBUFFERED=1 GIT_DIR=/nonexistent
 t0=$(date +%s)
 day=$(date -u +%F)
 store=/tmp/tab
