@@ -41,11 +41,44 @@ def _median_of(scan_row: dict, config: dict) -> float | None:
     return None
 
 
+def _store_points(tarball: Path) -> dict[str, dict[str, dict]]:
+    """side (the tarball's second path part) -> point key -> point record, from a packed tuning store."""
+    import tarfile
+
+    out: dict[str, dict[str, dict]] = {}
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and "/points/" in member.name and member.name.endswith(".json"):
+                record = json.load(tar.extractfile(member))  # type: ignore[arg-type]
+                out.setdefault(member.name.split("/")[1], {})[record["point_key"]] = record
+    return out
+
+
+def same_launch_twice(tarball: Path) -> None:
+    """The same launch on the same point as two fresh stores timed it while tuning: how far apart."""
+    sides = _store_points(tarball)
+    (a, pa), (b, pb) = sorted(sides.items())
+    gaps = []
+    for key in sorted(set(pa) & set(pb)):
+        ma = {c["label"]: c["median_us"] for c in pa[key]["candidates"] if c["median_us"]}
+        mb = {c["label"]: c["median_us"] for c in pb[key]["candidates"] if c["median_us"]}
+        gaps += [(np.log(ma[x] / mb[x]), pa[key]["tuned_on"]["label"], x, ma[x], mb[x]) for x in set(ma) & set(mb)]
+    d = np.array([g[0] for g in gaps])
+    print(f"{tarball.name}: {len(d)} (point, launch) pairs timed by both stores ({a}, {b}): |log ratio| median "
+          f"{np.median(abs(d)):.2%}, 95th percentile {np.quantile(abs(d), 0.95):.2%}, max {abs(d).max():.2%}")  # fmt: skip
+    for g in sorted(gaps, key=lambda g: -abs(g[0]))[:3]:
+        print(f"  - {g[1]} {g[2]}: {g[3]:.3f} us vs {g[4]:.3f} us")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scan", type=Path, required=True)
     ap.add_argument("--runs", nargs="+", required=True)
+    ap.add_argument("--brief", action="store_true", help="summary lines only, no per-point lists")
+    ap.add_argument("--stores", type=Path, help="a packed pair of tuning stores: the same launch timed twice")
     args = ap.parse_args(argv)
+    if args.stores:
+        same_launch_twice(args.stores)
     scan = _scan(args.scan)
     rows = load(args.runs)
     cuda = rows[(rows["backend"] == "cuda") & (rows["status"] == "ok")]
@@ -56,17 +89,25 @@ def main(argv: list[str] | None = None) -> int:
         labels[rec["point_key"]] = f"{rec['mode']} {rec['precision']} {rec['shape']} axis={rec['channel_axis']}"
     runs = sorted(ran)
     print(f"scan {args.scan.name}: {len(scan)} points; runs: {', '.join(runs)}\n")
-    print("## Same launch in two runs\n")
+    print("Same launch in two runs:\n")
     for a, b in itertools.combinations(runs, 2):
         common = sorted(set(ran[a]) & set(ran[b]))
         differ = [k for k in common if ran[a][k] != ran[b][k]]
-        print(f"- {a} vs {b}: same launch on {len(common) - len(differ)} of {len(common)} points "
-              f"({(len(common) - len(differ)) / max(1, len(common)):.1%})")  # fmt: skip
+        lines, gaps = [], []
         for k in differ:
             ma, mb = (_median_of(scan[k], ran[r][k]) if k in scan else None for r in (a, b))
+            if ma and mb:
+                gaps.append(abs(ma / mb - 1))
             gap = f"{abs(ma / mb - 1):.2%}" if ma and mb else "not in the scan"
-            print(f"  - {labels[k]}: {launch_label(ran[a][k])} ({ma} us) vs {launch_label(ran[b][k])} ({mb} us): {gap}")
-    print("\n## The chosen launch against the best candidate (scan medians)\n")
+            lines.append(f"  - {labels[k]}: {launch_label(ran[a][k])} ({ma:.3f} us) vs {launch_label(ran[b][k])} "
+                         f"({mb:.3f} us): {gap}")  # fmt: skip
+        where = (f"; where they differ, the scan times the two launches {np.median(gaps):.2%} apart (median), "
+                 f"at most {max(gaps):.2%}, over 1% on {sum(g > 0.01 for g in gaps)}") if gaps else ""  # fmt: skip
+        print(f"- {a} vs {b}: same launch on {len(common) - len(differ)} of {len(common)} points "
+              f"({(len(common) - len(differ)) / max(1, len(common)):.1%}){where}")  # fmt: skip
+        if not args.brief:
+            print("\n".join(lines))
+    print("\nThe chosen launch against the best candidate (scan medians):\n")
     for r in runs:
         excess, over = [], []
         for k, config in sorted(ran[r].items()):
@@ -86,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         e = np.asarray(excess)
         print(f"- {r}: {len(e)} points; excess over the best: median {np.median(e):.3%}, 90th percentile "
               f"{np.quantile(e, 0.9):.3%}, max {e.max():.3%}; over 1%: {int((e > 0.01).sum())}")  # fmt: skip
-        print("\n".join(over))
+        if over:
+            print("\n".join(over))
     return 0
 
 
