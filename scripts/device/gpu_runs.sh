@@ -21,7 +21,7 @@ for i in 1 2 3; do
 done
 run python3 -m bench run --sweep bandwidth --out "results/bandwidth-${name}-${day}" --no-progress
 mkdir -p "reports/kernel-tuning"
-run python3 scripts/kernel_tuning.py export --out "reports/kernel-tuning/${name}-records.json"
+run python3 -m bench tuning export --out "reports/kernel-tuning/${name}-launches.json"
 second=$(ls -t "$res"/*.parquet | head -1)
 run python3 scripts/kernel_targets.py "$second"
 tar czf "$OUT/${name}-results.tgz" results/*-"${day}" "reports/kernel-tuning/${name}-records.json" \
