@@ -176,7 +176,7 @@ def below_copy(section: Section, threshold: float = BELOW_COPY) -> pd.DataFrame:
                 "elements": _n(numel),
                 "lines below": f"{len(below)} of {len(g)}",
                 "lowest line": f"{mode} {prec}: {below.min():.1f}%",
-                "bound": bounds.bound_text(row, side_copies, l2.get(side)),
+                "bound": bounds.bound_text(row, side_copies, l2.get(side), section.rotated),
             }
         )
     return pd.DataFrame(out)
