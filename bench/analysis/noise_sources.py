@@ -33,6 +33,7 @@ from bench.analysis.noise import (
     from_json,
     point_keys,
     read,
+    size_label,
     write,
 )
 from bench.errors import UserError
@@ -192,6 +193,22 @@ PROFILE = json.loads(
 '''
 
 
+def table(profile: NoiseProfile) -> str:
+    """The classes as a markdown table: run-to-run sd of one run's log median and p90, with tail weights."""
+    lines = [
+        f"{profile.machine}: {len(profile.runs)} runs, {len(profile.points)} points with their own history",
+        "",
+        "| backend | timing | L2 | bytes moved | points | median: s0 | df | p90: s0 | df |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (backend, method, l2, size), entries in sorted(profile.classes.items()):
+        med, p90 = entries.get("median"), entries.get("p90")
+        cells = [f"{e.s0:.3%} | {e.df:.1f}" if e else "– | –" for e in (med, p90)]
+        points = (med or p90).points
+        lines.append(f"| {backend} | {method} | {l2} | {size_label(size)} | {points} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
 def _compact(content: dict) -> str:
     """The profile's JSON with one class per line (a module of hundreds of lines says nothing more)."""
     rows = ",\n  ".join(json.dumps(row, sort_keys=True) for row in content["classes"])
@@ -227,8 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, required=True, help="the module to write (bench/analysis/noise_default.py)"
     )
     default.add_argument("--factor", type=float, default=DEFAULT_FACTOR)
+    show = sub.add_parser("show", help="a profile's classes as a markdown table")
+    show.add_argument("profile", type=Path, help="a *.noise.json file")
     args = ap.parse_args(argv)
     try:
+        if args.command == "show":
+            print(table(read(args.profile)))
+            return 0
         if args.command == "build":
             from bench.results import load
 
