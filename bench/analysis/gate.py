@@ -307,11 +307,17 @@ def _power_refusals(comp: Comparison, gated: pd.DataFrame) -> list[str]:
             if runs <= model.MAX_RUNS
             else f"not even {model.MAX_RUNS} runs a side would"
         )
+        group = comp.groups[gid].group
+        advice = (
+            "give each side more runs, or a noise profile of this GPU (--noise-from, or a baseline of several runs)"
+            if group.as_dict().get("timing_method") == "graph"
+            else "gate graph timing where it can run (--method graph), or give more runs"
+        )
         out.append(
-            f"{comp.groups[gid].group.describe()}: too noisy to gate: at its typical point the gate names a slowdown "
-            f"only beyond {resolution - 1:+.1%} (run-to-run noise {sigma_b[0]:.1%} a run; {int(rows['runs_base'].median())} "
+            f"{group.describe()}: too noisy to gate: at its typical point the gate names a slowdown only beyond "
+            f"{resolution - 1:+.1%} (run-to-run noise {sigma_b[0]:.1%} a run; {int(rows['runs_base'].median())} "
             f"vs {int(rows['runs_cand'].median())} runs), not the +{model.POWER_MULTIPLE * comp.threshold:.0%} it must "
-            f"catch; {more}. Gate graph timing where it can run (--method graph), or give more runs"
+            f"catch; {more}: {advice}"
         )
     return out
 
