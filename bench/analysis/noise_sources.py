@@ -113,15 +113,23 @@ def from_paths(paths: list[str], exclude_runs: set[str] | None = None) -> list[N
 def resolve(sources: Sources, sides: dict[str, list[pd.DataFrame]]) -> dict[str, NoiseProfile]:
     """Per machine: its committed profile, the --noise-from profiles of that machine and its sides' own
     within-side spread, combined (the noisier wins); the default profile where there is none of these.
-    `sides`: per machine, the frames of the sides that ran on it."""
+    `sides`: per machine, the frames of the sides that ran on it. A profile built from runs that are also
+    on a side keeps its classes but not its per-point histories: the model reads those runs' spread from
+    the side itself, and counting them twice would double their degrees of freedom."""
     out = {}
     for machine, frames in sides.items():
-        parts = [p for p in (sources.committed(machine), *(e for e in sources.extra if e.machine == machine)) if p]
+        on_sides = {str(r) for f in frames for r in f["run_id"].unique()}
+        given = [p for p in (sources.committed(machine), *(e for e in sources.extra if e.machine == machine)) if p]
+        parts = [_without_points(p) if on_sides & set(p.runs) else p for p in given]
         own = build(frames, "the sides' own repeated runs", per_point=False)
         if own is not None:
             parts.append(own)
         out[machine] = combine(parts) if parts else default_profile()
     return out
+
+
+def _without_points(profile: NoiseProfile) -> NoiseProfile:
+    return NoiseProfile(profile.machine, profile.source, profile.runs, profile.classes, {}, profile.default)
 
 
 @dataclass

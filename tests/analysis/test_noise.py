@@ -103,3 +103,14 @@ def test_size_classes_are_octaves_of_bytes() -> None:
     assert noise.size_class(1024) == 10 and noise.size_class(2047) == 10 and noise.size_class(None) == -1
     assert noise.size_label(20) == "1-2 MiB" and noise.size_label(-1) == "size not recorded"
     assert np.isfinite(noise.size_class(3.0))
+
+
+def test_a_profile_of_runs_that_are_also_on_a_side_lends_its_classes_not_its_point_histories() -> None:
+    base = runs(1, 4)
+    elsewhere = noise.build([runs(20, 4)], "other runs")
+    same = noise.build([base], "the base's own runs")
+    resolved = noise_sources.resolve(noise_sources.Sources(None, [elsewhere, same]), {"NVIDIA H100 80GB HBM3": [base]})
+    profile = resolved["NVIDIA H100 80GB HBM3"]
+    assert profile.points == elsewhere.points  # the base's runs count once, as the base's
+    alone = noise_sources.resolve(noise_sources.Sources(None, [same]), {"NVIDIA H100 80GB HBM3": [runs(40, 1)]})
+    assert alone["NVIDIA H100 80GB HBM3"].points == same.points
