@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench.results.store import read_table, results_files  # noqa: E402
 from bench.stats import rel_mad, summarize  # noqa: E402
 
+DECISIONS = ("PASS", "FAIL", "REFUSED", "UNDECIDED", "CROSS", "error:")
 SCALED = ("median_us", "mean_us", "min_us", "p90_us", "p99_us", "cv", "noise", "gbps")
 
 
@@ -115,10 +116,24 @@ def cli(argv: list[str]) -> tuple[int, str, float]:
 
 
 def headline(output: str) -> str:
-    for line in output.splitlines():
-        if line.startswith(("PASS", "FAIL", "REFUSED", "UNDECIDED", "CROSS", "error:")):
-            return line
-    return output.strip().splitlines()[0] if output.strip() else ""
+    """The decision (its lines joined: the terminal wraps at 100 columns), and the first point it names."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(DECISIONS)), None)
+    if start is None:
+        return output.strip().splitlines()[0] if output.strip() else ""
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].startswith("  ") or not lines[i].strip()), len(lines)
+    )
+    first = " ".join(line.strip() for line in lines[start:end])
+    named = next(
+        (i for i, line in enumerate(lines) if line.startswith(("  slower", "  undecided", "  not judged"))), None
+    )
+    if named is None:
+        return first
+    after = next(
+        (i for i in range(named + 1, len(lines)) if lines[i].startswith("  ") or not lines[i].strip()), len(lines)
+    )
+    return f"{first} — {' '.join(line.strip() for line in lines[named:after])}"
 
 
 def kernel(v) -> bool:
@@ -400,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| case | setup | must | exit | right | headline |\n|---|---|---|---:|---|---|")
     for c in cases:
         print(
-            f"| {c.name} | {c.setup} | {c.expect} | {c.exit_code} | {'yes' if c.right else 'NO'} | {c.headline.replace('|', '/')[:400]} |"
+            f"| {c.name} | {c.setup} | {c.expect} | {c.exit_code} | {'yes' if c.right else 'NO'} | {c.headline.replace('|', '/')} |"
         )
     right = sum(c.right for c in cases)
     print(f"\n{right} of {len(cases)} cases give the answer they must.\n")

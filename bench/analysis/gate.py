@@ -315,7 +315,7 @@ def _power_refusals(comp: Comparison, gated: pd.DataFrame) -> list[str]:
         )
         out.append(
             f"{group.describe()}: too noisy to gate: at its typical point the gate names a slowdown only beyond "
-            f"{resolution - 1:+.1%} (run-to-run noise {sigma_b[0]:.1%} a run; {int(rows['runs_base'].median())} "
+            f"{_change(resolution)} (run-to-run noise {sigma_b[0]:.1%} a run; {int(rows['runs_base'].median())} "
             f"vs {int(rows['runs_cand'].median())} runs), not the +{model.POWER_MULTIPLE * comp.threshold:.0%} it must "
             f"catch; {more}: {advice}"
         )
@@ -379,3 +379,10 @@ def _gated_groups(comp: Comparison, gate_yardstick: bool):
         return gate_yardstick or group_id not in copies
 
     return gated
+
+
+def _change(ratio: float) -> str:
+    """'+12.6%', or '3,078x' for a ratio past 2 (a percentage of thousands reads as a typo)."""
+    if ratio < 2:
+        return f"{ratio - 1:+.1%}"
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
