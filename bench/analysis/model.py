@@ -12,8 +12,9 @@ comparison is between the runs of each side:
 
 **σ² per point: a profile's prior, moderated by the point's own runs.** The prior is the noise profile of
 the side's machine (noise.py: the point's size class, scale s0 and tail weight d0, measured from repeated
-runs, never from the ratios judged). Where the point has repeated runs on a side of the same machine, their
-squared deviations (ν degrees of freedom) moderate it, as limma does for genes measured in few replicates:
+runs, never from the ratios judged). Where the point has repeated runs on a side of the same machine, or
+a history in the profile, their squared deviations (SS, ν degrees of freedom) moderate it, as limma does
+for genes measured in few replicates:
 
     σ̃² = max((d0 · s0² + SS) / (d0 + ν),  s0²,  w²)        df = d0 + ν
 

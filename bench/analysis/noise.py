@@ -24,6 +24,12 @@ does not look quiet, because the comparison never uses less than its class's s0 
 points that are noisier than their class make df small: heavy tails, honest about how unlike points
 are. df is kept within [MIN_DF, MAX_DF].
 
+**Each point's own history.** Beside the classes, a profile keeps each point's squared deviations over
+its runs (and their degrees of freedom). The points that are noisy on a machine are noisy on every card
+of it (the elementwise 8x128x56x56 points, on both committed H100 cards and on the H200), and a class
+prior cannot say which they are; their history does. A comparison adds it to the point's own runs,
+moderated by the class prior and never below it (model.py), so a point is never made quiet by it.
+
 Where a comparison's profiles come from, and the default for a machine without one:
 bench/analysis/noise_sources.py.
 """
