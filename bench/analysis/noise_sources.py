@@ -116,6 +116,12 @@ def resolve(sources: Sources, sides: dict[str, list[pd.DataFrame]]) -> dict[str,
     `sides`: per machine, the frames of the sides that ran on it. A profile built from runs that are also
     on a side keeps its classes but not its per-point histories: the model reads those runs' spread from
     the side itself, and counting them twice would double their degrees of freedom."""
+    foreign = sorted({e.machine for e in sources.extra} - set(sides))
+    if foreign:
+        raise UserError(
+            f"--noise-from: a profile of {', '.join(foreign)}, but the sides ran on {', '.join(sorted(sides))}: "
+            "another machine's noise says nothing of this one's; give runs or a profile of the sides' GPU"
+        )
     out = {}
     for machine, frames in sides.items():
         on_sides = {str(r) for f in frames for r in f["run_id"].unique()}

@@ -114,3 +114,9 @@ def test_a_profile_of_runs_that_are_also_on_a_side_lends_its_classes_not_its_poi
     assert profile.points == elsewhere.points  # the base's runs count once, as the base's
     alone = noise_sources.resolve(noise_sources.Sources(None, [same]), {"NVIDIA H100 80GB HBM3": [runs(40, 1)]})
     assert alone["NVIDIA H100 80GB HBM3"].points == same.points
+
+
+def test_a_profile_of_another_gpu_is_refused() -> None:
+    h200 = noise.build([runs(1, 3, gpu_name="NVIDIA H200")], "h200 runs")
+    with pytest.raises(UserError, match="--noise-from: a profile of NVIDIA H200, but the sides ran on NVIDIA H100"):
+        noise_sources.resolve(noise_sources.Sources(None, [h200]), {"NVIDIA H100 80GB HBM3": [runs(9, 1)]})
