@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.analysis.render import point_label
+from bench.report.render import point_label
 from bench.results import load
 
 

@@ -10,9 +10,19 @@ polars, pandas and pyarrow folder reads (and bench.results.load) away from the m
 Runs are found by file name (`<run_id>.parquet`, as the store writes them) anywhere under the results
 folder that holds `_baselines/`.
 
+Beside each manifest lies the machine's noise profile, `NAME.noise.json` (bench.analysis.noise): how much
+each size class of point moves from run to run on this GPU, built from the manifest's runs. A gate against
+the baseline, or any comparison of this GPU's runs, takes each point's noise from it, so that one run a
+side still has an honest noise floor.
+
     python -m bench.analysis.baseline NAME FOLDER_OR_FILE... [--note TEXT]
 
-writes `results/_baselines/NAME.json` naming the runs in the given results files and folders.
+writes `results/_baselines/NAME.json` naming the runs in the given results files and folders, and
+`NAME.noise.json` from them;
+
+    python -m bench.analysis.baseline NAME --profile-only
+
+rebuilds `NAME.noise.json` from the runs the existing manifest names.
 """
 
 from __future__ import annotations
@@ -104,18 +114,42 @@ def write(name: str, paths: list[str], note: str = "", results: Path = DEFAULT_R
         "note": note,
     }
     out.write_text(json.dumps(content, indent=2) + "\n")
+    write_profile(out, df)
     return out
+
+
+def write_profile(manifest: Path, df=None) -> Path:  # df: pandas.DataFrame of the manifest's runs
+    """`NAME.noise.json` beside the manifest, from its runs (read here unless given)."""
+    from bench.analysis import noise
+    from bench.results import load
+
+    if df is None:
+        df = load([str(f) for f in run_files(manifest)])
+    profile = noise.build([df], f"{manifest.with_suffix('').name}{noise.SUFFIX}")
+    if profile is None:
+        raise UserError(f"{manifest}: no point has two runs among its runs; a noise profile needs repeated runs")
+    return noise.write(profile, manifest.parent / f"{manifest.stem}{noise.SUFFIX}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.analysis.baseline", description=__doc__.split("\n\n")[0])
     ap.add_argument("name", help="manifest name, e.g. nvidia-h100-80gb-hbm3 (see slug())")
-    ap.add_argument("paths", nargs="+", help="results files or folders under results/ holding the baseline runs")
+    ap.add_argument("paths", nargs="*", help="results files or folders under results/ holding the baseline runs")
+    ap.add_argument(
+        "--profile-only", action="store_true", help="rebuild NAME.noise.json from the runs the manifest names"
+    )
     ap.add_argument("--note", default="", help="why these runs (commit, machine, date)")
     ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="the results folder (default: results)")
     args = ap.parse_args(argv)
     try:
-        print(write(args.name, args.paths, args.note, args.results))
+        if args.profile_only:
+            print(write_profile(manifest_path(args.name, args.results)))
+            return 0
+        if not args.paths:
+            raise UserError("name the results files or folders holding the baseline runs (or --profile-only)")
+        out = write(args.name, args.paths, args.note, args.results)
+        print(out)
+        print(out.parent / f"{out.stem}.noise.json")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

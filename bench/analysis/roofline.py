@@ -1,7 +1,8 @@
 """Which bound a Scale point runs into (the launch floor, device memory or the L2) and the time it allows.
 
-Pure: plain numbers in, a small dataclass out; no GPU, no pandas. The report calls `roofline` per
-point with the run's own measurements.
+Pure: plain numbers in, a small dataclass out; no GPU, no pandas. The report (bench.report.bounds) calls
+`roofline` for the points under the copy, with the run's own measurements; scripts/kernel_targets.py for
+the kernel's misses.
 
 The model. A call costs a fixed floor plus the time to move its bytes through the slowest level::
 
@@ -41,8 +42,6 @@ from dataclasses import dataclass
 
 from bench import reference
 from bench.precision import info as precision_info
-
-BOUNDS = ("launch", "hbm", "l2")
 
 
 @dataclass(frozen=True)

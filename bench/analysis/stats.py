@@ -1,11 +1,11 @@
 """The statistics of the comparison model; pure functions over NumPy arrays, no pandas.
 
 What they serve (the argument is in bench/analysis/model.py): a run's estimate of a point is the log of
-its median, with a within-run standard error from its rounds or from contiguous blocks of its samples;
-runs are the unit of replication; a point's run-to-run variance is estimated from its own repeated
-runs, moderated towards what the other points of the same comparable group show (empirical Bayes, as
-limma does for genes measured in few replicates); decisions are one-sided t tests against the
-threshold band, with Benjamini-Hochberg over the points.
+its median (or p90), with a within-run standard error from its rounds or from contiguous blocks of its
+samples; runs are the unit of replication; a point's run-to-run variance comes from a noise profile (its
+size class's prior, fitted with fit_prior as limma does for genes measured in few replicates) moderated
+by its own repeated runs; decisions are one-sided t tests against the threshold band, with
+Benjamini-Hochberg over the points.
 
 Written out rather than taken from scipy.stats where scipy's per-call overhead would dominate a
 5,000-point comparison; scipy.special supplies the distribution functions (vectorised ufuncs).
@@ -27,12 +27,6 @@ MIN_SAMPLES = MIN_BLOCKS * MIN_BLOCK_SIZE
 # no sweep size makes a point impossible to fail (five or six samples made a 240-point sweep unfailable
 # under a rank test); (3) tests/analysis/test_gate.py checks that a 25% slowdown of one point measured
 # with exactly 20 samples a run is caught in a 240-point sweep with one run a side.
-MAD_TO_SD = 1.482602218505602  # sd of a normal distribution per median absolute deviation
-
-
-def log_median(samples: np.ndarray) -> float:
-    """log of the median: a run's estimate of a point (ratios become differences, symmetric bands)."""
-    return float(np.log(np.median(samples)))
 
 
 def within_run_se(samples: np.ndarray, round_sizes: np.ndarray | None = None) -> tuple[float, int]:
@@ -48,21 +42,24 @@ def within_run_se(samples: np.ndarray, round_sizes: np.ndarray | None = None) ->
     x = np.asarray(samples, dtype=np.float64)
     sizes = None if round_sizes is None else np.asarray(round_sizes, dtype=np.int64)
     if sizes is not None and sizes.size >= MIN_ROUNDS:
-        parts = np.split(x, np.cumsum(sizes)[:-1])
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
     else:
         blocks = min(MAX_BLOCKS, x.size // MIN_BLOCK_SIZE)
-        parts = np.array_split(x, blocks)
-    medians = np.log([np.median(p) for p in parts])
+        bounds = np.concatenate([[0], np.cumsum([len(b) for b in np.array_split(np.empty(x.size), blocks)])])
+    medians = np.log(_part_medians(x, bounds))
     return float(np.std(medians, ddof=1) / np.sqrt(medians.size)), medians.size - 1
 
 
-def robust_sd(values: np.ndarray) -> float:
-    """MAD-based standard deviation: one slowed point among 200 does not move it."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan")
-    return float(MAD_TO_SD * np.median(np.abs(v - np.median(v))))
+def _part_medians(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The medians of x[bounds[i]:bounds[i+1]] (each part non-empty), in one sort: parts padded with +inf
+    into rows, so each row's first n values are its part's, in order."""
+    lengths = np.diff(bounds)
+    table = np.full((lengths.size, int(lengths.max())), np.inf)
+    for i, (start, n) in enumerate(zip(bounds[:-1], lengths, strict=True)):
+        table[i, :n] = x[start : start + n]
+    table.sort(axis=1)
+    rows = np.arange(lengths.size)
+    return (table[rows, (lengths - 1) // 2] + table[rows, lengths // 2]) / 2.0
 
 
 def trigamma_inverse(x: float) -> float:

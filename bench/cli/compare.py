@@ -1,13 +1,17 @@
-"""Compare two result sets point by point: ratio of medians with a 95% CI from the run-to-run noise, and a
-verdict (faster, slower, same, ambiguous) per point, never pooling unlike timings.
+"""Compare result sets point by point: each side's time with its CI, the ratio to the first side with a
+verdict (slower, faster, same, undecided, ambiguous), the tail (p90), % of the copy and what ran, never
+pooling unlike timings.
 
-Each side is one or more runs: BASE and CAND are results files or folders (a folder of several runs
-is several runs), or repeat --base PATH and --cand PATH. A side's runs must be repeats of one thing (one
-GPU, driver, version, commit); the comparison combines them and says so. With --by COLUMN (e.g.
-gpu_name, backend_version, git_commit) all inputs are loaded together and split into two sides by that
-column, the side with the earliest timestamp as base. Output: the summary first, then a compact table
-per comparable group (timing method, L2 state, backend) with the largest changes both ways;
---markdown PATH writes every point; --format md|csv|json prints the whole comparison for a machine.
+Sides: `compare A B [C ...]` (each a results file or folder; a folder of several runs is several runs;
+every later side is compared with the first), or repeat --base PATH and --cand PATH. A side's runs must be
+repeats of one thing (one GPU, driver, version, commit); the comparison combines them and says so. With
+--by COLUMN (e.g. gpu_name, gpu_index, backend_version, git_commit) all inputs are loaded together and
+split by that column, the side with the earliest timestamp first. Each point's run-to-run noise comes from
+the noise profile of the machine it ran on (results/_baselines/<gpu>.noise.json, --noise-from, the
+sides' own repeated runs, else a conservative default), never from the spread of the ratios, so one run
+per GPU gives verdicts. Output: the decision rule and summary first, then a compact table per comparable
+group with the largest changes both ways; --markdown PATH writes every point; --format md|csv|json
+prints the whole comparison for a machine.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.cli.console import console
 from bench.errors import UserError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 FORMATS = ("md", "csv", "json")
 WIDTH = 100  # compare and gate print within 100 columns
+PROFILES = Path("results/_baselines")  # committed noise profiles, found by GPU name
 
 
 def parse_fraction(text: str | float, flag: str, *, allow_zero: bool = True) -> float:
@@ -48,8 +57,26 @@ def add_side_arguments(parser: argparse.ArgumentParser, positional_help: str) ->
     )
 
 
+def add_noise_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--noise-from",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="a noise profile (*.noise.json) or earlier runs of a side's machine (files or folders, repeatable): "
+        "each point's run-to-run noise, nothing else",
+    )
+    parser.add_argument(
+        "--profiles",
+        metavar="DIR",
+        type=Path,
+        help="where committed noise profiles are found by GPU name (default: beside the --baseline manifest, "
+        f"else {PROFILES})",
+    )
+
+
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    from bench.analysis.compare import DEFAULT_ALPHA, DEFAULT_THRESHOLD
+    from bench.analysis.rule import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 
     parser.add_argument(
         "--threshold",
@@ -77,11 +104,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_side_arguments(
-        parser, "BASE CAND (one each), or CAND... with --base, or BASE... with --cand, or anything with --by"
+        parser,
+        "A B [C ...] (each a side, compared with the first), or CAND... with --base, or BASE... with --cand, "
+        "or anything with --by",
     )
     parser.add_argument(
-        "--by", metavar="COLUMN", help="load every input together and split it into two sides by this column"
+        "--by", metavar="COLUMN", help="load every input together and split it into sides by this column"
     )
+    add_noise_arguments(parser)
     add_output_arguments(parser)
 
 
@@ -140,20 +170,26 @@ def emit(text: str) -> None:
     sys.stdout.flush()
 
 
-def load_sides(args: argparse.Namespace):  # -> tuple[DataFrame, DataFrame, str, str]
-    """(base, cand, base_label, cand_label) from the side arguments or from --by."""
-    from bench.analysis.compare import side_labels, split_by
+def load_sides(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame]]:
+    """[(label, rows), ...]: the sides in order, the first the base, from the arguments or from --by."""
+    from bench.analysis.sides import sides
     from bench.results import load
 
     if getattr(args, "by", None):
         paths = [*args.paths, *args.base, *args.cand]
         if not paths:
             raise UserError("--by: name the results files or folders to split")
-        df = load(paths)
-        base, cand = split_by(df, args.by)
-        return (base, cand, *side_labels(df, args.by))
+        parts = sides(load(paths), args.by)
+        if len(parts) < 2:
+            raise UserError(
+                f"--by {args.by}: needs at least two distinct values to compare, found {len(parts)}: "
+                f"{', '.join(map(repr, parts)) or 'none'}; filter the inputs or choose another column"
+            )
+        return list(parts.items())
+    if not args.base and not args.cand and len(args.paths) >= 2:
+        return [(side_label([p]), load([p])) for p in args.paths]
     base, cand = resolve_sides(args)
-    return load(base), load(cand), side_label(base), side_label(cand)
+    return [(side_label(base), load(base)), (side_label(cand), load(cand))]
 
 
 def side_label(paths: list[str]) -> str:
@@ -162,23 +198,53 @@ def side_label(paths: list[str]) -> str:
     return name if len(paths) == 1 else f"{name} +{len(paths) - 1}"
 
 
+def noise_sources(args: argparse.Namespace, exclude_runs: set[str] | None = None):
+    from bench.analysis import noise_sources
+
+    folder = Path(args.profiles or PROFILES)
+    if args.profiles is not None and not folder.is_dir():
+        raise UserError(f"--profiles {folder}: no such folder; name the folder holding <gpu>.noise.json files")
+    return noise_sources.Sources(
+        folder if folder.is_dir() else None,
+        noise_sources.from_paths(args.noise_from, exclude_runs) if args.noise_from else [],
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from bench.analysis.compare import compare
-    from bench.analysis.render import comparison_markdown, comparison_renderable, comparison_text
+    from bench.analysis.rule import DecisionRule
+    from bench.report.render import comparison_markdown, comparison_renderable, sides_markdown
 
-    threshold = parse_fraction(args.threshold, "--threshold")
-    alpha = parse_fraction(args.alpha, "--alpha", allow_zero=False)
-    check_writable(args.markdown)
-    base, cand, base_label, cand_label = load_sides(args)
-    comp = compare(
-        base, cand, threshold=threshold, alpha=alpha, by=args.by, base_label=base_label, cand_label=cand_label
+    decision = DecisionRule(
+        parse_fraction(args.threshold, "--threshold"), parse_fraction(args.alpha, "--alpha", allow_zero=False)
     )
+    check_writable(args.markdown)
+    parts = load_sides(args)
+    sources = noise_sources(args)
+    (first_label, first), rest = parts[0], parts[1:]
+    comps = [
+        compare(first, rows, decision=decision, by=args.by, base_label=first_label, cand_label=label, sources=sources)
+        for label, rows in rest
+    ]
     if args.markdown:
-        write_text(args.markdown, comparison_markdown(comp))
+        write_text(args.markdown, comparison_markdown(comps[0]) if len(comps) == 1 else sides_markdown(comps))
     if args.format:
-        emit(comparison_text(comp, args.format))
+        emit(_machine_text(comps, args.format))
         return 0
-    console.print(comparison_renderable(comp, max(args.rows, 2)), width=min(console.width, WIDTH))
+    for comp in comps:
+        console.print(comparison_renderable(comp, max(args.rows, 2)), width=min(console.width, WIDTH))
     if args.markdown:
         console.print(f"markdown: {args.markdown}", markup=False, highlight=False)
     return 0
+
+
+def _machine_text(comps: list, fmt: str) -> str:
+    from bench.report.render import comparison_dict, comparison_text, sides_frame, sides_markdown, strict_json
+
+    if len(comps) == 1:
+        return comparison_text(comps[0], fmt)
+    if fmt == "md":
+        return sides_markdown(comps)
+    if fmt == "csv":
+        return sides_frame(comps).to_csv(index=False)
+    return strict_json({"comparisons": [comparison_dict(c) for c in comps]})

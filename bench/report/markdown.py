@@ -16,19 +16,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.analysis.compare import compare, sides
-from bench.analysis.render import comparison_markdown
+from bench.analysis import noise_sources
+from bench.analysis.compare import Comparison, compare
+from bench.analysis.rule import DecisionRule
+from bench.analysis.sides import sides
 from bench.errors import UserError
 from bench.report import frames, labels, plots, readings, sections, summaries, tables
+from bench.report.render import comparison_markdown
 from bench.report.sections import Section
 
-REPORT_RESAMPLES = 2000  # fewer than the gate's 4000: the report shows, the gate decides
-THRESHOLD = 0.05  # the band of "same" around 1, as compare's default: the heatmap is white inside it
 SHOWN_COMPARISON_ROWS = 20
 
 
-def report(df_or_paths: pd.DataFrame | str | Path | list, out_dir: str | Path, sides_by: str | None = None) -> Path:
-    """Write report.md and its PNGs into out_dir; returns the markdown's path."""
+def report(
+    df_or_paths: pd.DataFrame | str | Path | list,
+    out_dir: str | Path,
+    sides_by: str | None = None,
+    decision: DecisionRule | None = None,
+    sources: noise_sources.Sources | None = None,
+) -> Path:
+    """Write report.md and its PNGs into out_dir; returns the markdown's path. Comparisons use `decision`
+    (the same rule as compare and gate; its defaults unless given) and each machine's noise profile
+    (`sources`, see bench.analysis.noise)."""
     if isinstance(df_or_paths, pd.DataFrame):
         df = df_or_paths
     else:
@@ -41,9 +50,10 @@ def report(df_or_paths: pd.DataFrame | str | Path | list, out_dir: str | Path, s
     parts = sections.build(df, sides_by, runs)
     gpu_labels = labels.side_labels(list(sides(df, "gpu_name")), "gpu_name", runs) if "gpu_name" in df.columns else {}
 
+    decision = decision or DecisionRule()
     body, summary = [], []
     for section in parts:
-        lines, headline = _section(section, out, runs)
+        lines, headline = _section(section, out, runs, decision, sources)
         body += lines
         summary += headline
     md = ["# Scale layer benchmark report", "", *_intro(df, parts, sides_by, runs), ""]
@@ -114,7 +124,9 @@ def _label_span(runs: dict[str, str]) -> str:
     return values[0] if len(values) == 1 else f"{values[0]}–{values[-1]}" if values else "none"
 
 
-def _section(section: Section, out: Path, runs: dict[str, str]) -> tuple[list[str], list[str]]:
+def _section(
+    section: Section, out: Path, runs: dict[str, str], decision: DecisionRule, sources: noise_sources.Sources | None
+) -> tuple[list[str], list[str]]:
     """The section's markdown, and its lines for the report's summary."""
     mixes = {side.value: sections.about_mixes(side, section.side_column) for side in section.sides}
     md = [f"## {section.number}. {section.title}", "", *_paragraphs(readings.holds(section, runs, mixes)), ""]
@@ -160,7 +172,7 @@ def _section(section: Section, out: Path, runs: dict[str, str]) -> tuple[list[st
         ]
     compared: list[str] = []
     if section.compared:
-        lines, compared = _comparisons(section, out)
+        lines, compared = _comparisons(section, out, decision, sources)
         md += lines
     keys = frames.representative_points(section.rows)
     md += _figure(
@@ -206,48 +218,58 @@ def _units(section: Section) -> list[tuple[str, str]]:
     return [(b, b) for b in section.backends]
 
 
-def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
+def _compare_sides(
+    section: Section, decision: DecisionRule, sources: noise_sources.Sources | None
+) -> tuple[list[tuple[sections.Side, object]], list[str]]:
+    """Each side against the first over ALL the section's backends at once (so the memcpy yardstick
+    controls its points as in compare and gate: the same data gives the same verdicts), and the sides
+    that could not be compared, with why."""
+    base = section.sides[0]
+    comps, refused = [], []
+    for cand in section.sides[1:]:
+        try:
+            comp = compare(
+                base.rows, cand.rows, by=section.side_column, base_label=base.label, cand_label=cand.label,
+                decision=decision, sources=sources,
+            )  # fmt: skip
+        except UserError as exc:  # a side combining unlike runs: said, not compared, not pooled
+            refused.append(f"{cand.label} against {base.label}: not compared: {exc}")
+            continue
+        comps.append((cand, comp))
+    return comps, refused
+
+
+def _comparisons(
+    section: Section, out: Path, decision: DecisionRule, sources: noise_sources.Sources | None
+) -> tuple[list[str], list[str]]:
     """Each side against the first, per backend: heatmap, reading, the largest changes, every point in a
     file; and the headline of each comparison for the summary."""
     base = section.sides[0]
-    md, headlines, refused = [], [], []
+    compared, refused = _compare_sides(section, decision, sources)
+    md, headlines = [decision.describe(), ""], []
     for backend, name in _units(section):
-        comps, panels = [], []
-        for cand in section.sides[1:]:
-            b_rows, c_rows = (s.rows if not backend else s.rows[s.rows["backend"] == backend] for s in (base, cand))
-            if b_rows.empty or c_rows.empty:
-                continue
-            try:
-                comp = compare(
-                    b_rows, c_rows, by=section.side_column, base_label=base.label, cand_label=cand.label,
-                    threshold=THRESHOLD, n_resamples=REPORT_RESAMPLES,
-                )  # fmt: skip
-            except UserError as exc:  # a side combining unlike runs: said, not compared, not pooled
-                refused.append(f"{cand.label} against {base.label}{f' ({name})' if name else ''}: not compared: {exc}")
-                continue
-            comps.append((cand, comp))
-            ratio, n = frames.ratio_matrix(comp.points)
-            if not ratio.empty:
-                panels.append((cand.label, ratio, n))
+        comps = [(cand, restrict(comp, backend) if backend else comp) for cand, comp in compared]
+        comps = [(cand, comp) for cand, comp in comps if len(comp.points)]
         if not comps:
             continue
+        panels = [(cand.label, *frames.ratio_matrix(comp.points)) for cand, comp in comps]
+        panels = [p for p in panels if not p[1].empty]
         what = f"{name}: " if name else ""
         md += [f"### {what}time ratio against {base.label}", ""]
         if panels:
             stem = f"{section.slug}-{labels.slug(name or 'all')}-ratio"
-            path = plots.plot_ratio_heatmap(panels, base.label, name, THRESHOLD, stem, out)
+            path = plots.plot_ratio_heatmap(panels, base.label, name, decision.threshold, stem, out)
             md += [
                 f"![time ratio]({path.name})",
                 "",
                 "*How to read:* a cell is the geometric mean of the per-point time ratio (cand median / base median) "
-                f"over the n points it holds; white: within ±{THRESHOLD:.0%}, blue: the candidate is faster, red: "
-                "slower, in steps of ±25%, ±50% and 2x; grey: no point.",
+                f"over the n points it holds; white: within ±{decision.threshold:.0%} (the decision rule's threshold), "
+                "blue: the candidate is faster, red: slower, in steps of ±25%, ±50% and 2x; grey: no point.",
                 "",
             ]
         for cand, comp in comps:
-            backend_name = name  # empty where the sides are the backends
-            reading = readings.ratio_reading(comp.points, base.label, cand.label, backend_name, THRESHOLD)
-            headline = readings.ratio_headline(comp.points, base.label, cand.label, backend_name)
+            reading = readings.ratio_reading(comp.points, base.label, cand.label, name, decision.threshold)
+            headline = readings.ratio_headline(comp.points, base.label, cand.label, name)
             headlines.append(headline[:1].upper() + headline[1:] + ".")
             md += [f"**Reading:** {reading}", ""]
             full = (
@@ -270,3 +292,28 @@ def _comparisons(section: Section, out: Path) -> tuple[list[str], list[str]]:
 def _demote(markdown_text: str, levels: int) -> str:
     """Headings of an embedded document, `levels` deeper (its '## title' under this report's '## section')."""
     return "\n".join("#" * levels + line if line.startswith("#") else line for line in markdown_text.splitlines())
+
+
+def restrict(comp: Comparison, backend: str) -> Comparison:
+    """The comparison's points, one-side points and problems of one backend (verdicts as they were: the
+    same counts as the whole comparison, read per backend)."""
+
+    def of(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["backend"] == backend] if len(frame) and "backend" in frame.columns else frame
+
+    groups = {g: i for g, i in comp.groups.items() if i.group.as_dict().get("backend") == backend}
+    return Comparison(
+        points=of(comp.points).reset_index(drop=True),
+        only_base=of(comp.only_base),
+        only_cand=of(comp.only_cand),
+        keys=comp.keys,
+        rule=comp.rule,
+        base_label=comp.base_label,
+        cand_label=comp.cand_label,
+        problems=of(comp.problems),
+        groups=groups,
+        drift=comp.drift,
+        tail_drift=comp.tail_drift,
+        with_yardstick=comp.with_yardstick,
+        profiles=comp.profiles,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.analysis.rule import VERDICTS
 from bench.report import bounds, frames, summaries
 from bench.report.sections import Section, Side
 
@@ -175,7 +176,7 @@ def below_copy(section: Section, threshold: float = BELOW_COPY) -> pd.DataFrame:
                 "elements": _n(numel),
                 "lines below": f"{len(below)} of {len(g)}",
                 "lowest line": f"{mode} {prec}: {below.min():.1f}%",
-                "bound": bounds.bound_text(row, side_copies, l2.get(side)),
+                "bound": bounds.bound_text(row, side_copies, l2.get(side), section.rotated),
             }
         )
     return pd.DataFrame(out)
@@ -192,9 +193,8 @@ def ratio_headline(points: pd.DataFrame, base: str, cand: str, backend: str) -> 
     verdicts = points["verdict"].value_counts()
     return (
         f"over the {summaries.count(len(p), 'point')}{of} timed on both sides, the geometric mean of the "
-        f"time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); verdicts (one-sided tests of the "
-        "runs' medians against the threshold band, Benjamini-Hochberg): "
-        + ", ".join(f"{v} {int(verdicts.get(v, 0))}" for v in ("faster", "slower", "same", "ambiguous"))
+        f"time ratio {cand}/{base} is {geo:.3f} ({_speed(geo, cand)}); verdicts (the decision rule above): "
+        + ", ".join(f"{v} {int(verdicts.get(v, 0))}" for v in VERDICTS)
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.analysis.compare import sides
+from bench.analysis.sides import sides
 from bench.comparability import ABOUT, L2_LABEL, Group, groups, mixes
 from bench.errors import UserError
 from bench.report import labels

@@ -38,7 +38,9 @@ def test_gate_exit_codes_and_markdown(runs: dict[str, Path], tmp_path: Path, cap
     md = tmp_path / "out" / "gate.md"
     assert main(["gate", str(runs["base"]), str(runs["slow"]), "--threshold", "3%", "--markdown", str(md)]) == 1
     assert f"{POINTS[4].mode} {POINTS[4].precision} {POINTS[4].shape_str}" in md.read_text()
-    assert md.read_text().startswith("# Regression gate: FAIL: 1 point(s) slower")
+    assert md.read_text().startswith(
+        "# Regression gate: FAIL: what ran: the same launch/tactics on all 12 gated points; 1 point(s) slower"
+    )
     assert main(["gate", str(runs["base"]), str(runs["h200"])]) == 2
     assert main(["gate", str(runs["base"]), str(runs["h200"]), "--cross"]) == 0
     assert "REFUSED" in capsys.readouterr().out
@@ -141,7 +143,10 @@ def test_formats_for_machines(command: str, runs: dict[str, Path], capsys: pytes
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert len(table) == len(POINTS) and "verdict" in table.columns
     main([*args, "--format", "md"])
-    assert "| point | base µs | cand µs | ratio [95% CI] |" in capsys.readouterr().out
+    assert (
+        "| point | base µs [95% CI] | cand µs [95% CI] | ratio [95% CI] | verdict | p90 ratio |"
+        in capsys.readouterr().out
+    )
 
 
 def test_baseline_manifest_names_runs_in_results(
@@ -153,6 +158,8 @@ def test_baseline_manifest_names_runs_in_results(
     cand = write(tmp_path / "new", "cand", 9)
     assert baseline.main(["nvidia-h100-80gb-hbm3", "results/h100-day1", "--note", "three runs"]) == 0
     manifest = json.loads((tmp_path / "results" / "_baselines" / "nvidia-h100-80gb-hbm3.json").read_text())
+    profile = json.loads((tmp_path / "results" / "_baselines" / "nvidia-h100-80gb-hbm3.noise.json").read_text())
+    assert profile["runs"] == ["base-0", "base-1", "base-2"] and profile["classes"]  # the noise beside it
     assert manifest["runs"] == ["base-0", "base-1", "base-2"] and manifest["gpu_name"] == "NVIDIA H100 80GB HBM3"
     assert baseline.slug(manifest["gpu_name"]) == "nvidia-h100-80gb-hbm3"
     assert main(["gate", "--baseline", "nvidia-h100-80gb-hbm3", str(cand)]) == 0
@@ -168,14 +175,26 @@ def test_baseline_manifest_names_runs_in_results(
     assert "not a readable JSON manifest" in capsys.readouterr().err
 
 
-def test_gate_learns_noise_from_earlier_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_gate_takes_noise_from_earlier_runs_or_a_profile_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no committed profiles here
     for i in range(4):
         write(tmp_path / "history", f"h{i}", 30 + i)
     base, cand = write(tmp_path, "a", 1), write(tmp_path, "b", 2)
     assert main(["gate", str(base), str(cand), "--noise-from", str(tmp_path / "history")]) == 0
-    assert "noise history: 4 other run(s)" in capsys.readouterr().out
+    assert "from --noise-from (4 runs)" in capsys.readouterr().out
     assert main(["gate", str(base), str(cand), "--noise-from", str(cand)]) == 2
-    assert "noise history holds candidate run(s) b" in capsys.readouterr().err
+    assert "--noise-from holds candidate run(s) b" in capsys.readouterr().err
+    from bench.analysis import noise
+    from bench.results import load
+
+    profile = noise.write(noise.build([load(tmp_path / "history")], "history"), tmp_path / "h.noise.json")
+    assert main(["gate", str(base), str(cand), "--noise-from", str(profile)]) == 0
+    assert str(profile) in " ".join(capsys.readouterr().out.split())
+    (tmp_path / "broken.noise.json").write_text("{")
+    assert main(["gate", str(base), str(cand), "--noise-from", str(tmp_path / "broken.noise.json")]) == 2
+    assert "not a readable noise profile" in capsys.readouterr().err
 
 
 def test_compare_by_splits_one_folder(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -190,3 +209,64 @@ def test_report_command(runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "reports" / "x"
     assert main(["report", str(runs["base"]), str(runs["h200"]), "--out", str(out), "--by", "gpu_name"]) == 0
     assert (out / "report.md").exists() and any(out.glob("*-ratio.png"))
+
+
+def test_compare_several_sides_against_the_first(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    md = tmp_path / "three.md"
+    assert main(["compare", str(runs["base"]), str(runs["same"]), str(runs["slow"]), "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert "b vs a" in out and "slow vs a" in out
+    text = md.read_text()
+    assert (
+        text.startswith("# a vs b vs slow")
+        and "| point | a µs | a % of copy | a ran | b µs | b/a | b verdict |" in text
+    )
+    assert main(["compare", str(runs["base"]), str(runs["same"]), str(runs["slow"]), "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(table) == len(POINTS) and {"slow/a", "slow verdict", "b verdict"} <= set(table.columns)
+
+
+def test_compare_by_gpu_index_of_one_run_refuses_when_each_point_ran_on_one_card(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    half = len(POINTS) // 2
+    both = pd.concat(
+        [make_run(POINTS[:half], seed=1, run_id="all").assign(gpu_index=0),
+         make_run(POINTS[half:], seed=2, run_id="all").assign(gpu_index=1)], ignore_index=True,
+    )  # fmt: skip
+    path = write_run(both, tmp_path / "all.parquet")
+    assert main(["compare", str(path), "--by", "gpu_index"]) == 2
+    err = capsys.readouterr().err
+    assert "no point was timed on both sides" in err and "ran on one card" in err and err.count("\n") == 1
+
+
+def test_compare_gate_and_report_give_the_same_verdict_counts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    points = grid(sizes=(1_000, 1_000_000), backends=("cuda", "memcpy"))
+    base = [write(tmp_path / "both", f"base-{i}", i, points, timestamp="2026-11-20T10:00:00+00:00") for i in range(2)]
+    slowed = {p: 1.08 for p in points if p.backend == "cuda" and p.mode == "channel"}
+    cand = [
+        write_run(
+            make_run(points, seed=10 + i, run_id=f"cand-{i}", run_noise=0.002, slowdown=slowed,
+                     timestamp="2026-11-21T10:00:00+00:00").assign(git_commit="fff0000"),  # another commit: --by splits
+            tmp_path / "both" / f"cand-{i}.parquet",
+        )
+        for i in range(2)
+    ]  # fmt: skip
+    sides = [*(a for p in base for a in ("--base", str(p))), *(a for p in cand for a in ("--cand", str(p)))]
+    assert main(["compare", *sides, "--format", "json"]) == 0
+    compared = json.loads(capsys.readouterr().out)["points"]
+    assert main(["gate", *sides, "--format", "json"]) == 1
+    gated = json.loads(capsys.readouterr().out)["comparison"]["points"]
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "both"), "--by", "git_commit", "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+
+    def counts(rows: list[dict]) -> str:
+        cuda = [r["verdict"] for r in rows if r["backend"] == "cuda"]
+        return ", ".join(f"{v} {cuda.count(v)}" for v in ("slower", "faster", "same", "undecided", "ambiguous"))
+
+    assert counts(compared) == counts(gated)
+    assert f"verdicts (the decision rule above): {counts(compared)}" in text
+    assert "Decision rule: threshold ±3%" in text

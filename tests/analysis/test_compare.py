@@ -1,5 +1,6 @@
 """compare(): verdicts from runs, comparable groups never pooled, repeats combined and said so, what the
-other side recorded, --by splitting, and the replay shortcut equal to really scaled samples."""
+other side recorded, --by splitting, each GPU's own noise, what ran, and the replay shortcut equal to
+really scaled samples."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import pandas as pd
 import pytest
 from analysis_fixtures import grid, make_run
 
-from bench.analysis import replicates
-from bench.analysis.compare import compare, compare_prepared, prepare, split_by
-from bench.analysis.render import comparison_markdown
+from bench.analysis import noise, noise_sources, replicates
+from bench.analysis.compare import compare, compare_prepared
+from bench.analysis.rule import DecisionRule
+from bench.analysis.sides import prepare, split_by
 from bench.errors import UserError
+from bench.report.render import comparison_markdown
 
 POINTS = grid(sizes=(1_000, 1_000_000))
 
@@ -36,16 +39,16 @@ def test_faster_slower_same_and_summary() -> None:
     comp = compare(runs(10, 3), cand)
     v = verdicts(comp)
     assert v[POINTS[0].key] == "faster" and v[POINTS[1].key] == "slower"
-    assert comp.summary.counts == {"faster": 1, "slower": 1, "same": len(POINTS) - 2, "ambiguous": 0}
+    assert comp.summary.counts == {"slower": 1, "faster": 1, "same": len(POINTS) - 2, "undecided": 0, "ambiguous": 0}
     assert 0.97 < comp.summary.geomean_ratio < 1.03
     info = next(iter(comp.groups.values()))
-    assert info.prior.source == "repeated runs"
+    assert "from the sides' own repeated runs" in info.noise  # no profile given: the runs' own spread
     assert "base 3 runs (combined as repeats of one thing)" in info.runs_sentence()
     assert set(comp.points["runs_base"]) == {3}
 
 
 def test_a_change_inside_the_band_is_never_slower() -> None:
-    comp = compare(runs(10, 3), runs(20, 3, slowdown=dict.fromkeys(POINTS, 1.02)), threshold=0.03)
+    comp = compare(runs(10, 3), runs(20, 3, slowdown=dict.fromkeys(POINTS, 1.02)), decision=DecisionRule(0.03))
     assert "slower" not in set(comp.points["verdict"])
 
 
@@ -122,8 +125,8 @@ def test_the_replay_shift_equals_really_scaled_samples() -> None:
     real = compare(base, slowed)
     prep = prepare(base, cand)
     shift = np.where(prep.described["point_key"] == POINTS[4].key, np.log(1.07), 0.0)
-    replayed = compare_prepared(prep, cand_shift=shift)
-    cols = ["point_key", "ratio", "ci_low", "ci_high", "p_slower", "verdict"]
+    replayed = compare_prepared(prep, cand_shift=shift, control=True)
+    cols = ["point_key", "ratio", "ci_low", "ci_high", "p_slower", "verdict", "tail_ratio", "tail_verdict"]
     pd.testing.assert_frame_equal(real.points[cols], replayed.points[cols], check_exact=False, rtol=1e-9)
     scaled = replicates.scaled(cand, 1.07, cand["point_key"] == POINTS[4].key)
     pd.testing.assert_frame_equal(compare(base, scaled).points[cols], real.points[cols], check_exact=False, rtol=1e-9)
@@ -170,3 +173,56 @@ def test_split_by_needs_exactly_two_values() -> None:
         split_by(df, "gpu_name")
     with pytest.raises(UserError, match="no such column"):
         split_by(df, "gpu")
+
+
+def test_one_run_per_gpu_with_their_noise_profiles_gives_verdicts() -> None:
+    """The H100-vs-H200 question with one run each: each side's points take the noise of their own GPU's
+    profile (never the scatter of the ratios), so a 20% faster GPU is 'faster' point by point."""
+    h100 = [make_run(POINTS, seed=30 + i, run_id=f"h{i}", run_noise=0.002) for i in range(4)]
+    h200 = [make_run(POINTS, seed=40 + i, run_id=f"g{i}", run_noise=0.004, gpu_name="NVIDIA H200") for i in range(4)]
+    sources = noise_sources.Sources(
+        None, [noise.build([pd.concat(h100[1:])], "h100"), noise.build([pd.concat(h200[1:])], "h200")]
+    )
+    faster = {p: 0.8 for p in POINTS}
+    cand = make_run(POINTS, seed=9, run_id="g-new", run_noise=0.004, gpu_name="NVIDIA H200", slowdown=faster)
+    comp = compare(h100[0], cand, sources=sources)
+    assert set(comp.points["verdict"]) == {"faster"}
+    assert (comp.points["noise_cand"] > comp.points["noise_base"]).mean() > 0.5  # the H200's own, louder noise
+    assert not comp.with_yardstick  # two GPUs: the copy's change is part of the answer
+    info = next(iter(comp.groups.values()))
+    assert info.noise.startswith("base run-to-run noise") and "h200" in info.noise
+
+
+def test_what_ran_is_shown_per_point_and_splits_the_summary() -> None:
+    import json
+
+    def launched(df: pd.DataFrame, block: str) -> pd.DataFrame:
+        config = {
+            "variant": "vector",
+            "block": block,
+            "vectors_per_thread": "2",
+            "grid": "rows",
+            "cache_hint": "default",
+        }
+        blocks = [dict(config, block="128") if k == POINTS[0].key else dict(config) for k in df["point_key"]]
+        return df.assign(kernel_config=blocks, environment=json.dumps({"kernel_generator": "abcdef012345"}))
+
+    comp = compare(launched(runs(10, 2), "256"), launched(runs(20, 2), "512"))
+    assert comp.summary.ran_changed == len(POINTS) - 1 and sum(comp.summary.changed_counts.values()) == len(POINTS) - 1
+    row = comp.points.set_index("point_key").loc[POINTS[1].key]
+    assert row["ran_base"] == "kernel abcdef01 b256 v2 rows default" and row["ran_cand"].startswith(
+        "kernel abcdef01 b512"
+    )
+    md = comparison_markdown(comp)
+    assert "launch/tactics changed: 11 points" in md and "same launch/tactics: 1 points" in md
+    assert "kernel abcdef01 b256 v2 rows default -> kernel abcdef01 b512 v2 rows default" in md
+
+
+def test_a_split_that_shares_no_point_is_refused_saying_why() -> None:
+    card0 = make_run(POINTS[:9], seed=1, run_id="both").assign(gpu_index=0)
+    card1 = make_run(POINTS[9:], seed=2, run_id="both").assign(gpu_index=1)
+    base, cand = split_by(pd.concat([card0, card1], ignore_index=True), "gpu_index")
+    with pytest.raises(UserError, match=r"no point was timed on both sides .* each point of a run spread over"):
+        compare(base, cand, by="gpu_index", base_label="0", cand_label="1")
+    both = pd.concat([card0, make_run(POINTS[:9], seed=3, run_id="both").assign(gpu_index=1)], ignore_index=True)
+    assert len(compare(*split_by(both, "gpu_index"), by="gpu_index").points) == 9  # what both cards timed

@@ -1,62 +1,78 @@
-"""scripts/gate_error_rates.py: repeats found by commit and comparable group, every kind of split, and the
-same table on every run (seeded)."""
+"""The error-rate replay (bench.analysis.error_rates, as scripts/gate_error_rates.py runs it): repeats
+found by commit and comparable group, every kind of split with the noise each is given, the same table on
+every run (seeded), and a slowdown injected into the estimates equal to one injected into the samples."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-import pytest
-from analysis_fixtures import grid, make_run, write_run
+import pandas as pd
+from analysis_fixtures import grid, make_run
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "gate_error_rates.py"
+from bench.analysis import error_rates, noise
+from bench.analysis.rule import DecisionRule
+from bench.report import error_rates as text
 
-
-@pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("gate_error_rates", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+POINTS = grid(sizes=(1_000, 100_000, 10_000_000))
 
 
-def test_the_table_counts_splits_and_is_deterministic(script, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    points = grid(sizes=(1_000, 100_000, 10_000_000))
-    for i in range(4):
-        write_run(make_run(points, seed=i, run_id=f"g{i}", run_noise=0.002), tmp_path / f"g{i}.parquet")
-    for i in range(2):  # another commit: its own set, never split against the first
-        write_run(
-            make_run(points, seed=10 + i, run_id=f"o{i}", run_noise=0.002).assign(git_commit="fff0000"),
-            tmp_path / f"o{i}.parquet",
-        )
-    argv = [str(tmp_path), "--points-per-split", "2", "--max-splits", "2", "--factors", "10%"]
-    assert script.main(argv) == 0
-    first = capsys.readouterr().out
-    assert script.main(argv) == 0
-    assert capsys.readouterr().out == first
-    rows = [line for line in first.splitlines() if line.startswith("| NVIDIA")]
-    configs = [
-        "1 vs 1",
-        "1 vs 1, history of 2",  # the same pairs, each point's noise learned from the set's other runs
-        "3 vs 1",
-        "2 vs 2, interleaved",
-        "2 vs 2, blocked",
-        "2 vs 2, nested",
-        "1 vs 1",  # two runs: no history to learn from
+def frames() -> pd.DataFrame:
+    runs = [make_run(POINTS, seed=i, run_id=f"g{i}", run_noise=0.002) for i in range(4)]
+    # another commit: its own set, never split against the first
+    runs += [
+        make_run(POINTS, seed=10 + i, run_id=f"o{i}", run_noise=0.002).assign(git_commit="fff0000") for i in range(2)
     ]
-    assert [r.split(" | ")[1] for r in rows] == configs
-    assert [int(r.split(" | ")[2]) for r in rows] == [2] * 7  # 12 ordered pairs, 4 leave-one-outs, 2 halvings each kind
-    assert all(r.split(" | ")[4] == "0 (0.0%)" for r in rows)  # A/A: no false alarm on these runs
-    assert "commit abc1234 (4 runs)" in rows[0] and "commit fff0000 (2 runs)" in rows[6]
-    sets = [line for line in first.splitlines() if line.startswith("- NVIDIA")]
-    kinds = [line for line in first.splitlines() if line.startswith("  - ") and "A/A false alarms" in line]
-    assert len(sets) == 2 and len(kinds) == 7
-    assert all("A/A false alarms 0 of 2 (0.0%) (met)" in k for k in kinds)
+    return pd.concat(runs, ignore_index=True)
 
 
-def test_no_repeats_is_refused(script, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    write_run(make_run(grid(), seed=1), tmp_path / "one.parquet")
-    assert script.main([str(tmp_path)]) == 2
-    assert "no set of two or more runs" in capsys.readouterr().err
+def test_every_split_kind_is_replayed_deterministically() -> None:
+    df = frames()
+    elsewhere = noise.build(
+        [pd.concat([make_run(POINTS, seed=50 + i, run_id=f"x{i}", run_noise=0.002) for i in range(3)])], "another card"
+    )
+    kwargs = dict(given=[elsewhere], points_per_split=2, max_splits=2, factors=(0.10,))
+    rows = error_rates.measure(df, DecisionRule(), **kwargs)
+    again = error_rates.measure(df, DecisionRule(), **kwargs)
+    table = text.table(rows, DecisionRule(), 2, 2, 0)
+    assert table == text.table(again, DecisionRule(), 2, 2, 0)
+    kinds = [(rs.label.split("commit ")[1], kind) for rs, kind, _ in rows]
+    assert kinds == [
+        ("abc1234", "1 vs 1, default profile"),
+        ("abc1234", "1 vs 1, profile from 2 other runs"),  # the set's other runs, never the pair
+        ("abc1234", "1 vs 1, profile another card"),
+        ("abc1234", "3 vs 1"),
+        ("abc1234", "2 vs 2, interleaved"),
+        ("abc1234", "2 vs 2, blocked"),
+        ("abc1234", "2 vs 2, nested"),
+        ("fff0000", "1 vs 1, default profile"),  # two runs: nothing else to learn noise from
+        ("fff0000", "1 vs 1, profile another card"),
+    ]
+    assert all(t.gate_runs == 2 and t.aa_fail == 0 for _, _, t in rows)
+    assert all(t.one[0.10][0] == t.one[0.10][2] == 4 for _, kind, t in rows if "default" not in kind)
+    assert "A/A false alarms 0 of 2 (0.0%) (met)" in text.goals(rows)
+
+
+def test_a_profile_built_from_the_sets_own_runs_is_not_offered_to_it() -> None:
+    df = frames()
+    own = noise.build([df[df["run_id"].isin(["g0", "g1", "g2"])]], "leaky")
+    rows = error_rates.measure(df, DecisionRule(), given=[own], points_per_split=1, max_splits=1, factors=(0.10,))
+    assert not any(kind == "1 vs 1, profile leaky" for rs, kind, _ in rows if "abc1234" in rs.label)
+
+
+def test_no_repeats_measure_nothing() -> None:
+    assert error_rates.measure(make_run(POINTS, seed=1), DecisionRule()) == []
+
+
+def test_the_script_runs_the_module(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from analysis_fixtures import write_run
+
+    for i in range(2):
+        write_run(make_run(POINTS, seed=i, run_id=f"s{i}", run_noise=0.002), tmp_path / f"s{i}.parquet")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gate_error_rates.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "--max-splits", "1", "--points-per-split", "1",
+                           "--factors", "10%"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| 1 vs 1, default profile | 1 |" in done.stdout

@@ -255,18 +255,32 @@ def test_heatmap_cells_are_geometric_means_and_say_how_many_points_they_hold() -
     assert list(ratio.index) == ["channel fp32", "channel fp16", "uniform fp32", "uniform fp16"]
 
 
-def test_bound_text_names_launch_l2_or_hbm_with_the_numbers() -> None:
-    copies = pd.DataFrame({"median_us": [2.0, 3.0, 400.0]})
-    launch = pd.Series({"median_us": 3.5, "bytes_moved": 1000, "gbps": 0.3, "copy_gbps": 0.5})
-    assert bounds.bound_text(launch, copies, 50 * 2**20).startswith("launch: 3.50 µs per call")
-    assert "fastest copy's 2.00 µs" in bounds.bound_text(launch, copies, 50 * 2**20)
-    l2 = pd.Series({"median_us": 20.0, "bytes_moved": 32 * 2**20, "gbps": 1677.7, "copy_gbps": 4900.0})
-    assert bounds.bound_text(l2, copies, 50 * 2**20) == (
-        "L2: moves 32 MiB, within the 50 MiB L2; this point 1,678 GB/s, the copy 4,900 GB/s"
+def test_bound_text_words_the_roofline_with_the_numbers() -> None:
+    """One bound model (bench.analysis.roofline), fed by the copies beside the point: the fastest is the
+    floor, the largest gives the memory's slope (here 4 GiB in 1,400 µs above a 2 µs floor)."""
+    copies = pd.DataFrame({"median_us": [2.0, 3.0, 1402.0], "bytes_moved": [216, 2**20, 4 * 2**30]})
+    launch = pd.Series({"median_us": 3.5, "bytes_moved": 1000, "gbps": 0.3, "copy_gbps": 0.5, "dims": [1, 1, 1, 125],
+                        "mode": "channel", "precision": "fp32", "channel_axis_arg": -1})  # fmt: skip
+    text = bounds.bound_text(launch, copies, 50 * 2**20)
+    assert text.startswith("launch: 3.50 µs per call; a call's floor is 2.00 µs (the fastest copy)")
+    channel = {"mode": "channel", "precision": "fp32", "channel_axis_arg": 1}
+    l2 = pd.Series({"median_us": 20.0, "bytes_moved": 32 * 2**20 + 32, "gbps": 1677.7, "copy_gbps": 4900.0,
+                    "dims": [1, 4, 1024, 1024], **channel})  # fmt: skip
+    assert bounds.bound_text(l2, copies, 64 * 2**20) == (
+        "L2: moves 32 MiB, within the 64 MiB L2 (one buffer set: it can run from the L2, beyond the model); "
+        "this point 1,678 GB/s, the copy 4,900 GB/s"
     )
-    hbm = pd.Series({"median_us": 200.0, "bytes_moved": 512 * 2**20, "gbps": 2684.4, "copy_gbps": 2980.0})
-    assert bounds.bound_text(hbm, copies, 50 * 2**20).startswith("HBM: moves 512 MiB, more than the 50 MiB L2")
+    assert bounds.bound_text(l2, copies, 64 * 2**20, rotated=True).startswith("HBM: moves 32 MiB, streamed from memory")
+    hbm = pd.Series({"median_us": 200.0, "bytes_moved": 512 * 2**20 + 128, "gbps": 2684.4, "copy_gbps": 2980.0,
+                     "dims": [16, 4, 1024, 1024], **channel})  # fmt: skip
+    model = bounds.model(hbm, copies, 50 * 2**20)
+    assert model is not None and model.bound == "hbm"
+    assert bounds.bound_text(hbm, copies, 50 * 2**20) == (
+        f"HBM: moves 512 MiB, more than the 50 MiB L2; the model allows {model.predicted_us:.2f} µs "
+        f"({model.copy_time_pct:.0f}% of a copy's time); this point 2,684 GB/s, the copy 2,980 GB/s"
+    )
     assert "L2 size not recorded" in bounds.bound_text(hbm, copies, None)
+    assert bounds.bound_text(hbm.drop(["dims"]), copies, None).startswith("not modelled")  # no shape
 
 
 def test_l2_size_comes_from_each_sides_environment(mixed: pd.DataFrame) -> None:

@@ -69,60 +69,74 @@ def test_prior_fit_says_infinite_df_for_identical_variances() -> None:
     assert d0 > 50
 
 
-def _simulated_points(
-    rng: np.random.Generator, n_points: int, m: int, n: int, effect: float = 0.0
-) -> model.PointArrays:
-    """Runs of n_points points whose true run noise varies from point to point (the prior's shape)."""
-    sigma = 0.003 * np.sqrt(4.0 / rng.chisquare(4.0, n_points))
-    base = rng.normal(0, sigma[:, None], (n_points, m))
-    cand = rng.normal(effect, sigma[:, None], (n_points, n))
-    ss = ((base - base.mean(1, keepdims=True)) ** 2).sum(1) + ((cand - cand.mean(1, keepdims=True)) ** 2).sum(1)
-    zeros = np.zeros(n_points)
-    return model.PointArrays(
-        base.mean(1), cand.mean(1), np.full(n_points, m * 1.0), np.full(n_points, n * 1.0), ss, zeros, zeros, zeros
+def _side(mean: np.ndarray, runs: int, ss: np.ndarray, s0: float, d0: float) -> model.Side:
+    n = len(mean)
+    return model.Side(
+        mean, np.full(n, float(runs)), ss, np.full(n, runs - 1.0), np.full(n, s0), np.full(n, d0), np.zeros(n)
     )
 
 
-@pytest.mark.parametrize(("m", "n"), [(3, 3), (4, 1), (2, 2)])
-def test_replicated_tests_hold_their_level_on_simulated_runs(m: int, n: int) -> None:
-    """With repeated runs the moderated one-sided test at the band's edge rejects at most about `level`
-    of the time, and not far less (no point is judged quieter than the group's typical one, which makes
-    it conservative): brute force over 40,000 simulated points whose true ratio sits exactly on the edge."""
+def _simulated(rng: np.random.Generator, n_points: int, m: int, n: int, effect: float, s0: float, d0: float):
+    """Runs of points whose true run noise is drawn from the profile's prior: sigma² ~ s0² d0 / chi²(d0)."""
+    sigma = s0 * np.sqrt(d0 / rng.chisquare(d0, n_points))
+    base = rng.normal(0, sigma[:, None], (n_points, m))
+    cand = rng.normal(effect, sigma[:, None], (n_points, n))
+    ss = ((base - base.mean(1, keepdims=True)) ** 2).sum(1) + ((cand - cand.mean(1, keepdims=True)) ** 2).sum(1)
+    nu = m + n - 2.0
+    side_b = model.Side(base.mean(1), np.full(n_points, m * 1.0), ss, np.full(n_points, nu), np.full(n_points, s0),
+                        np.full(n_points, d0), np.zeros(n_points))  # fmt: skip
+    side_c = model.Side(cand.mean(1), np.full(n_points, n * 1.0), ss, np.full(n_points, nu), np.full(n_points, s0),
+                        np.full(n_points, d0), np.zeros(n_points))  # fmt: skip
+    return side_b, side_c
+
+
+@pytest.mark.parametrize(("m", "n"), [(1, 1), (4, 1), (2, 2), (3, 3)])
+def test_tests_with_a_profile_prior_hold_their_level(m: int, n: int) -> None:
+    """Points whose true noise is drawn from the profile's prior, sitting exactly on the band's edge: the
+    one-sided test rejects at most about `level` of the time (never quieter than the class makes it a
+    little conservative), with one run a side as with several."""
     rng = np.random.default_rng(11)
     edge = np.log1p(0.03)
-    points = _simulated_points(rng, 40_000, m, n, effect=edge)
-    prior = model.fit(points, "graph")
-    assert prior.source == "repeated runs"
-    judged = model.judge(model.estimate(points, prior), np.full(40_000, -edge), np.full(40_000, edge))
+    b, c = _simulated(rng, 40_000, m, n, edge, 0.004, 6.0)
+    judged = model.judge(model.estimate(b, c), np.full(40_000, -edge), np.full(40_000, edge))
     for level in (0.05, 0.01):
-        assert 0.5 * level <= np.mean(judged.p_slower < level) <= 1.2 * level
+        assert 0.4 * level <= np.mean(judged.p_slower < level) <= 1.2 * level
 
 
-def test_without_repeats_the_scatter_across_points_is_the_noise_and_tails_are_heavy() -> None:
-    rng = np.random.default_rng(5)
-    points = _simulated_points(rng, 5_000, 1, 1)
-    prior = model.fit(points, "graph")
-    assert prior.source == "spread across points" and prior.df == model.UNREPLICATED_PRIOR_DF
-    assert prior.s0 == pytest.approx(np.median(0.003 * np.sqrt(4.0 / rng.chisquare(4.0, 100_000))), rel=0.25)
-    judged = model.judge(model.estimate(points, prior), np.full(5_000, -0.1), np.full(5_000, 0.0))
-    assert np.mean(judged.p_slower < 0.05) < 0.05  # conservative: unseen per-point noise is allowed for
+def test_a_point_whose_runs_happen_to_agree_is_never_quieter_than_its_class() -> None:
+    quiet = _side(np.zeros(1), 4, np.array([1e-10]), s0=0.002, d0=6.0)
+    one = _side(np.zeros(1), 1, np.zeros(1), s0=0.002, d0=6.0)
+    var, df = quiet.variance()
+    assert np.sqrt(var[0]) == pytest.approx(0.002) and df[0] == 9.0
+    noisy = _side(np.zeros(1), 4, np.array([3 * 0.01**2]), s0=0.002, d0=6.0)
+    assert np.sqrt(noisy.variance()[0][0]) > 0.005  # a point its own runs show noisy keeps most of it
+    assert model.estimate(quiet, one).se[0] == pytest.approx(0.002 * np.sqrt(1 / 4 + 1))
 
 
-def test_too_few_points_fall_back_to_the_explicit_default() -> None:
-    points = _simulated_points(np.random.default_rng(0), 3, 1, 1)
-    assert model.fit(points, "events").s0 == model.DEFAULT_RUN_NOISE["events"]
-    assert "default" in model.fit(points, "events").describe()
+def test_sides_of_two_machines_keep_their_own_noise_and_the_df_is_welchs() -> None:
+    b = _side(np.zeros(1), 1, np.zeros(1), s0=0.001, d0=30.0)
+    c = _side(np.full(1, 0.1), 1, np.zeros(1), s0=0.01, d0=4.0)
+    est = model.estimate(b, c, pooled=False)
+    assert est.se[0] == pytest.approx(np.hypot(0.001, 0.01))
+    assert 4.0 <= est.df[0] < 5.0  # dominated by the noisier side's few degrees of freedom
+
+
+def test_an_estimate_beyond_the_threshold_is_undecided_never_same_and_says_how_many_runs() -> None:
+    half = np.log1p(0.03)
+    d = np.array([0.045, 0.045, 0.01, 0.2, -0.2])
+    est = model.Estimate(d, np.array([0.02, 0.001, 0.002, 0.002, 0.002]), np.full(5, 10.0), *(np.full(5, 0.01),) * 2,
+                         *(np.full(5, 10.0),) * 2)  # fmt: skip
+    high = np.array([half, half + 0.02, half, half, half])  # the second: band widened by a copy's move
+    judged = model.judge(est, -high, high)
+    v = model.decide(d, judged, half, 0.01)
+    assert list(v.verdict) == ["undecided", "undecided", "same", "slower", "faster"]
+    runs = model.runs_to_decide(est, d - high, 0.01, 5)
+    assert 1 < runs[0] <= model.MAX_RUNS and runs[1] == model.MAX_RUNS + 1  # inside the widened band: no runs do
 
 
 def test_benjamini_hochberg_known_values_and_nan() -> None:
     adj = stats.benjamini_hochberg(np.array([0.01, 0.04, np.nan, 0.03, 0.5]))
     np.testing.assert_allclose(adj, [0.04, 0.04 * 4 / 3, np.nan, 0.04 * 4 / 3, 0.5])
-
-
-def test_robust_sd_is_the_sd_of_a_normal_and_ignores_one_outlier() -> None:
-    x = np.random.default_rng(2).normal(0, 3.0, 20_000)
-    assert stats.robust_sd(x) == pytest.approx(3.0, rel=0.03)
-    assert stats.robust_sd(np.append(x, 1e9)) == pytest.approx(stats.robust_sd(x), rel=1e-3)
 
 
 def test_geometric_mean_ignores_nonpositive() -> None:

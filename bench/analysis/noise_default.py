@@ -1,0 +1,67 @@
+"""The default noise profile: for a machine no profile describes. Generated, do not edit; rebuild with
+
+    python -m bench.analysis.noise_sources default results/_baselines/nvidia-h100-80gb-hbm3.noise.json results/_baselines/nvidia-h200.noise.json results/h100-rotated-rounds1-2026-11-26 results/h100-rounds1-2026-11-26 results/h100-events-rounds1-2026-11-26 results/h100-x1-events-2026-11-26 results/h100-gate-events-2026-11-26 results/h200-events-2026-11-26 results/cpu-smoke-2026-11-26 --out bench/analysis/noise_default.py
+
+Per (timing method, L2 state, size class): 2 times the largest s0 any backend of any source
+showed (bench/analysis/noise.py, make_default), with the smallest tail weight. Sources: results/_baselines/nvidia-h100-80gb-hbm3.noise.json, results/_baselines/nvidia-h200.noise.json, results/h100-rotated-rounds1-2026-11-26, results/h100-rounds1-2026-11-26, results/h100-events-rounds1-2026-11-26, results/h100-x1-events-2026-11-26, results/h100-gate-events-2026-11-26, results/h200-events-2026-11-26, results/cpu-smoke-2026-11-26.
+"""
+
+import json
+
+PROFILE = json.loads(
+    """
+{"format": "scale-bench noise profile", "version": 1, "machine": "default", "runs": ["20261126T175058Z-vm-03e246cc6d17", "20261126T175110Z-vm-3b28ae85d43a", "20261126T175122Z-vm-bfc5ff03da2d", "20261126T175134Z-vm-f0bcf7143cb6", "20261126T175146Z-vm-f2b606df41eb", "20261126T175157Z-vm-bffecefdbfbd", "20261126T185600Z-vm-893442bd6bfb", "20261126T185619Z-vm-d0a12adef0ea", "20261126T185639Z-vm-bada9be40052", "20261126T190231Z-vm-fa9bd1baccd4", "20261126T190251Z-vm-10f75e34b796", "20261126T190309Z-vm-2eef05452002", "20261126T192209Z-vm-02fd67ec05e5", "20261126T192226Z-vm-0be157ef678b", "20261126T192243Z-vm-0a3027aa8f8e", "20261126T201419Z-vm-3070ebdf9ccd", "20261126T202108Z-vm-f69f58dc792b", "20261126T202308Z-vm-863c4ab03f2e", "20261126T202506Z-vm-6baa12d41a1c", "20261126T202528Z-vm-b1e08bf99719", "20261126T202858Z-vm-209f6b6ed779", "20261126T203032Z-vm-63953d6a5809", "20261126T203203Z-vm-6a5deb2fa7f1", "20261126T203338Z-vm-4ada6877bf54", "20261126T203511Z-vm-2ab2f5ece4aa", "20261126T204921Z-vm-b0281b5fecdf", "20261126T204940Z-vm-a5d7a17ce824", "20261126T204958Z-vm-d8ad3daaa758", "20261126T205017Z-vm-d5badf884a58", "20261126T205035Z-vm-22c9d169119f", "20261126T222044Z-vm-75769e046a8b", "20261126T222230Z-vm-8f2a3b59af16", "20261126T222406Z-vm-84853d2229dd", "20261126T222546Z-vm-05530aeb1f53", "20261126T222728Z-vm-49be71ba58af", "20261126T223322Z-vm-df56b65c4aca", "20261126T223507Z-vm-c3556502b49a", "20261126T223642Z-vm-600d3680783f", "20261126T223826Z-vm-b6f762932079", "20261126T224444Z-vm-277d750d3f7e", "20261126T224703Z-vm-88ba232332c5", "20261126T224823Z-vm-ba1df64de40f", "20261126T224944Z-vm-3c77d657f45f"], "points": [],
+ "classes": [
+  {"backend": "*", "bytes": "32-64 B", "l2_mode": "warm", "median": {"df": 4.0, "points": 12, "s0": 0.448348}, "p90": {"df": 4.0, "points": 12, "s0": 0.48799}, "size_class": 5, "timing_method": "events"},
+  {"backend": "*", "bytes": "64-128 B", "l2_mode": "warm", "median": {"df": 4.0, "points": 88, "s0": 0.448546}, "p90": {"df": 4.0, "points": 88, "s0": 0.561099}, "size_class": 6, "timing_method": "events"},
+  {"backend": "*", "bytes": "128-256 B", "l2_mode": "warm", "median": {"df": 4.0, "points": 64, "s0": 0.47687}, "p90": {"df": 4.0, "points": 64, "s0": 0.53205}, "size_class": 7, "timing_method": "events"},
+  {"backend": "*", "bytes": "256-512 B", "l2_mode": "warm", "median": {"df": 4.0, "points": 28, "s0": 0.419605}, "p90": {"df": 4.0, "points": 28, "s0": 0.477917}, "size_class": 8, "timing_method": "events"},
+  {"backend": "*", "bytes": "32-64 B", "l2_mode": "rotated", "median": {"df": 4.819, "points": 9, "s0": 0.0048535}, "p90": {"df": 8.248, "points": 9, "s0": 0.00473748}, "size_class": 5, "timing_method": "graph"},
+  {"backend": "*", "bytes": "64-128 B", "l2_mode": "rotated", "median": {"df": 4.819, "points": 66, "s0": 0.00475398}, "p90": {"df": 8.248, "points": 66, "s0": 0.00476028}, "size_class": 6, "timing_method": "graph"},
+  {"backend": "*", "bytes": "128-256 B", "l2_mode": "rotated", "median": {"df": 4.819, "points": 48, "s0": 0.0045975}, "p90": {"df": 8.248, "points": 48, "s0": 0.00477142}, "size_class": 7, "timing_method": "graph"},
+  {"backend": "*", "bytes": "256-512 B", "l2_mode": "rotated", "median": {"df": 4.819, "points": 21, "s0": 0.00442738}, "p90": {"df": 8.248, "points": 21, "s0": 0.00451556}, "size_class": 8, "timing_method": "graph"},
+  {"backend": "*", "bytes": "256-512 KiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 27, "s0": 0.004623}, "p90": {"df": 8.248, "points": 27, "s0": 0.0051397}, "size_class": 18, "timing_method": "graph"},
+  {"backend": "*", "bytes": "512-1024 KiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 54, "s0": 0.00547948}, "p90": {"df": 8.248, "points": 54, "s0": 0.00667618}, "size_class": 19, "timing_method": "graph"},
+  {"backend": "*", "bytes": "1-2 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 54, "s0": 0.004302}, "p90": {"df": 8.248, "points": 54, "s0": 0.00450758}, "size_class": 20, "timing_method": "graph"},
+  {"backend": "*", "bytes": "2-4 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 9, "s0": 0.00360028}, "p90": {"df": 8.248, "points": 9, "s0": 0.00340906}, "size_class": 21, "timing_method": "graph"},
+  {"backend": "*", "bytes": "4-8 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 27, "s0": 0.00477666}, "p90": {"df": 8.248, "points": 27, "s0": 0.00491408}, "size_class": 22, "timing_method": "graph"},
+  {"backend": "*", "bytes": "8-16 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 72, "s0": 0.00458412}, "p90": {"df": 8.248, "points": 72, "s0": 0.00481878}, "size_class": 23, "timing_method": "graph"},
+  {"backend": "*", "bytes": "16-32 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 42, "s0": 0.0056613}, "p90": {"df": 8.248, "points": 42, "s0": 0.0064557}, "size_class": 24, "timing_method": "graph"},
+  {"backend": "*", "bytes": "32-64 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 36, "s0": 0.00423754}, "p90": {"df": 8.248, "points": 36, "s0": 0.00452446}, "size_class": 25, "timing_method": "graph"},
+  {"backend": "*", "bytes": "64-128 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 66, "s0": 0.0041925}, "p90": {"df": 8.248, "points": 66, "s0": 0.00508876}, "size_class": 26, "timing_method": "graph"},
+  {"backend": "*", "bytes": "128-256 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 75, "s0": 0.00514922}, "p90": {"df": 8.248, "points": 75, "s0": 0.00499858}, "size_class": 27, "timing_method": "graph"},
+  {"backend": "*", "bytes": "256-512 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 69, "s0": 0.00313666}, "p90": {"df": 8.248, "points": 69, "s0": 0.00335994}, "size_class": 28, "timing_method": "graph"},
+  {"backend": "*", "bytes": "512-1024 MiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 42, "s0": 0.00354628}, "p90": {"df": 8.248, "points": 42, "s0": 0.00344884}, "size_class": 29, "timing_method": "graph"},
+  {"backend": "*", "bytes": "1-2 GiB", "l2_mode": "rotated", "median": {"df": 4.819, "points": 3, "s0": 0.00291272}, "p90": {"df": 8.248, "points": 3, "s0": 0.00277388}, "size_class": 30, "timing_method": "graph"},
+  {"backend": "*", "bytes": "32-64 B", "l2_mode": "warm", "median": {"df": 4.0, "points": 3, "s0": 0.00362925}, "p90": {"df": 4.0, "points": 3, "s0": 0.00356832}, "size_class": 5, "timing_method": "graph"},
+  {"backend": "*", "bytes": "64-128 B", "l2_mode": "warm", "median": {"df": 4.0, "points": 22, "s0": 0.004186}, "p90": {"df": 4.0, "points": 22, "s0": 0.00414459}, "size_class": 6, "timing_method": "graph"},
+  {"backend": "*", "bytes": "128-256 B", "l2_mode": "warm", "median": {"df": 4.0, "points": 16, "s0": 0.00396487}, "p90": {"df": 4.0, "points": 16, "s0": 0.00440376}, "size_class": 7, "timing_method": "graph"},
+  {"backend": "*", "bytes": "256-512 B", "l2_mode": "warm", "median": {"df": 4.52, "points": 7, "s0": 0.00395751}, "p90": {"df": 4.312, "points": 7, "s0": 0.0039029}, "size_class": 8, "timing_method": "graph"},
+  {"backend": "*", "bytes": "256-512 KiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 9, "s0": 0.00387906}, "p90": {"df": 4.0, "points": 9, "s0": 0.00386879}, "size_class": 18, "timing_method": "graph"},
+  {"backend": "*", "bytes": "512-1024 KiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 18, "s0": 0.00313907}, "p90": {"df": 4.0, "points": 18, "s0": 0.00310037}, "size_class": 19, "timing_method": "graph"},
+  {"backend": "*", "bytes": "1-2 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 18, "s0": 0.00364949}, "p90": {"df": 4.0, "points": 18, "s0": 0.00360656}, "size_class": 20, "timing_method": "graph"},
+  {"backend": "*", "bytes": "2-4 MiB", "l2_mode": "warm", "median": {"df": 4.52, "points": 3, "s0": 0.00298512}, "p90": {"df": 4.312, "points": 3, "s0": 0.00279097}, "size_class": 21, "timing_method": "graph"},
+  {"backend": "*", "bytes": "4-8 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 9, "s0": 0.00948219}, "p90": {"df": 4.0, "points": 9, "s0": 0.00946939}, "size_class": 22, "timing_method": "graph"},
+  {"backend": "*", "bytes": "8-16 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 24, "s0": 0.00672957}, "p90": {"df": 4.0, "points": 24, "s0": 0.00689882}, "size_class": 23, "timing_method": "graph"},
+  {"backend": "*", "bytes": "16-32 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 14, "s0": 0.00720781}, "p90": {"df": 4.0, "points": 14, "s0": 0.00721264}, "size_class": 24, "timing_method": "graph"},
+  {"backend": "*", "bytes": "32-64 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 12, "s0": 0.0047024}, "p90": {"df": 4.0, "points": 12, "s0": 0.00455013}, "size_class": 25, "timing_method": "graph"},
+  {"backend": "*", "bytes": "64-128 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 22, "s0": 0.00264972}, "p90": {"df": 4.0, "points": 22, "s0": 0.00316704}, "size_class": 26, "timing_method": "graph"},
+  {"backend": "*", "bytes": "128-256 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 25, "s0": 0.00230372}, "p90": {"df": 4.0, "points": 25, "s0": 0.0022332}, "size_class": 27, "timing_method": "graph"},
+  {"backend": "*", "bytes": "256-512 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 23, "s0": 0.0021788}, "p90": {"df": 4.0, "points": 23, "s0": 0.00223011}, "size_class": 28, "timing_method": "graph"},
+  {"backend": "*", "bytes": "512-1024 MiB", "l2_mode": "warm", "median": {"df": 4.0, "points": 14, "s0": 0.00209171}, "p90": {"df": 4.0, "points": 14, "s0": 0.00213701}, "size_class": 29, "timing_method": "graph"},
+  {"backend": "*", "bytes": "1-2 GiB", "l2_mode": "warm", "median": {"df": 4.52, "points": 1, "s0": 0.00281271}, "p90": {"df": 4.312, "points": 1, "s0": 0.00207014}, "size_class": 30, "timing_method": "graph"},
+  {"backend": "*", "bytes": "32-64 B", "l2_mode": "warm", "median": {"df": 30.0, "points": 2, "s0": 0.0357056}, "p90": {"df": 14.739, "points": 2, "s0": 0.0520299}, "size_class": 5, "timing_method": "host"},
+  {"backend": "*", "bytes": "64-128 B", "l2_mode": "warm", "median": {"df": 30.0, "points": 13, "s0": 0.0363158}, "p90": {"df": 14.739, "points": 13, "s0": 0.0590856}, "size_class": 6, "timing_method": "host"},
+  {"backend": "*", "bytes": "128-256 B", "l2_mode": "warm", "median": {"df": 30.0, "points": 9, "s0": 0.0361982}, "p90": {"df": 14.739, "points": 9, "s0": 0.0627596}, "size_class": 7, "timing_method": "host"},
+  {"backend": "*", "bytes": "256-512 B", "l2_mode": "warm", "median": {"df": 30.0, "points": 4, "s0": 0.0346375}, "p90": {"df": 14.739, "points": 4, "s0": 0.0525438}, "size_class": 8, "timing_method": "host"},
+  {"backend": "*", "bytes": "8-16 KiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 5, "s0": 0.0346029}, "p90": {"df": 14.739, "points": 5, "s0": 0.0369799}, "size_class": 13, "timing_method": "host"},
+  {"backend": "*", "bytes": "16-32 KiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 13, "s0": 0.0353684}, "p90": {"df": 14.739, "points": 13, "s0": 0.0398279}, "size_class": 14, "timing_method": "host"},
+  {"backend": "*", "bytes": "32-64 KiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 9, "s0": 0.0361878}, "p90": {"df": 14.739, "points": 9, "s0": 0.0506372}, "size_class": 15, "timing_method": "host"},
+  {"backend": "*", "bytes": "64-128 KiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 1, "s0": 0.0370381}, "p90": {"df": 14.739, "points": 1, "s0": 0.0589498}, "size_class": 16, "timing_method": "host"},
+  {"backend": "*", "bytes": "128-256 KiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 5, "s0": 0.0373591}, "p90": {"df": 14.739, "points": 5, "s0": 0.0589988}, "size_class": 17, "timing_method": "host"},
+  {"backend": "*", "bytes": "256-512 KiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 13, "s0": 0.0338526}, "p90": {"df": 14.739, "points": 13, "s0": 0.0517209}, "size_class": 18, "timing_method": "host"},
+  {"backend": "*", "bytes": "512-1024 KiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 9, "s0": 0.039776}, "p90": {"df": 14.739, "points": 9, "s0": 0.0651957}, "size_class": 19, "timing_method": "host"},
+  {"backend": "*", "bytes": "1-2 MiB", "l2_mode": "warm", "median": {"df": 30.0, "points": 1, "s0": 0.0377103}, "p90": {"df": 14.739, "points": 1, "s0": 0.05974}, "size_class": 20, "timing_method": "host"}
+ ]}
+"""
+)
