@@ -198,8 +198,9 @@ def _git(session: nox.Session, *args: str) -> str:
 def baseline(session: nox.Session) -> None:
     """Commit-ready baseline for this GPU: --runs runs (default 5) of the main job into
     results/<gpu>-<date>/, the manifest results/_baselines/<gpu>.json naming them, and beside it
-    <gpu>.launches.json, the kernel launches those runs ran (what `nox -s gate -- --committed` runs on
-    a runner that never saw this card). Commit all three. Run it on a known-good commit:
+    <gpu>.noise.json (each point's run-to-run noise, what one run a side is judged with) and
+    <gpu>.launches.json (the kernel launches those runs ran, what `nox -s gate -- --committed` runs on a
+    runner that never saw this card). Commit the runs and the three files. Run it on a known-good commit:
     nox -s baseline -- [--runs N]."""
     session.install("-e", ".[gpu]")
     opts, rest = _gate_options(session.posargs)
