@@ -34,6 +34,9 @@ class BackendOptions:
     cache_dir: Path = Path(".cache/bench")  # engine and timing caches, kernel tuning records
     device: int = 0
     kernel_config: str | None = None  # --kernel-config: pin the cuda kernel's launch ('default': no tuning)
+    # TensorRT's timing cache: None (the harness's own per version and GPU), an absolute path to share
+    # (--timing-cache) or 'off' (--no-timing-cache); see bench/backends/tensorrt/timing_cache.py
+    timing_cache: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The options that change what a row measures (part of a run's identity for --resume)."""
