@@ -21,6 +21,7 @@ COMMANDS = {
     "gate": "bench.cli.gate",
     "report": "bench.cli.report",
     "selfcheck": "bench.cli.selfcheck",
+    "versions": "bench.cli.versions",
 }
 
 
