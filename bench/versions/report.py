@@ -121,7 +121,7 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
             "—" if is_base else str(reformat),
         ])  # fmt: skip
         fired, judged, side = B.self_check(points, threshold)
-        if judged:
+        if judged and side >= 2:  # one build a side says nothing about a rule that takes the whole range
             notes.append(f"`{v['spec']}` against itself (the first {side} of its builds against the next {side}, by "
                          f"the rule above): {fired} of {judged} points got a build-time verdict, all of them false. "
                          f"Between versions each side has {len(v['runs'])} builds, which makes a verdict harder: "

@@ -43,18 +43,21 @@ def _wheel(text: str) -> Spec:
 def parse(text: str) -> Spec:
     """One SPEC: a path ending in .whl, or a requirement pip understands (a name and usually ==VERSION)."""
     text = text.strip()
+    if "://" in text:
+        raise UserError(f"SPEC {text}: a URL; download the wheel and give its path, or give a requirement")
     if text.endswith(".whl") or "/" in text:
         return _wheel(text)
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
 
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
+        why = " ".join(str(exc).split())  # packaging's message spans lines, with a caret under the fault
         raise UserError(
-            f"SPEC {text!r}: not a requirement pip reads ({exc}); e.g. tensorrt-rtx-cu13==1.4.0.76"
+            f"SPEC {text!r}: not a requirement pip reads ({why}); e.g. tensorrt-rtx-cu13==1.4.0.76"
         ) from None
-    if req.url:
-        raise UserError(f"SPEC {text}: a URL requirement; download the wheel and give its path")
+    req.name = canonicalize_name(req.name)  # tensorrt_rtx_cu13 and tensorrt-rtx-cu13 are one package
     return Spec(text, str(req))
 
 
