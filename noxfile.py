@@ -192,3 +192,19 @@ def baseline(session: nox.Session) -> None:
     session.run(
         "python", "-m", "bench.analysis.baseline", slug, str(folder), "--note", f"nox -s baseline, {date.today()}"
     )
+
+
+@nox.session
+def versions(session: nox.Session) -> None:
+    """Compare TensorRT versions: `nox -s versions -- SPEC SPEC ... [bench versions flags]`, e.g.
+    `nox -s versions -- tensorrt-cu12==10.16.1.11 tensorrt-cu12==11.4.0.106`. Each SPEC gets a cached
+    environment under .cache/bench/versions (the same harness code and packages in each, the SPEC alone
+    differing); the sweep (default: the default sweep's points) runs in each, timed where the engines can
+    run here and built only where they cannot; the runs go into one folder under results/versions/ and
+    one report beside them (`python -m bench versions --help`)."""
+    if not session.posargs:
+        session.error(
+            "give the versions to compare: nox -s versions -- SPEC SPEC ... (python -m bench versions --help)"
+        )
+    session.install("-e", ".[gpu]")
+    session.run("python", "-m", "bench", "versions", *session.posargs)
