@@ -178,6 +178,29 @@ def point_table(manifest: dict, df: pd.DataFrame, index: int, threshold: float) 
     return text, counts
 
 
+def engine_shapes(manifest: dict, df: pd.DataFrame) -> str:
+    """Per version, how many points' engines have each sequence of layer types (e.g. 'kgen'), and how many
+    distinct tactics they use: the engines' structure at a glance (reformat layers show up here)."""
+    versions = manifest["versions"]
+    per = [B.collect(rows_of(df, v)) for v in versions]
+    shapes = sorted({" + ".join(x.type for x in p.layers.layers) for points in per for p in points.values()
+                     if p.built and p.layers})  # fmt: skip
+    body = []
+    for shape in shapes:
+        row = [shape or "?"]
+        for points in per:
+            match = [
+                p
+                for p in points.values()
+                if p.built and p.layers and " + ".join(x.type for x in p.layers.layers) == shape
+            ]
+            tactics = {x.tactic for p in match for x in p.layers.layers}
+            row.append(f"{len(match)} points, {len(tactics)} distinct tactics" if match else "—")
+        body.append(row)
+    head = ["layers of the engine (types, in order)", *(f"`{v['spec']}`" for v in versions)]
+    return md_table(head, body) if body else "No layer information was recorded."
+
+
 def not_alike(manifest: dict, df: pd.DataFrame) -> str:
     """Points some version did not build (skipped or failed), with the first reason each gave."""
     versions = manifest["versions"]
@@ -245,6 +268,7 @@ def render(manifest: dict, df: pd.DataFrame, threshold: float = DEFAULT_BUILD_TH
         *[f"- {n}" for n in notes],
         "",
     ]
+    out += ["## The engines' layers", "", engine_shapes(manifest, df), ""]
     for i in range(1, len(versions)):
         table, counts = point_table(manifest, df, i, threshold)
         verdicts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
