@@ -22,7 +22,7 @@ from bench.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("specs", metavar="SPEC", nargs="+",
+    parser.add_argument("specs", metavar="SPEC", nargs="*",
                         help="a requirement (tensorrt-cu12==10.16.1.11) or a wheel path; the first is the base")  # fmt: skip
     parser.add_argument("--sweep", default="default", metavar="NAME|PATH",
                         help="the sweep whose points every version builds (its backend axis is replaced by each "
@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where environments are cached (default: %(default)s)")  # fmt: skip
     parser.add_argument("--build-only", action="store_true",
                         help="build without executing, even where a version's engines could run here")  # fmt: skip
+    parser.add_argument("--report-from", metavar="DIR", type=Path,
+                        help="write the report of an existing versions folder (its runs and versions.json) again, "
+                             "installing and running nothing")  # fmt: skip
     parser.add_argument("--build-threshold", default="10%",
                         help="a build-time change smaller than this is never called slower or faster (default %(default)s)")  # fmt: skip
 
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from bench.versions import report, session
     from bench.versions.spec import parse_all
 
+    if args.report_from is not None:
+        return rerender(args)
     if args.builds < 2:
         raise UserError(f"--builds {args.builds}: build-time noise needs at least 2 builds per version")
     threshold = parse_fraction(args.build_threshold, "--build-threshold")
@@ -71,4 +76,31 @@ def run(args: argparse.Namespace) -> int:
     s = manifest["seconds"]
     print(f"took {s['environments']:.1f} s for environments ({s['installs']} installs), "
           f"{s['probe_and_selfcheck']:.1f} s to probe and selfcheck, {s['runs']:.1f} s for the runs")  # fmt: skip
+    return 0
+
+
+def rerender(args: argparse.Namespace) -> int:
+    """The report of a finished (or interrupted) versions folder, from its manifest and runs alone."""
+    import json
+
+    from bench.cli.compare import check_writable, parse_fraction
+    from bench.versions import report, session
+
+    if args.specs:
+        raise UserError("--report-from reads the SPECs from the folder's versions.json: give no SPEC with it")
+    threshold = parse_fraction(args.build_threshold, "--build-threshold")
+    check_writable(args.report, "--report")
+    folder = args.report_from
+    try:
+        manifest = json.loads((folder / session.MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--report-from {folder}: no readable {session.MANIFEST} there ({exc})") from None
+    if not all(v.get("runs") for v in manifest.get("versions", [])):
+        raise UserError(f"--report-from {folder}: some version has no finished run yet; nothing to compare")
+    path = report.write(folder, manifest, folder / session.SUMMARY, threshold)
+    print(f"report: {path}")
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(path.read_text())
+        print(f"report: {args.report}")
     return 0

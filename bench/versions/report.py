@@ -56,10 +56,16 @@ def rows_of(df: pd.DataFrame, version: dict) -> pd.DataFrame:
     return df[df["run_id"].isin(ids)]
 
 
-def _sweep_seconds(rows: pd.DataFrame) -> tuple[float, ...]:
-    """Per run: the sum of its points' build times (the sweep's build time)."""
-    per_run = rows[rows["build_s"].notna()].groupby("run_id")["build_s"].sum()
-    return tuple(float(x) for x in per_run)
+def _sweep_seconds(rows: pd.DataFrame, points: set[str]) -> tuple[float, ...]:
+    """Per run: the sum of the build times of ``points`` (those every version built: a version that fails
+    some points must not look faster for building fewer)."""
+    built = rows[rows["build_s"].notna() & rows["point_key"].isin(points)]
+    return tuple(float(x) for x in built.groupby("run_id")["build_s"].sum())
+
+
+def built_by_all(per: list[dict[str, B.PointBuilds]]) -> set[str]:
+    keys = set.intersection(*(set(p) for p in per)) if per else set()
+    return {k for k in keys if all(p[k].built for p in per)}
 
 
 def _geomean(ratios: list[float]) -> float:
@@ -91,6 +97,7 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
     versions = manifest["versions"]
     per = [B.collect(rows_of(df, v)) for v in versions]
     base = per[0]
+    common = built_by_all(per)
     body, notes = [], []
     for v, points in zip(versions, per, strict=True):
         rows = rows_of(df, v)
@@ -109,7 +116,7 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
             differ += t == "tactics differ"
             unequal += t == "builds differ"
             reformat += p.reformats != b.reformats
-        sweep = _sweep_seconds(rows)
+        sweep = _sweep_seconds(rows, common)
         is_base = v is versions[0]
         body.append([
             f"`{v['spec']}`",
@@ -126,7 +133,8 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
                          f"the rule above): {fired} of {judged} points got a build-time verdict, all of them false. "
                          f"Between versions each side has {len(v['runs'])} builds, which makes a verdict harder: "
                          "this is an upper bound of the false verdicts per version.")  # fmt: skip
-    head = ["SPEC", "points (per run)", "sweep build time, median (range) over runs", "median spread of a point's builds",
+    head = ["SPEC", "points (per run)", f"build time of the {len(common)} points all built, median (range) over runs",
+            "median spread of a point's builds",
             "build time vs first (geomean of per-point ratios)", "same tactics / tactics differ / builds differ",
             "points whose reformat layers differ"]  # fmt: skip
     return md_table(head, body), notes
@@ -202,29 +210,32 @@ def engine_shapes(manifest: dict, df: pd.DataFrame) -> str:
 
 
 def not_alike(manifest: dict, df: pd.DataFrame) -> str:
-    """Points some version did not build (skipped or failed), with the first reason each gave."""
+    """Points some version did not build (skipped or failed), grouped by what each version recorded: one
+    row per distinct outcome, TensorRT's message in full, and which points it covers."""
     versions = manifest["versions"]
     per = [B.collect(rows_of(df, v)) for v in versions]
     describe = B.describe(df[df["run_id"].isin({r["run_id"] for v in versions for r in v["runs"]})])
-    body, skipped_everywhere = [], 0
+    groups: dict[tuple[str, ...], list[pd.Series]] = {}
+    skipped_everywhere = 0
     for key, d in describe.iterrows():
         states = [p.get(key) for p in per]
-        built = [s is not None and s.built for s in states]
-        if all(built):
+        if all(s is not None and s.built for s in states):
             continue
-        if not any(built) and all(s is not None and set(s.statuses) == {"skipped"} for s in states):
+        if all(s is not None and not s.built and set(s.statuses) == {"skipped"} for s in states):
             skipped_everywhere += 1
             continue
-        cells = []
-        for s in states:
-            if s is None:
-                cells.append("absent")
-            elif s.built:
-                cells.append("built")
-            else:
-                cells.append(f"{'/'.join(sorted(set(s.statuses)))}: {(s.error or '')[:160]}")
-        body.append([d["shape"], d["mode"], d["precision"], _axis(d["channel_axis"]), *cells])
-    head = ["shape", "mode", "prec", "axis", *(f"`{v['spec']}`" for v in versions)]
+        cells = tuple(
+            "absent" if s is None else "built" if s.built else f"{'/'.join(sorted(set(s.statuses)))}: {s.error or ''}"
+            for s in states
+        )
+        groups.setdefault(cells, []).append(d)
+    body = []
+    for cells, points in groups.items():
+        frame = pd.DataFrame(points)
+        what = "; ".join(f"{c}: {', '.join(map(str, sorted(set(frame[c]), key=str)))}"
+                         for c in ("precision", "mode", "shape") if c in frame)  # fmt: skip
+        body.append([len(points), what, *cells])
+    head = ["points", "which", *(f"`{v['spec']}`" for v in versions)]
     lines = []
     if skipped_everywhere:
         lines.append(f"{skipped_everywhere} points were skipped by every version (the planner's reasons, e.g. "
@@ -260,7 +271,7 @@ def render(manifest: dict, df: pd.DataFrame, threshold: float = DEFAULT_BUILD_TH
     table, notes = summary(manifest, df, threshold)
     out += [table, ""]
     out += [
-        f"Build time is the wall time of `build_serialized_network`, summed over the sweep's points for the sweep; "
+        f"Build time is the wall time of `build_serialized_network`, summed over the points every version built; "
         f"the spread of a point's builds is (max − min) / median over its {builds} builds. A point's build time "
         f"is called slower (faster) when every build of the version took more (less) than every build of "
         f"`{first['spec']}`, by more than {threshold:.0%}; otherwise within noise.",

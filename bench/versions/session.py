@@ -86,10 +86,17 @@ def _in_env(v_env: envs.Environment, h: harness.Harness) -> dict[str, str]:
     env = {k: val for k, val in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env["PYTHONPATH"] = str(h.code)
     env["VIRTUAL_ENV"] = str(v_env.path)
-    commit = _clean_commit()
-    if commit:
-        env["BENCH_GIT_COMMIT"] = commit
+    # The rows' provenance is the snapshot's: git must not answer for the checkout around the cache folder
+    # (edited or committed while the sweep runs, it no longer holds the code that runs). The checkout's
+    # commit is passed where it was clean when the snapshot was taken; the code digest says the rest.
+    env["GIT_CEILING_DIRECTORIES"] = str(h.code.parent)
+    env.pop("BENCH_GIT_COMMIT", None)
+    if _COMMIT.get(h.code_digest):
+        env["BENCH_GIT_COMMIT"] = _COMMIT[h.code_digest]
     return env
+
+
+_COMMIT: dict[str, str] = {}  # code digest -> the clean checkout's commit it was copied from
 
 
 def _clean_commit() -> str | None:
@@ -212,6 +219,12 @@ def run(
     out, root = out.absolute(), root.absolute()  # the runs work in the code snapshot's folder
     t_start = time.perf_counter()
     h = harness.prepare(root)
+    commit = _clean_commit()
+    if commit:
+        from bench.env import commit_digest
+
+        if commit_digest(commit) == h.code_digest:  # the snapshot is that commit's code
+            _COMMIT[h.code_digest] = commit
     state = f"installed in {h.installed_s:.1f} s" if h.installed_s is not None else "reused"
     say(f"harness: code {h.code_digest}, packages {h.packages_digest} ({state})")
     environments = []
