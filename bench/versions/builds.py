@@ -51,6 +51,7 @@ class PointBuilds:
     digests: tuple[str | None, ...]
     layers: engine_layers.EngineLayers | None  # of the first build
     error: str | None  # the first skip reason or failure, where the point was not built
+    recipe: str | None = None  # how the harness expressed the precision to this version (builder settings)
 
     @property
     def built(self) -> bool:
@@ -101,8 +102,21 @@ def collect(rows: pd.DataFrame) -> dict[str, PointBuilds]:
             digests=tuple(s.get("engine_digest") for s in settings),
             layers=engine_layers.from_layer_info(first_info),
             error=errors[0] if errors else None,
+            recipe=recipe(settings[0]) if settings else None,
         )
     return found
+
+
+def recipe(settings: dict) -> str | None:
+    """'weak HALF/FLOAT +FP16', 'strong HALF/HALF', 'strong INT8/FLOAT qdq': the network the harness built
+    for the point's precision. TensorRT 8.6/10.x get weakly typed networks with builder flags, 11.x and
+    TensorRT-RTX strongly typed ones, so two versions may build different networks for one point."""
+    plan = settings.get("precision")
+    if not isinstance(plan, dict):
+        return None
+    text = f"{plan.get('typing')} {plan.get('io_dtype')}/{plan.get('weight_dtype')}"
+    flags = plan.get("builder_flags") or []
+    return text + "".join(f" +{f}" for f in flags) + (f" {plan['int8']}" if plan.get("int8") else "")
 
 
 def describe(rows: pd.DataFrame) -> pd.DataFrame:

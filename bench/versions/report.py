@@ -104,7 +104,7 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
         statuses = rows.drop_duplicates(["point_key", "status"])["status"].value_counts().to_dict()
         built = [p for p in points.values() if p.built]
         spreads = [B.spread(p.build_s) for p in built if len(p.build_s) > 1]
-        same = differ = unequal = reformat = 0
+        same = differ = unequal = reformat = recipes = 0
         ratios = []
         for key, p in points.items():
             b = base.get(key)
@@ -116,6 +116,7 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
             differ += t == "tactics differ"
             unequal += t == "builds differ"
             reformat += p.reformats != b.reformats
+            recipes += p.recipe != b.recipe
         sweep = _sweep_seconds(rows, common)
         is_base = v is versions[0]
         body.append([
@@ -126,6 +127,7 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
             "—" if is_base else f"{_geomean(ratios):.3f}",
             f"{same} / {differ} / {unequal}" if not is_base else f"{sum(not p.builds_agree for p in built)} builds differ",
             "—" if is_base else str(reformat),
+            "—" if is_base else str(recipes),
         ])  # fmt: skip
         fired, judged, side = B.self_check(points, threshold)
         if judged and side >= 2:  # one build a side says nothing about a rule that takes the whole range
@@ -136,7 +138,7 @@ def summary(manifest: dict, df: pd.DataFrame, threshold: float) -> tuple[str, li
     head = ["SPEC", "points (per run)", f"build time of the {len(common)} points all built, median (range) over runs",
             "median spread of a point's builds",
             "build time vs first (geomean of per-point ratios)", "same tactics / tactics differ / builds differ",
-            "points whose reformat layers differ"]  # fmt: skip
+            "points whose reformat layers differ", "points whose network differs (precision recipe)"]  # fmt: skip
     return md_table(head, body), notes
 
 
@@ -157,6 +159,8 @@ def point_table(manifest: dict, df: pd.DataFrame, index: int, threshold: float) 
         verdict = B.build_verdict(a, b, threshold)
         counts[verdict] = counts.get(verdict, 0) + 1
         t = B.tactics(a, b)
+        if a.recipe != b.recipe:  # not the same network: the version and the harness's recipe both changed
+            t += f"; network differs: {a.recipe} → {b.recipe}"
         ran = "" if t == "same tactics" else f"{a.what_ran()} → {b.what_ran()}"
         delta = b.reformats - a.reformats
         row = [d["shape"], d["mode"], d["precision"], _axis(d["channel_axis"]), _range(a.build_s), _range(b.build_s),

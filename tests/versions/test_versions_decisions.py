@@ -189,3 +189,15 @@ def test_the_self_check_judges_halves_of_one_versions_builds() -> None:
     assert B.self_check(steady, 0.10) == (0, 1, 2)
     drifting = {"k": _p((1.0, 1.0, 2.0, 2.0))}  # the machine got busy halfway: a false verdict
     assert B.self_check(drifting, 0.10) == (1, 1, 2)
+
+
+def test_the_network_recipe_is_named_so_a_changed_network_is_seen() -> None:
+    """10.x gets a weakly typed network (FP16 flag, FLOAT weights), 11.x a strongly typed one (HALF weights):
+    the same point is another network, which the report says beside the tactics."""
+    weak = {"precision": {"typing": "weak", "io_dtype": "HALF", "weight_dtype": "FLOAT", "builder_flags": ["FP16"],
+                          "int8": None}}  # fmt: skip
+    strong = {"precision": {"typing": "strong", "io_dtype": "INT8", "weight_dtype": "FLOAT", "builder_flags": [],
+                            "int8": "qdq"}}  # fmt: skip
+    assert B.recipe(weak) == "weak HALF/FLOAT +FP16"
+    assert B.recipe(strong) == "strong INT8/FLOAT qdq"
+    assert B.recipe({}) is None
