@@ -34,7 +34,7 @@ def against(base: pd.DataFrame, cand: pd.DataFrame, base_label: str, cand_label:
     empty = pd.DataFrame(columns=list(COLUMNS))
     if timed(base).empty or timed(cand).empty:
         which = base_label if timed(base).empty else cand_label
-        return Verdicts(empty, note=f"no run times: {which} was built only, or no point of it ran")
+        return Verdicts(empty, note=f"none, as {which} was built only (or no point of it ran)")
     from bench.analysis.compare import compare
 
     by = "backend" if set(base["backend"]) != set(cand["backend"]) else None
