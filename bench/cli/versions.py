@@ -64,8 +64,14 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.report, "--report")
     session.check_out(out)
     command = "python -m bench versions " + shlex.join(sys.argv[2:] if sys.argv[1:2] == ["versions"] else args.specs)
-    manifest = session.run(specs, sweep=sweep_arg, builds=args.builds, out=out, root=Path(args.envs),
-                           force_build_only=args.build_only, command=command)  # fmt: skip
+    try:
+        manifest = session.run(specs, sweep=sweep_arg, builds=args.builds, out=out, root=Path(args.envs),
+                               force_build_only=args.build_only, command=command)  # fmt: skip
+    except KeyboardInterrupt:
+        done = out / session.MANIFEST
+        tail = f"; the report of the runs that finished: --report-from {out}" if done.exists() else ""
+        print(f"\ninterrupted: finished runs are kept in {out}{tail}")
+        return 130
     del sweep
     path = report.write(out, manifest, out / session.SUMMARY, threshold)
     print(f"report: {path}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.versions import envs, harness
+from bench.versions import envs, harness, installer
 from bench.versions.spec import Spec
 
 MANIFEST = "versions.json"
@@ -227,13 +227,21 @@ def run(
             _COMMIT[h.code_digest] = commit
     state = f"installed in {h.installed_s:.1f} s" if h.installed_s is not None else "reused"
     say(f"harness: code {h.code_digest}, packages {h.packages_digest} ({state})")
-    environments = []
-    for spec in specs:
-        e = envs.prepare(spec, h, root)
+    environments, failed = [], []
+    for spec in specs:  # every SPEC is tried, so one invocation names every SPEC that does not install
+        try:
+            e = envs.prepare(spec, h, root)
+        except installer.InstallError as exc:
+            say(f"environment {spec.text}: {exc}")
+            failed.append(exc)
+            continue
         state = f"installed in {e.installed_s:.1f} s" if e.installed_s is not None else (
             f"reused, no install (it took {e.first_installed_s:.1f} s when made)")  # fmt: skip
         say(f"environment {spec.text}: {state}")
         environments.append(e)
+    if failed:
+        more = f" (and {len(failed) - 1} more SPEC(s), above)" if len(failed) > 1 else ""
+        raise UserError(f"{failed[0]}{more}")
     t_ready = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=root))
