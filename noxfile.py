@@ -155,6 +155,11 @@ def gate(session: nox.Session) -> None:
         if not manifest.exists():  # before any run: a missing baseline is known now, not after the sweep
             session.error(f"no baseline for {name}: {manifest} does not exist (make one with nox -s baseline)")
         carried = ["--tuning-from", str(launches)] if launches.exists() else []
+        tactics = manifest.with_suffix(".timing-cache")
+        if tactics.exists():  # a copy: the run exports into the file it shares, and the committed one stays as is
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(tactics, out / "baseline.timing-cache")
+            carried += ["--timing-cache", str(out / "baseline.timing-cache")]
         for _ in range(opts.runs or 1):
             _bench_run(session, "python", [*run_args, *carried], head)
         session.run("python", "-m", "bench", "gate", "--baseline", name, str(head), *report)
@@ -182,7 +187,8 @@ def gate(session: nox.Session) -> None:
 
 
 def _baseline_files(session: nox.Session, name: str) -> tuple[Path, Path]:
-    """results/_baselines/<slug>.json (the manifest) and <slug>.launches.json (the launches its runs ran)."""
+    """results/_baselines/<slug>.json (the manifest) and <slug>.launches.json (the launches its runs ran);
+    <slug>.timing-cache (TensorRT's, where the baseline ran TensorRT) is `manifest.with_suffix(".timing-cache")`."""
     slug = str(
         session.run("python", "-c", f"from bench.analysis.baseline import slug; print(slug({name!r}))", silent=True)
     ).strip()
@@ -200,7 +206,8 @@ def baseline(session: nox.Session) -> None:
     results/<gpu>-<date>/, the manifest results/_baselines/<gpu>.json naming them, and beside it
     <gpu>.noise.json (each point's run-to-run noise, what one run a side is judged with) and
     <gpu>.launches.json (the kernel launches those runs ran, what `nox -s gate -- --committed` runs on a
-    runner that never saw this card). Commit the runs and the three files. Run it on a known-good commit:
+    runner that never saw this card) and, where TensorRT ran, <gpu>.timing-cache (the tactics its builds
+    timed, which the committed gate's builds import). Commit the runs and these files. Run it on a known-good commit:
     nox -s baseline -- [--runs N]."""
     session.install("-e", ".[gpu]")
     opts, rest = _gate_options(session.posargs)
@@ -210,8 +217,9 @@ def baseline(session: nox.Session) -> None:
     name = offer["gpu_detail"] if offer.get("gpu") else "cpu"
     manifest, launches = _baseline_files(session, name)
     folder = ROOT / "results" / f"{manifest.stem}-{date.today():%Y-%m-%d}"
+    tactics = ["--timing-cache", str(manifest.with_suffix(".timing-cache"))] if offer.get("tensorrt") else []
     for _ in range(opts.runs or 5):
-        _bench_run(session, "python", [*_run_args(offer), "--cache-dir", opts.cache_dir], folder)
+        _bench_run(session, "python", [*_run_args(offer), "--cache-dir", opts.cache_dir, *tactics], folder)
     session.run(
         "python",
         "-m",
@@ -223,3 +231,19 @@ def baseline(session: nox.Session) -> None:
     )
     if "cuda" in offer["recommended_backends"]:
         session.run("python", "-m", "bench", "tuning", "export", "--results", str(folder), "--out", str(launches))
+
+
+@nox.session
+def versions(session: nox.Session) -> None:
+    """Compare TensorRT versions: `nox -s versions -- SPEC SPEC ... [bench versions flags]`, e.g.
+    `nox -s versions -- tensorrt-cu12==10.16.1.11 tensorrt-cu12==11.4.0.106`. Each SPEC gets a cached
+    environment under .cache/bench/versions (the same harness code and packages in each, the SPEC alone
+    differing); the sweep (default: the default sweep's points) runs in each, timed where the engines can
+    run here and built only where they cannot; the runs go into one folder under results/versions/ and
+    one report beside them (`python -m bench versions --help`)."""
+    if not session.posargs:
+        session.error(
+            "give the versions to compare: nox -s versions -- SPEC SPEC ... (python -m bench versions --help)"
+        )
+    session.install("-e", ".[gpu]")
+    session.run("python", "-m", "bench", "versions", *session.posargs)

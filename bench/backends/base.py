@@ -38,6 +38,9 @@ class BackendOptions:
     launches: Any = None
     # the run's timing settings: the kernel's tuner times its candidates the same way (set by the CLI)
     timing: TimingSettings | None = None
+    # TensorRT's timing cache: None (the harness's own per version and GPU), an absolute path to share
+    # (--timing-cache) or 'off' (--no-timing-cache); see bench/backends/tensorrt/timing_cache.py
+    timing_cache: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The options that change what a row measures (part of a run's identity for --resume); the

@@ -52,6 +52,11 @@ def add_point_arguments(parser: argparse.ArgumentParser) -> None:
     b = parser.add_argument_group("backends")
     b.add_argument("--trt-api", choices=("v2", "v3"), help="TensorRT execute API (v2 only on TensorRT 8.x)")
     b.add_argument("--cache-dir", default=".cache/bench", help="engine and timing caches (default: %(default)s)")
+    b.add_argument("--timing-cache", metavar="PATH",
+                   help="TensorRT: share this timing cache file (imported before the first build, exported after each; "
+                        "a file TensorRT refuses stops the run) instead of the one kept under --cache-dir")  # fmt: skip
+    b.add_argument("--no-timing-cache", action="store_true",
+                   help="TensorRT: no timing cache, every build times its tactics afresh")  # fmt: skip
     b.add_argument(
         "--kernel-config",
         metavar="K=V,...",
@@ -106,7 +111,14 @@ def backend_options(args: argparse.Namespace, timing: TimingSettings | None = No
         kernel_config=kernel_config,
         launches=load_launches(tuning_from) if tuning_from is not None else None,
         timing=timing,
+        timing_cache=timing_cache_option(args),
     )
+
+
+def timing_cache_option(args: argparse.Namespace) -> str | None:
+    from bench.backends.tensorrt.timing_cache import option_value
+
+    return option_value(getattr(args, "timing_cache", None), bool(getattr(args, "no_timing_cache", False)))
 
 
 def planned_points(args: argparse.Namespace) -> tuple[Sweep, list[PlannedPoint], dict, TimingSettings]:

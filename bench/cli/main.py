@@ -22,6 +22,7 @@ COMMANDS = {
     "report": "bench.cli.report",
     "selfcheck": "bench.cli.selfcheck",
     "tuning": "bench.cli.tuning",
+    "versions": "bench.cli.versions",
 }
 
 

@@ -224,6 +224,7 @@ class Checks:
         valid = [s for s in seeds if s.valid]
         names = [f"build {s.label}" for s in valid] + [f"TensorRT refuses {s.label}" for s in seeds if not s.valid]
         names.append("engine cache: a second backend loads every engine")
+        names.append("engine digest: one network built twice, one digest")
         builder = self.backend(name, build_only=True)
         try:
             builder.info()
@@ -263,7 +264,31 @@ class Checks:
                 loaded += 1
             return f"{loaded} of {len(valid)} engines from {self.cache_dir}, none built again"
 
-        self.check(section, names[-1], cache)
+        self.check(section, names[-2], cache)
+        self.check(section, names[-1], lambda: self.engine_digest(name, valid[0].on(name)))
+
+    def engine_digest(self, name: str, point: Point, **options: Any) -> str:
+        """Build ``point`` twice, each time with a fresh engine cache (so both are real builds): the engine
+        digests (layers and tactics) must agree. Full TensorRT times tactics on the GPU and may choose
+        others in a second build: that is reported as a failure of reproducibility, with both digests."""
+        import tempfile
+
+        from bench.backends.tensorrt import layers
+
+        digests, source, labels = [], None, ""
+        for _ in range(2):
+            with tempfile.TemporaryDirectory(prefix="selfcheck-digest-", dir=self.cache_dir) as tmp:
+                b = create(name, BackendOptions(build_only=True, cache_dir=Path(tmp), **options))
+                built = b.prepare(point, make_problem(point)).build
+            digests.append(built.builder_settings.get("engine_digest"))
+            source = built.builder_settings.get("engine_digest_from")
+            found = layers.from_layer_info(built.layer_info)
+            labels = ", ".join(x.label() for x in found.layers) if found else "?"
+        if digests[0] is None:
+            raise Failed(f"no layer named in the build's layer information (from {source})")
+        if digests[0] != digests[1]:
+            raise Failed(f"two builds, two digests: {digests[0]} and {digests[1]}")
+        return f"{digests[0]} both times (from the {source}): {labels[:160]}"
 
     def execute(self, section: str, name: str, f: feat.TrtFeatures, seeds: list[SeedPoint]) -> None:
         """The page's outputs through every API, graph and events, mid-size beside cuda and memcpy, caches."""
@@ -300,7 +325,34 @@ class Checks:
         caches = sorted((self.cache_dir / "timing").glob("*.cache"))
         if not caches or caches[0].stat().st_size == 0:
             raise Failed(f"no timing cache written under {self.cache_dir / 'timing'}")
-        return f"{caches[0].name}: {caches[0].stat().st_size} bytes"
+        return f"{caches[0].name}: {caches[0].stat().st_size} bytes; {self.shared_timing_cache(f)}"
+
+    def shared_timing_cache(self, f: feat.TrtFeatures) -> str:
+        """A --timing-cache file exported by one run and imported by the next: the second build starts from
+        the exported cache (its timing_cache_digest is the file's) and chooses the same tactics."""
+        import tempfile
+
+        from bench.backends.tensorrt import timing_cache
+
+        shared = self.cache_dir / "shared-timing.cache"
+        point = mid_point(f.flavour)
+        seen = []
+        for _ in range(2):
+            with tempfile.TemporaryDirectory(prefix="selfcheck-tc-", dir=self.cache_dir) as tmp:
+                before = shared.read_bytes() if shared.exists() else b""
+                b = create(f.flavour, BackendOptions(cache_dir=Path(tmp), timing_cache=str(shared)))
+                b.info()
+                with b.prepare(point, make_problem(point)) as prepared:
+                    settings = prepared.build.builder_settings
+                seen.append(
+                    (timing_cache.digest(before), settings.get("timing_cache_digest"), settings["engine_digest"])
+                )
+        (file_1, started_1, engine_1), (file_2, started_2, engine_2) = seen
+        if started_1 != file_1 or started_2 != file_2 or file_2 == file_1:
+            raise Failed(f"the second build started from {started_2}, the exported file is {file_2} (first: {file_1})")
+        if engine_1 != engine_2:
+            raise Failed(f"the same timings chose other tactics: {engine_1} then {engine_2}")
+        return f"a shared file exported ({shared.stat().st_size} bytes) and imported: same tactics ({engine_2})"
 
     def inspector(self, f: feat.TrtFeatures, layer_info: list[str | None]) -> str:
         if not feat.can_inspect_built_engine(f, self.machine.gpu.name):

@@ -60,6 +60,12 @@ def _inspector(f: feat.TrtFeatures) -> bool:
     return feat.can_inspect_built_engine(f, "a GPU")
 
 
+def _timing_cache(f: feat.TrtFeatures) -> bool:
+    """Modules are probed as flavour 'tensorrt', so TensorRT-RTX, whose bindings have the same timing cache
+    API (as no-ops), holds the argument counts of the full API's path."""
+    return f.has_timing_cache
+
+
 # use -> (the code path it lies on, whether the module's features take that path)
 GUARDS: dict[tuple[str, str], tuple[str, Callable[[feat.TrtFeatures], bool]]] = {
     ("IExecutionContext", "execute_async_v2"): ("--trt-api v2", _v2),
@@ -73,6 +79,10 @@ GUARDS: dict[tuple[str, str], tuple[str, Callable[[feat.TrtFeatures], bool]]] = 
     ("EngineInspector", "get_engine_information"): ("engine inspector", _inspector),
     (MODULE, "LayerInformationFormat"): ("engine inspector", _inspector),
     ("LayerInformationFormat", "JSON"): ("engine inspector", _inspector),
+    # a builder's config: absent from the lean runtimes, which build nothing and time no tactics
+    ("IBuilderConfig", "create_timing_cache"): ("timing cache", _timing_cache),
+    ("IBuilderConfig", "set_timing_cache"): ("timing cache", _timing_cache),
+    ("ITimingCache", "serialize"): ("timing cache", _timing_cache),
 }
 
 USAGE = execution_path_usage()
@@ -134,6 +144,10 @@ def test_the_execution_path_is_read_whole() -> None:
     calls = {u.key: u.nargs for u in USAGE.uses if u.nargs is not None}
     assert calls[("IExecutionContext", "execute_async_v2")] == 3  # self, bindings, stream
     assert calls[("IExecutionContext", "execute_async_v3")] == 2  # self, stream
+    # the timing cache's import and export (full TensorRT on a GPU), held against every module that has them
+    assert calls[("IBuilderConfig", "create_timing_cache")] == 2  # self, blob
+    assert calls[("IBuilderConfig", "set_timing_cache")] == 3  # self, cache, ignore_mismatch
+    assert calls[("ITimingCache", "serialize")] == 1
 
 
 def test_a_new_call_cannot_escape_the_walk(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """What the TensorRT execution path uses of TensorRT, read from the code itself (an AST walk).
 
 The execution path is everything that runs once an engine exists: the runtime, deserialisation, the
-execution context, the I/O queries, execute_async_v2/v3, the engine inspector and the logger class
-(SCOPE below). The walk gives every attribute, method and enum member the code reaches on a TensorRT
+execution context, the I/O queries, execute_async_v2/v3, the engine inspector and the logger class;
+plus the timing cache's import and export, which only full TensorRT on a GPU runs (SCOPE below). The walk gives every attribute, method and enum member the code reaches on a TensorRT
 object, with the number of arguments each call passes, so the contract test can hold every one of them
 against NVIDIA's real modules. A new call on a TensorRT object shows up here without anyone listing it.
 
@@ -27,7 +27,14 @@ MODULE = "<module>"  # the type of the TensorRT module itself
 # file -> the functions and methods of the execution path in it (qualified names; "*" = the whole file)
 SCOPE: dict[str, tuple[str, ...]] = {
     "execution.py": ("*",),
-    "build.py": ("created", "deserialize", "EngineBuilder.record_layer_info"),
+    "build.py": (
+        "created",
+        "deserialize",
+        "import_timing_cache",
+        "EngineBuilder.record_layer_info",
+        "EngineBuilder.set_timing_cache",
+        "serialized_timing_cache",
+    ),
     "backend.py": (
         "_TensorRTAdapter._runtime_object",
         "_TensorRTAdapter._check_runtime_accepts",
@@ -37,13 +44,21 @@ SCOPE: dict[str, tuple[str, ...]] = {
 }
 
 # parameters that hold TensorRT objects, by name, wherever they appear in SCOPE
-PARAMS: dict[str, str] = {"trt": MODULE, "engine": "ICudaEngine", "runtime": "Runtime", "severity": "ILogger.Severity"}
+PARAMS: dict[str, str] = {
+    "trt": MODULE,
+    "engine": "ICudaEngine",
+    "runtime": "Runtime",
+    "severity": "ILogger.Severity",
+    "config": "IBuilderConfig",
+    "timing_cache": "ITimingCache",
+}
 
 # (type, method) -> type of the object it returns
 RETURNS: dict[tuple[str, str], str] = {
     ("Runtime", "deserialize_cuda_engine"): "ICudaEngine",
     ("ICudaEngine", "create_execution_context"): "IExecutionContext",
     ("ICudaEngine", "create_engine_inspector"): "EngineInspector",
+    ("IBuilderConfig", "create_timing_cache"): "ITimingCache",
 }
 
 

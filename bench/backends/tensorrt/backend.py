@@ -19,6 +19,7 @@ the contract tests hold the execution path against it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from bench.backends.base import Backend, BackendInfo, BuildInfo, PreparedPoint
 from bench.backends.tensorrt import features as feat
-from bench.backends.tensorrt import startup
+from bench.backends.tensorrt import startup, timing_cache
 from bench.backends.tensorrt.build import AOT, BuiltEngine, EngineBuilder, created, deserialize
 from bench.backends.tensorrt.capture import MessageLog, TensorRTError, make_logger
 from bench.backends.tensorrt.importer import import_trt
@@ -134,9 +135,30 @@ class _TensorRTAdapter(Backend):
             raise UserError(startup.no_gpu_line(self.name, self._gpu_reason, no_gpu_build))
         if dev is None and no_gpu_build:
             raise UserError(f"--backend {self.name} --build-only: {no_gpu_build}")
+        self._check_timing_cache(dev)
         if dev is not None and not self.options.build_only and feat.runtime_may_refuse_gpu(f):
             self._check_runtime_accepts(dev)
         self._started = True
+
+    def _check_timing_cache(self, dev: Any) -> None:
+        """A --timing-cache file is for tactics timed on a GPU: refused where the flavour has no timing
+        cache or builds ahead of time, and imported now, so a file TensorRT refuses stops the run here."""
+        option = self.options.timing_cache
+        if option is None or option == timing_cache.OFF:
+            return
+        f = self.features
+        if not f.has_timing_cache or dev is None:
+            why = (
+                "its timing cache calls are no-ops"
+                if not f.has_timing_cache
+                else "it builds ahead of time, timing nothing"
+            )
+            raise UserError(
+                f"--timing-cache {option}: {self.trt.__name__} {f.version} has no timing cache to share here ({why}); "
+                "drop --timing-cache"
+            )
+        timing_cache.check_shared_path(Path(option))
+        self._builder().load_timing_cache()
 
     def _check_runtime_accepts(self, dev: Any) -> None:
         """Build the smallest engine and deserialise it: TensorRT-RTX's refusal of this GPU (with its own
@@ -181,7 +203,9 @@ class _TensorRTAdapter(Backend):
             logger = make_logger(self.trt, messages)
             # the GPU the engine is built for (None: ahead of time), part of the cache keys
             gpu = self._gpu_name()
-            self._engines = EngineBuilder(self.trt, self.features, logger, messages, self.options.cache_dir, gpu)
+            self._engines = EngineBuilder(
+                self.trt, self.features, logger, messages, self.options.cache_dir, gpu, self.options.timing_cache
+            )
         return self._engines
 
     def build(self, problem: Problem) -> BuiltEngine:

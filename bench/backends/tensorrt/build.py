@@ -1,12 +1,18 @@
 """Build a point's engine: builder config, timing cache, engine cache, layer information.
 
 - The builder config carries the precision plan's flags and DETAILED profiling verbosity (full layer
-  information from the engine inspector).
-- A timing cache is kept on disk per TensorRT flavour + version and GPU, where the generation has one
-  and a GPU times tactics (TensorRT-RTX: a no-op; ahead-of-time builds time nothing).
+  information, tactics included, from the engine inspector or the build's log).
+- The timing cache (timing_cache.py: the harness's own file per flavour + version and GPU, a file the
+  user shares with --timing-cache, or none) is imported once per run, set on every build's config and
+  exported after every build, where the generation has one and a GPU times tactics (TensorRT-RTX: a
+  no-op; ahead-of-time builds time nothing).
+- What was built is recorded in comparable form in the builder settings: `engine_digest` (the engine's
+  layers and tactics, layers.py), `engine_digest_from` (engine inspector or builder log) and
+  `timing_cache_digest` (the timing cache the build started from; None without one).
 - The engine cache stores each serialised engine under a key of (point key, flavour + version, GPU or
-  'aot', builder settings, recipe version), with a JSON sidecar holding the build figures, so a re-run
-  loads the engine instead of building it (BuildInfo.cached=True; build_s is the original build's).
+  'aot', builder settings, recipe version; a shared timing cache's digest as the run found it), with a
+  JSON sidecar holding the build figures, so a re-run loads the engine instead of building it
+  (BuildInfo.cached=True; build_s and the digests are the original build's).
 - TensorRT's errors while defining or building the network become a TensorRTError with its own text.
 """
 
@@ -14,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -25,6 +30,8 @@ from typing import Any
 
 from bench.backends.base import BuildInfo
 from bench.backends.tensorrt import features as feat
+from bench.backends.tensorrt import layers as engine_layers
+from bench.backends.tensorrt import timing_cache as tcfile
 from bench.backends.tensorrt.capture import MessageLog, TensorRTError
 from bench.backends.tensorrt.network import INPUT_NAME, OUTPUT_NAME, build_network
 from bench.problem import Problem
@@ -47,12 +54,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "unknown"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a killed run never leaves half an engine behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+_write_atomic = tcfile.write_atomic  # a killed run never leaves half an engine (or half a cache) behind
+
+
+def digest_fields(layer_info: str | None) -> dict[str, Any]:
+    """`engine_digest` and `engine_digest_from` of a row's layer information (None where it names no layer)."""
+    found = engine_layers.from_layer_info(layer_info)
+    if found is None or found.digest is None:
+        return {"engine_digest": None, "engine_digest_from": None}
+    return {"engine_digest": found.digest, "engine_digest_from": found.source}
 
 
 class EngineBuilder:
@@ -66,6 +76,7 @@ class EngineBuilder:
         messages: MessageLog,
         cache_dir: Path,
         gpu_name: str | None,
+        timing_cache: str | None = None,
     ) -> None:
         self.trt = trt
         self.features = features
@@ -73,7 +84,11 @@ class EngineBuilder:
         self.messages = messages
         self.cache_dir = Path(cache_dir)
         self.gpu_name = gpu_name
+        self.timing_option = timing_cache  # BackendOptions.timing_cache: None, a path, or timing_cache.OFF
         self._builder: Any = None
+        self._timing: Any = None  # the run's ITimingCache, once imported
+        self._timing_found: bytes | None = None  # the file as this run first read it
+        self._timing_bytes = b""  # the cache as the next build starts from it
 
     # -- paths and keys ------------------------------------------------------------------------
     @property
@@ -84,15 +99,34 @@ class EngineBuilder:
     def _tag(self) -> str:
         return f"{self.features.flavour}-{_slug(self.features.version)}"
 
+    @property
+    def timing_file(self) -> tcfile.TimingCacheFile:
+        own = self.cache_dir / "timing" / f"{self._tag}-{_slug(self.target)}.cache"
+        return tcfile.choose(self.timing_option, feat.use_timing_cache(self.features, self.gpu_name), own)
+
     def timing_cache_path(self) -> Path | None:
-        if not feat.use_timing_cache(self.features, self.gpu_name):
+        return self.timing_file.path
+
+    def _timing_found_bytes(self) -> bytes:
+        """The timing cache file as this run first read it (read once: the engine cache key of a shared file)."""
+        if self._timing_found is None:
+            self._timing_found = tcfile.read(self.timing_file)
+        return self._timing_found
+
+    def _timing_key(self) -> str | dict[str, str] | None:
+        """The timing cache's part of the engine cache key: the harness's own file by name (it grows run
+        by run, and its engines stay valid), a shared file by its content when the run found it (an engine
+        built from another cache may have other tactics), None without one."""
+        choice = self.timing_file
+        if choice.path is None:
             return None
-        return self.cache_dir / "timing" / f"{self._tag}-{_slug(self.target)}.cache"
+        if not choice.shared:
+            return choice.path.name
+        return {"file": choice.path.name, "digest": tcfile.digest(self._timing_found_bytes())}
 
     def builder_settings(self, problem: Problem, plan: feat.PrecisionPlan) -> dict[str, Any]:
         """Everything that shapes the engine besides the workload: recorded per row, part of the cache key."""
         f = self.features
-        tc = self.timing_cache_path()
         return {
             "flavour": f.flavour,
             "version": f.version,
@@ -102,7 +136,7 @@ class EngineBuilder:
             "layer_call": "add_scale_nd" if feat.uses_add_scale_nd(f, problem.point.channel_axis) else "add_scale",
             "empty_power": problem.power_is_one,
             "profiling_verbosity": "DETAILED" if f.has_profiling_verbosity else None,
-            "timing_cache": tc.name if tc else None,
+            "timing_cache": self._timing_key(),
             "recipe": RECIPE_VERSION,
         }
 
@@ -126,19 +160,25 @@ class EngineBuilder:
         cached = self._load(key)
         if cached is not None:
             return cached
-        serialized, build_s, layer_table, channel_axis = self._build(problem, plan)
+        serialized, build_s, layer_table, channel_axis, timing_digest = self._build(problem, plan)
+        layer_info = self._layer_info_from_log(layer_table)
         info = BuildInfo(
             build_s=build_s,
             engine_bytes=len(serialized),
-            # the axis TensorRT applied (not part of the key: it follows from the workload)
-            builder_settings={**settings, "trt_channel_axis": channel_axis},
-            layer_info=self._layer_info_from_log(layer_table),
+            # what the build produced and started from (not part of the key: they follow from the build)
+            builder_settings={
+                **settings,
+                "trt_channel_axis": channel_axis,  # the axis TensorRT applied
+                **digest_fields(layer_info),
+                "timing_cache_digest": timing_digest,
+            },
+            layer_info=layer_info,
             cached=False,
         )
         self._store(key, serialized, info)
         return BuiltEngine(serialized, info, key)
 
-    def _build(self, problem: Problem, plan: feat.PrecisionPlan) -> tuple[bytes, float, str | None, int]:
+    def _build(self, problem: Problem, plan: feat.PrecisionPlan) -> tuple[bytes, float, str | None, int, str | None]:
         trt, f = self.trt, self.features
         builder = self.builder()
         net = build_network(trt, builder, f, plan, problem, self.messages)
@@ -147,10 +187,8 @@ class EngineBuilder:
             config.set_flag(getattr(trt.BuilderFlag, name))
         if f.has_profiling_verbosity:
             config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-        tc_path = self.timing_cache_path()
-        if tc_path is not None:
-            data = tc_path.read_bytes() if tc_path.exists() else b""
-            config.set_timing_cache(config.create_timing_cache(data), False)
+        timing = self.set_timing_cache(config)
+        timing_digest = tcfile.digest(self._timing_bytes) if timing is not None else None
 
         mark = self.messages.mark()
         t0 = time.perf_counter()
@@ -158,11 +196,41 @@ class EngineBuilder:
         build_s = time.perf_counter() - t0
         if serialized is None:
             self.messages.raise_since(mark, "build_serialized_network returned None")
-        if tc_path is not None:
-            _write_atomic(tc_path, bytes(memoryview(config.get_timing_cache().serialize())))
+        if timing is not None:
+            self._timing_bytes = serialized_timing_cache(timing)
+            tcfile.export(self.timing_file, self._timing_bytes)
         channel_axis = net.channel_axis
         del net  # the weights' NumPy arrays may go now
-        return bytes(memoryview(serialized)), build_s, self.messages.layer_table, channel_axis
+        return bytes(memoryview(serialized)), build_s, self.messages.layer_table, channel_axis, timing_digest
+
+    # -- timing cache --------------------------------------------------------------------------
+    def load_timing_cache(self) -> None:
+        """Import the run's timing cache now (the adapter's start-up does, so a shared file TensorRT refuses
+        stops the run before any point); a no-op without one."""
+        if self.timing_file.used and self._timing is None:
+            self.set_timing_cache(self.builder().create_builder_config())
+
+    def set_timing_cache(self, config: Any) -> Any:
+        """Set the run's ITimingCache on ``config`` (imported from the file at the first call) and return it;
+        None without a timing cache. One cache object serves every build of the run, so a build starts
+        from the timings of the builds before it, as with the file between runs."""
+        choice = self.timing_file
+        if not choice.used:
+            return None
+        if self._timing is None:
+            data = self._timing_found_bytes()
+            cache, why = import_timing_cache(config, data, self.messages)
+            if cache is None:
+                tcfile.refused(choice, why or "")  # the user's file: UserError; the harness's own: start empty
+                data = b""
+                cache, why = import_timing_cache(config, data, self.messages)
+                if cache is None:
+                    raise TensorRTError(f"an empty timing cache was refused too: {why}")
+            self._timing, self._timing_bytes = cache, data
+            return cache
+        if not config.set_timing_cache(self._timing, False):
+            raise TensorRTError("set_timing_cache refused the run's own timing cache")
+        return self._timing
 
     # -- layer information ---------------------------------------------------------------------
     def _layer_info_from_log(self, layer_table: str | None) -> str | None:
@@ -181,12 +249,14 @@ class EngineBuilder:
         )
 
     def record_layer_info(self, built: BuiltEngine, engine: Any) -> None:
-        """Replace the log's layer table with the engine inspector's JSON, in the row and the cache."""
+        """Replace the log's layer table with the engine inspector's JSON, in the row and the cache, and
+        the engine digest with the one read from it."""
         if not self.features.has_inspector:
             return
         inspector = engine.create_engine_inspector()
         text = inspector.get_engine_information(self.trt.LayerInformationFormat.JSON)
         built.info.layer_info = text
+        built.info.builder_settings = {**built.info.builder_settings, **digest_fields(text)}
         meta = self._engine_path(built.cache_key).with_suffix(".json")
         if meta.exists():
             _write_atomic(meta, json.dumps(self._meta(built.info), sort_keys=True).encode())
@@ -256,6 +326,35 @@ def created(make: Callable[[], Any], messages: MessageLog, what: str) -> Any:
             _never_destroy(obj)
         messages.raise_since(mark, f"{what}() returned None")
     return obj
+
+
+def import_timing_cache(config: Any, data: bytes, messages: MessageLog) -> tuple[Any, str | None]:
+    """(the ITimingCache made from ``data`` and set on ``config``, None), or (None, TensorRT's reason).
+
+    A blob TensorRT cannot use does not fail loudly: `create_timing_cache` logs a WARNING ("Failed to
+    deserialize timing cache. Returning an empty timing cache.") and hands back an empty cache (seen with
+    TensorRT-RTX, which shares the API; it reads no cache at all without a GPU). So a non-empty blob that
+    comes back serialising like an empty cache was refused, whatever TensorRT said. `set_timing_cache(cache,
+    ignore_mismatch=False)` returns False for a cache another TensorRT version or GPU made: mismatches are
+    never ignored, as another GPU's timings would choose this GPU's tactics."""
+    mark = messages.mark()
+    noted = len(messages.timing_cache_warnings)
+    cache = config.create_timing_cache(data)
+    if cache is None or messages.errors_since(mark):
+        return None, messages.message_since(mark, "create_timing_cache returned None")
+    if data:
+        empty = serialized_timing_cache(config.create_timing_cache(b""))
+        if data != empty and serialized_timing_cache(cache) == empty:
+            said = "; ".join(dict.fromkeys(messages.timing_cache_warnings[noted:]))
+            return None, f"TensorRT read {len(data)} bytes as an empty timing cache" + (f" ({said})" if said else "")
+    if not config.set_timing_cache(cache, False):
+        return None, messages.message_since(mark, "set_timing_cache returned False: another TensorRT version or GPU")
+    return cache, None
+
+
+def serialized_timing_cache(timing_cache: Any) -> bytes:
+    """An ITimingCache as the bytes a file keeps (and `create_timing_cache` reads back)."""
+    return bytes(memoryview(timing_cache.serialize()))
 
 
 def deserialize(runtime: Any, serialized: bytes, messages: MessageLog) -> Any:

@@ -39,6 +39,9 @@ class MessageLog:
     errors: list[str] = field(default_factory=list)
     harmless: list[str] = field(default_factory=list)
     layer_table: str | None = None
+    # TensorRT's warnings about a timing cache: a blob it cannot read is a WARNING ("Failed to deserialize
+    # timing cache. Returning an empty timing cache.", seen with TensorRT-RTX 1.7), not an error
+    timing_cache_warnings: list[str] = field(default_factory=list)
 
     def add(self, severity: str, msg: str) -> None:
         if severity in ERROR_SEVERITIES:
@@ -48,6 +51,8 @@ class MessageLog:
                 self.errors.append(msg)
         elif severity == "WARNING":
             _log.debug("TensorRT warning: %s", msg)
+            if "timing cache" in msg.lower():
+                self.timing_cache_warnings.append(msg)
         elif severity == "VERBOSE" and msg.startswith(LAYER_TABLE_PREFIXES):
             self.layer_table = msg
 

@@ -29,7 +29,7 @@ class TrtFeatures:
     version: str  # module __version__, for messages and cache keys only
     has_explicit_batch_flag: bool  # NetworkDefinitionCreationFlag.EXPLICIT_BATCH exists (<= 10.x)
     has_implicit_batch: bool  # Builder.max_batch_size: create_network(0) means implicit batch (<= 8.x)
-    always_strongly_typed: bool  # no builder precision flags at all: dtypes come from tensors (11.x, RTX)
+    always_strongly_typed: bool  # dtypes come from tensors, no builder precision flags (11.x, every RTX)
     has_execute_v2: bool  # IExecutionContext.execute_async_v2 (bindings list; removed in 10.0)
     has_execute_v3: bool  # IExecutionContext.execute_async_v3 + set_tensor_address (8.5 and later)
     has_bindings_api: bool  # ICudaEngine.num_bindings / get_binding_shape (removed in 10.0)
@@ -65,7 +65,10 @@ def detect(trt: ModuleType, flavour: str) -> TrtFeatures:
         version=str(getattr(trt, "__version__", "unknown")),
         has_explicit_batch_flag=has("NetworkDefinitionCreationFlag", "EXPLICIT_BATCH"),
         has_implicit_batch=has("Builder", "max_batch_size"),
-        always_strongly_typed=not (fp16_flag or bf16_flag or int8_flag),
+        # TensorRT-RTX is strongly typed in every release, but up to 1.4 it still binds the FP16/BF16/INT8
+        # flags, and its builder refuses a config that sets them ("Parameter check failed, condition:
+        # !config.getFlag(BuilderFlag::kFP16)", seen with 1.4.0.76): the flavour decides there too.
+        always_strongly_typed=not (fp16_flag or bf16_flag or int8_flag) or flavour == RTX_FLAVOUR,
         has_execute_v2=has("IExecutionContext", "execute_async_v2"),
         has_execute_v3=has("IExecutionContext", "execute_async_v3") and has("IExecutionContext", "set_tensor_address"),
         has_bindings_api=has("ICudaEngine", "num_bindings"),
