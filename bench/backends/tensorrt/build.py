@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -36,8 +37,17 @@ from bench.backends.tensorrt.capture import MessageLog, TensorRTError
 from bench.backends.tensorrt.network import INPUT_NAME, OUTPUT_NAME, build_network
 from bench.problem import Problem
 
-# Bump when the network or config recipe changes, so cached engines from an older recipe are not reused.
-RECIPE_VERSION = 1
+RECIPE_FILES = ("network.py", "features.py", "build.py")  # the code that makes an engine from a point
+
+
+@functools.cache
+def recipe_digest() -> str:
+    """A hash of the code that turns a point into an engine (its network, its precision decisions, its
+    builder configuration): part of the engine cache's key, so engines that other code built (an older
+    checkout, the other side of `nox -s gate`, which shares one cache folder) are never reused."""
+    here = Path(__file__).resolve().parent
+    return hashlib.sha256(b"".join((here / name).read_bytes() for name in RECIPE_FILES)).hexdigest()[:16]
+
 AOT = "aot"  # the 'GPU' of an engine built ahead of time without one
 
 
@@ -137,7 +147,7 @@ class EngineBuilder:
             "empty_power": problem.power_is_one,
             "profiling_verbosity": "DETAILED" if f.has_profiling_verbosity else None,
             "timing_cache": self._timing_key(),
-            "recipe": RECIPE_VERSION,
+            "recipe": recipe_digest(),
         }
 
     def cache_key(self, problem: Problem, settings: dict[str, Any]) -> str:
