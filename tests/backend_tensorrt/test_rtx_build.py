@@ -137,6 +137,12 @@ def test_engine_cache_skips_the_second_build(tmp_path: Path, monkeypatch: pytest
     other = Point((2, 2, 3, 4), "channel", "fp16", 1, "tensorrt-rtx")
     with pytest.raises(AssertionError, match="engine cache"):
         TensorRTRTXBackend(BackendOptions(build_only=True, cache_dir=tmp_path)).prepare(other, make_problem(other))
+    # an engine another version of the harness's network code built is not this code's engine
+    from bench.backends.tensorrt import build as build_module
+
+    monkeypatch.setattr(build_module, "recipe_digest", lambda: "0" * 16)
+    with pytest.raises(AssertionError, match="engine cache"):
+        TensorRTRTXBackend(BackendOptions(build_only=True, cache_dir=tmp_path)).prepare(point, problem)
 
 
 def test_info_without_a_gpu(tmp_path: Path) -> None:
