@@ -16,10 +16,12 @@ from pathlib import Path
 
 from bench.cli.common import add_point_arguments, backend_options, planned_points
 from bench.cli.console import RunProgress, built_table, console, noise_line, problems_table, status_table, summary_table
+from bench.env import provenance
 from bench.errors import UserError
 from bench.execution import Placement, add_placement_arguments, executor_for
 from bench.execution.task import RunSpec
 from bench.planning import identity_differences, plan_id, plan_identity
+from bench.results.journal import Contents
 from bench.results.store import JOURNAL_SUFFIX, RunWriter, check_run_id, load, pending_runs
 from bench.runner import ContextLost
 from bench.runner import run as run_points
@@ -57,6 +59,25 @@ def resolve_resume(out: Path, resume: str) -> str:
     return pending[0]
 
 
+# What a run's rows say about the code that measured them: all of them must say the same, so a run stopped and
+# resumed after a tracked file changed is refused instead of mixing two versions in one file.
+CODE_FIELDS = ("code_digest", "git_commit", "git_dirty")
+
+
+def provenance_differences(contents: Contents, now: dict) -> list[str]:
+    """How this checkout's code differs from the code the run started with (its journal's header; a journal
+    written before headers carried it: the code digest of its rows)."""
+    then = contents.header.get("code")
+    if not isinstance(then, dict):
+        digests = {r.get("row", {}).get("code_digest") for r in contents.records if isinstance(r.get("row"), dict)}
+        then = {"code_digest": digests.pop()} if len(digests) == 1 else {}
+    return [
+        f"{key}: the run has {then[key]!r}, this checkout {now.get(key)!r}"
+        for key in CODE_FIELDS
+        if key in then and then[key] != now.get(key)
+    ]
+
+
 def placement(args: argparse.Namespace) -> Placement:
     return Placement(
         gpus=getattr(args, "gpus", None),
@@ -76,20 +97,23 @@ def run(args: argparse.Namespace) -> int:
         sweep, planned, timing, {"build_only": bool(args.build_only), **options.identity()}, args.shard
     )
     needed = tuple(sorted({pp.point.backend for pp in planned if pp.runs}))
-    run_id = resolve_resume(out, args.resume) if args.resume else new_run_id()
+    resuming = args.resume is not None  # `--resume ''` is a resume of no run, refused by its id check
+    run_id = resolve_resume(out, args.resume) if resuming else new_run_id()
     spec = RunSpec(run_id, sweep.name, plan_id(identity), timing, bool(args.build_only), options, needed)
     executor = executor_for(spec, placement(args))
+    code = {k: v for k, v in provenance().items() if k in CODE_FIELDS}
     writer: RunWriter | None = None
     progress: RunProgress | None = None
     try:
         executor.start()  # a missing GPU or package stops here, before a journal exists
-        if args.resume:
+        if resuming:
             writer, contents = RunWriter.resume(out, run_id)
             differs = identity_differences(contents.header.get("identity") or {}, identity)
+            differs += provenance_differences(contents, code)
             if differs:
                 more = f" (and {len(differs) - 1} more difference(s))" if len(differs) > 1 else ""
                 raise UserError(f"--resume {run_id}: this command plans a different run: {differs[0]}{more}; "
-                                "resume with the run's own sweep and settings, or start a new run")  # fmt: skip
+                                "resume with the run's own sweep, settings and code, or start a new run")  # fmt: skip
             for problem in contents.problems():
                 console.print(f"journal {contents.path!s}: {problem}: its point runs again")
             if writer.duplicates:
@@ -97,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"resuming {run_id}: {len(writer.finished())} of {len(planned)} points already done")
         else:
             writer = RunWriter.start(
-                out, run_id, {"sweep": sweep.source, "plan_id": spec.plan_id, "identity": identity}
+                out, run_id, {"sweep": sweep.source, "plan_id": spec.plan_id, "identity": identity, "code": code}
             )
         method = "build only" if args.build_only else (
             f"{timing.method} (falls back to events where capture fails)" if set(needed) - {"numpy"} else "host clock"
@@ -107,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         summary = run_points(spec, planned, executor, writer, on_row=progress)
         progress.close()
         path = writer.finalize((pp.point.key, pp.point.backend) for pp in planned)
+        if writer.leftover:
+            console.print(f"note: {writer.leftover}; the run is complete in {path}: delete the journal")
     except KeyboardInterrupt:
         if progress:
             progress.close()

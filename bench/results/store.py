@@ -13,6 +13,7 @@ reader never sees half a file, and it is written once: an existing results file 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 from bench.errors import UserError
 from bench.results import journal as jr
 from bench.results.migrate import upgrade
-from bench.results.schema import COLUMNS, COLUMNS_AT, SCHEMA, SCHEMA_VERSION
+from bench.results.schema import COLUMNS, COLUMNS_AT, SCHEMA, SCHEMA_VERSION, STATUSES
 from bench.results.table import rows_to_table
 
 JOURNAL_DIR = ".journal"
@@ -58,7 +59,7 @@ def pending_runs(out_dir: Path) -> list[Path]:
     """Journals of unfinished runs in ``out_dir``, oldest first."""
     folder = Path(out_dir) / JOURNAL_DIR
     found = folder.glob(f"*{JOURNAL_SUFFIX}") if folder.is_dir() else []
-    return sorted(found, key=lambda p: p.stat().st_mtime)
+    return sorted(found, key=lambda p: p.lstat().st_mtime)  # lstat: a dangling link is listed, then refused
 
 
 def point_id(row: dict) -> PointId:
@@ -77,9 +78,15 @@ class RunWriter:
         self.rows: dict[PointId, dict] = {}
         self.rounds: dict[PointId, dict[int, dict]] = {}
         self.duplicates: list[str] = []
+        self.leftover: str | None = None  # a finished run's journal that could not be removed, in words
         self.header: dict = contents.header if contents else {}
-        for record in contents.records if contents else []:
-            self._take(record)
+        if contents is not None:
+            for number, record in zip(contents.lines, contents.records, strict=True):
+                why = self.unfit(record)
+                if why is None:
+                    self._take(record)
+                else:  # intact bytes, but not a record of this run: reported, and its point runs again
+                    contents.damaged.append(f"line {number}: {why}")
 
     @classmethod
     def start(cls, out_dir: Path, run_id: str, header: dict) -> RunWriter:
@@ -113,11 +120,36 @@ class RunWriter:
             raise UserError(f"--resume {run_id}: {path} belongs to run {contents.header.get('run_id')!r}")
         return cls(out, run_id, journal, contents), contents
 
+    def unfit(self, record: dict) -> str | None:
+        """Why a journal record cannot be one of this run's rows or rounds (None when it can): a record that
+        passed its checksum may still have been written by another run, another version, or by hand, and it
+        must not reach the results file (or stop the run from ever finishing there)."""
+        kind, row = record.get("kind"), record.get("row")
+        if kind not in ("row", "round"):
+            return f"a record of unknown kind {str(kind)[:40]!r}"
+        if not isinstance(row, dict):
+            return "a record without a row"
+        if not isinstance(row.get("point_key"), str) or not isinstance(row.get("backend"), str):
+            return "a row without its point (point_key, backend)"
+        if row.get("run_id") != self.run_id:
+            return f"a row of another run ({str(row.get('run_id'))[:60]!r})"
+        status = row.get("status")
+        if status not in STATUSES or (kind == "round" and status != "ok"):
+            return f"a {kind} with status {str(status)[:40]!r}"
+        if kind == "round" and (type(record.get("round")) is not int or record["round"] < 0):
+            return f"a round numbered {str(record.get('round'))[:40]!r}"
+        unknown = sorted(set(row) - set(COLUMNS))
+        if unknown:
+            return f"a row with columns not in the schema ({', '.join(unknown[:3])})"
+        try:
+            rows_to_table([row])
+        except TypeError as exc:
+            return f"a row that does not fit the schema ({str(exc)[:200]})"
+        return None
+
     def _take(self, record: dict) -> None:
         kind = record.get("kind")
-        row = record.get("row")
-        if not isinstance(row, dict) or "point_key" not in row or "backend" not in row:
-            return
+        row = record["row"]
         pid = point_id(row)
         if kind == "row":
             if pid in self.rows:
@@ -139,9 +171,9 @@ class RunWriter:
         self._write({"kind": "round", "round": round_index, "row": row})
 
     def _write(self, record: dict) -> None:
-        unknown = set(record["row"]) - set(COLUMNS)
-        if unknown:
-            raise KeyError(f"row has columns not in the schema: {sorted(unknown)}")
+        why = self.unfit(record)
+        if why is not None:  # this code made it: a bug, raised before it reaches the journal
+            raise ValueError(f"the harness made {why}: {str(record)[:300]}")
         self.journal.append(record)
         self._take(record)
 
@@ -159,7 +191,10 @@ class RunWriter:
         table = rows_to_table(add_memcpy_ratio(rows))
         write_table_once(table, self.parquet_path, self.run_id)
         self.journal.close()
-        self.journal.path.unlink(missing_ok=True)
+        try:
+            self.journal.path.unlink(missing_ok=True)
+        except OSError as exc:  # the run is complete in its results file; the journal is only left over
+            self.leftover = f"could not remove the finished run's journal {self.journal.path} ({exc.strerror or exc})"
         return self.parquet_path
 
     def close(self) -> None:
@@ -191,7 +226,8 @@ def write_table_once(table: pa.Table, path: Path, run_id: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # --out made read-only or replaced meanwhile: nothing to clean
+            tmp.unlink(missing_ok=True)
         raise UserError(
             f"cannot write {path}: {exc.strerror or exc}; the run's journal is intact: free space, then run "
             f"the same command with --resume {run_id}"
@@ -250,6 +286,34 @@ def results_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return list(unique.values())
 
 
+def _logical(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with its physical variants folded: large and view strings, lists and binaries as the plain
+    ones, dictionary encoding as its values, any unit of a UTC timestamp as microseconds (what readers and
+    writers such as polars and pandas choose without changing what a value means)."""
+    t = pa.types
+    if t.is_dictionary(dtype):
+        return _logical(dtype.value_type)
+    if t.is_large_string(dtype) or t.is_string_view(dtype):
+        return pa.string()
+    if t.is_large_binary(dtype) or t.is_binary_view(dtype):
+        return pa.binary()
+    if t.is_list(dtype) or t.is_large_list(dtype) or t.is_list_view(dtype) or t.is_large_list_view(dtype):
+        return pa.list_(_logical(dtype.value_type))
+    if t.is_map(dtype):
+        return pa.map_(_logical(dtype.key_type), _logical(dtype.item_type))
+    if t.is_struct(dtype):
+        return pa.struct([pa.field(f.name, _logical(f.type)) for f in dtype])
+    if t.is_timestamp(dtype) and dtype.tz in ("UTC", "utc", "Etc/UTC", "+00:00", "Z"):
+        return pa.timestamp("us", tz="UTC")
+    return dtype
+
+
+def same_logical_type(got: pa.DataType, expected: pa.DataType) -> bool:
+    """Whether a column of type ``got`` holds the values of ``expected`` as written (a column of nulls only,
+    which a writer may store as type null, holds any)."""
+    return pa.types.is_null(got) or _logical(got).equals(_logical(expected))
+
+
 def read_table(path: Path) -> pa.Table:
     """One results file as a table of the current schema: checked, migrated from older versions."""
     try:
@@ -273,11 +337,16 @@ def read_table(path: Path) -> pa.Table:
             if name not in names:
                 raise UserError(f"{path}: damaged results file: column {name!r} is missing (schema {version})")
             got = table.schema.field(name).type
-            if not got.equals(dtype):
+            if not same_logical_type(got, dtype):
                 raise UserError(
-                    f"{path}: column {name!r} has type {got}, expected {dtype} (schema {version}); the file is damaged or foreign"
+                    f"{path}: column {name!r} has type {got}, expected {dtype} (schema {version}); the file is damaged, "
+                    "foreign, or was rewritten with other types (pandas does, unless it read and wrote with "
+                    "dtype_backend='pyarrow'): read the file as the harness wrote it"
                 )
-        table = table.select(list(columns))
+        try:  # large_string as string, a unit of time as another: what polars or pandas may write back
+            table = table.select(list(columns)).cast(pa.schema(list(columns.items())))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise UserError(f"{path}: a column does not convert to its schema {version} type ({exc})") from None
     if version < SCHEMA_VERSION:
         try:
             return upgrade(table, version)
