@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from bench.cli.common import side_column
 from bench.cli.console import console
 from bench.errors import UserError
 
@@ -80,7 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser, "BASE CAND (one each), or CAND... with --base, or BASE... with --cand, or anything with --by"
     )
     parser.add_argument(
-        "--by", metavar="COLUMN", help="load every input together and split it into two sides by this column"
+        "--by",
+        metavar="COLUMN",
+        type=side_column,
+        help="load every input together and split it into two sides by this column",
     )
     add_output_arguments(parser)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.cli.common import side_column
 from bench.cli.console import console
 from bench.errors import UserError
 
@@ -21,7 +22,9 @@ from bench.errors import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", metavar="RESULTS", nargs="+", help="results files or folders")
     parser.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder, e.g. /tmp/my-report/")
-    parser.add_argument("--by", metavar="COLUMN", help="compare sides split by this column (e.g. gpu_name)")
+    parser.add_argument(
+        "--by", metavar="COLUMN", type=side_column, help="compare sides split by this column (e.g. gpu_name)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ GPU workers offer the resource GPU=1, as workers of a shared cluster do (bench.e
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -65,9 +66,13 @@ def host_gpus() -> list[str]:
     count = nvml.device_count()
     if count is None:
         _, why = nvml.available()
+        fix = (
+            "run on a host with NVIDIA GPUs and their driver"
+            if importlib.util.find_spec("pynvml") is not None  # the gpu extra is there: the driver is not
+            else "install the gpu extra (pip install 'scale-bench[gpu]')"
+        )
         raise UserError(
-            f"--gpus: cannot count this host's GPUs ({why}); install the gpu extra (pip install 'scale-bench[gpu]') "
-            "or list the GPUs in CUDA_VISIBLE_DEVICES"
+            f"--gpus: cannot count this host's GPUs ({why}); {fix}, or list the GPUs in CUDA_VISIBLE_DEVICES"
         )
     if count == 0:
         raise UserError("--gpus: the driver shows no GPU on this host; run without --gpus")
