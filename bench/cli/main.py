@@ -46,7 +46,9 @@ def program_name() -> str:
     return name if name == "scale-bench" else "python -m bench"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``only``, that command's in full and the others as names (a command's
+    module imports what it needs, from pandas to SciPy: a command line imports only its own)."""
     parser = OneLineParser(
         prog=program_name(),
         description="Benchmark TensorRT's Scale layer (y = (x*scale + shift)^power) against a CUDA kernel and memcpy.",
@@ -54,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"scale-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
         module = importlib.import_module(module_name)
         doc = (module.__doc__ or "").strip()
         first = " ".join(doc.split("\n\n")[0].split())  # the first paragraph, as one line
@@ -66,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words[0] if words and words[0] in COMMANDS else None)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named by the command's own parser, whose --help lists what it takes
         args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
+import signal
 import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.cli.common import add_point_arguments, backend_options, planned_points
 from bench.cli.console import RunProgress, built_table, console, noise_line, problems_table, status_table, summary_table
@@ -78,6 +81,23 @@ def provenance_differences(contents: Contents, now: dict) -> list[str]:
     ]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, `kill`, a scheduler's time limit): stops the run as Ctrl-C does, with the
+    journal closed and the command to finish it printed."""
+
+
+def _stop_on_sigterm() -> Any:
+    """Raise Terminated on SIGTERM while the run goes; the previous handler (None: not the main thread, where
+    Python cannot set one)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def placement(args: argparse.Namespace) -> Placement:
     return Placement(
         gpus=getattr(args, "gpus", None),
@@ -104,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     code = {k: v for k, v in provenance().items() if k in CODE_FIELDS}
     writer: RunWriter | None = None
     progress: RunProgress | None = None
+    previous_term = _stop_on_sigterm()
     try:
         executor.start()  # a missing GPU or package stops here, before a journal exists
         if resuming:
@@ -133,19 +154,24 @@ def run(args: argparse.Namespace) -> int:
         path = writer.finalize((pp.point.key, pp.point.backend) for pp in planned)
         if writer.leftover:
             console.print(f"note: {writer.leftover}; the run is complete in {path}: delete the journal")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if progress:
             progress.close()
-        kept = len(writer.finished()) if writer else 0
-        console.print(f"\ninterrupted: {kept} finished points kept in run {run_id}'s journal; finish with the same "
-                      f"command and --resume {run_id}")  # fmt: skip
-        return 130
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        if writer is None:
+            console.print(f"\n{how} before the run's journal existed: nothing was measured")
+        else:
+            console.print(f"\n{how}: {writer.kept()} finished points kept in run {run_id}'s journal; finish "
+                          f"with the same command and --resume {run_id}")  # fmt: skip
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     except ContextLost as exc:
         if progress:
             progress.close()
         console.print(f"\nstopped: {exc!s}")
         return 1
     finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         if progress:
             progress.close()
         if writer is not None:

@@ -45,8 +45,15 @@ class RemoteSource:
     """An existing cluster, reached through its scheduler; left running after the run."""
 
     address: str
-    connect_timeout_s: float = 20.0
+    connect_timeout_s: float | None = None  # None: Dask's own (distributed.comm.timeouts.connect, 30 s)
     outlives_run: bool = True
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout_s is None:
+            import dask
+            from dask.utils import parse_timedelta
+
+            self.connect_timeout_s = float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect")))
 
     @property
     def where(self) -> str:

@@ -47,6 +47,15 @@ def check_run_id(run_id: str, flag: str = "--resume") -> str:
     return run_id
 
 
+def _converts(rows: list) -> bool:
+    """Whether these rows (dicts of schema columns) convert to the pinned schema, as finalize will convert them."""
+    try:
+        rows_to_table([r for r in rows if isinstance(r, dict) and not set(r) - set(COLUMNS)])
+    except TypeError:
+        return False
+    return True
+
+
 def journal_path(out_dir: Path, run_id: str) -> Path:
     return Path(out_dir) / JOURNAL_DIR / f"{run_id}{JOURNAL_SUFFIX}"
 
@@ -59,7 +68,8 @@ def pending_runs(out_dir: Path) -> list[Path]:
     """Journals of unfinished runs in ``out_dir``, oldest first."""
     folder = Path(out_dir) / JOURNAL_DIR
     found = folder.glob(f"*{JOURNAL_SUFFIX}") if folder.is_dir() else []
-    return sorted(found, key=lambda p: p.lstat().st_mtime)  # lstat: a dangling link is listed, then refused
+    unfinished = [p for p in found if not parquet_path(out_dir, p.name.removesuffix(JOURNAL_SUFFIX)).exists()]
+    return sorted(unfinished, key=lambda p: p.lstat().st_mtime)  # lstat: a dangling link is listed, then refused
 
 
 def point_id(row: dict) -> PointId:
@@ -81,8 +91,10 @@ class RunWriter:
         self.leftover: str | None = None  # a finished run's journal that could not be removed, in words
         self.header: dict = contents.header if contents else {}
         if contents is not None:
+            # the records' values are converted together first: one by one only when something does not fit
+            convert = not _converts([r.get("row") for r in contents.records])
             for number, record in zip(contents.lines, contents.records, strict=True):
-                why = self.unfit(record)
+                why = self.unfit(record, convert=convert)
                 if why is None:
                     self._take(record)
                 else:  # intact bytes, but not a record of this run: reported, and its point runs again
@@ -108,7 +120,12 @@ class RunWriter:
         check_run_id(run_id)
         path = journal_path(out, run_id)
         if parquet_path(out, run_id).exists():
-            raise UserError(f"--resume {run_id}: that run already finished ({parquet_path(out, run_id)})")
+            left = ""
+            if path.is_file():  # stopped between writing its results file and removing its journal: done
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    left = "; its leftover journal was removed"
+            raise UserError(f"--resume {run_id}: that run already finished ({parquet_path(out, run_id)}){left}")
         if not path.exists():
             pending = ", ".join(p.name.removesuffix(JOURNAL_SUFFIX) for p in pending_runs(out)) or "none"
             raise UserError(
@@ -120,7 +137,7 @@ class RunWriter:
             raise UserError(f"--resume {run_id}: {path} belongs to run {contents.header.get('run_id')!r}")
         return cls(out, run_id, journal, contents), contents
 
-    def unfit(self, record: dict) -> str | None:
+    def unfit(self, record: dict, convert: bool = True) -> str | None:
         """Why a journal record cannot be one of this run's rows or rounds (None when it can): a record that
         passed its checksum may still have been written by another run, another version, or by hand, and it
         must not reach the results file (or stop the run from ever finishing there)."""
@@ -133,6 +150,13 @@ class RunWriter:
             return "a row without its point (point_key, backend)"
         if row.get("run_id") != self.run_id:
             return f"a row of another run ({str(row.get('run_id'))[:60]!r})"
+        if row.get("schema_version") != SCHEMA_VERSION:
+            return f"a row of schema version {str(row.get('schema_version'))[:20]}, not {SCHEMA_VERSION}"
+        odd = next(
+            (c for c in COPY_OF_THE_SAME_TENSOR if not isinstance(row.get(c), (str, int, float, type(None)))), None
+        )
+        if odd is not None:
+            return f"a row whose {odd} is not a single value"
         status = row.get("status")
         if status not in STATUSES or (kind == "round" and status != "ok"):
             return f"a {kind} with status {str(status)[:40]!r}"
@@ -141,10 +165,11 @@ class RunWriter:
         unknown = sorted(set(row) - set(COLUMNS))
         if unknown:
             return f"a row with columns not in the schema ({', '.join(unknown[:3])})"
-        try:
-            rows_to_table([row])
-        except TypeError as exc:
-            return f"a row that does not fit the schema ({str(exc)[:200]})"
+        if convert:
+            try:
+                rows_to_table([row])
+            except TypeError as exc:
+                return f"a row that does not fit the schema ({str(exc)[:200]})"
         return None
 
     def _take(self, record: dict) -> None:
@@ -161,6 +186,15 @@ class RunWriter:
 
     def finished(self) -> set[PointId]:
         return set(self.rows)
+
+    def kept(self) -> int:
+        """Points whose final row is in the journal on disk: after an interrupt, which may land between a
+        record's write and its counting here, what a resume will find."""
+        try:
+            contents = jr.read(self.journal.path)
+        except UserError:
+            return len(self.rows)
+        return len({point_id(r["row"]) for r in contents.records if r.get("kind") == "row" and not self.unfit(r)})
 
     def append(self, row: dict) -> None:
         """A point's final row (any status)."""
@@ -219,6 +253,9 @@ def write_table_once(table: pa.Table, path: Path, run_id: str) -> None:
     """Write through a hidden temporary file and an atomic rename; never over an existing file."""
     if path.exists():
         raise UserError(f"{path} already exists: a results file is written once and never replaced")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # a finalize killed half-way (the run's lock is ours)
+        with contextlib.suppress(OSError):
+            stale.unlink()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pq.write_table(table, tmp)
@@ -234,14 +271,17 @@ def write_table_once(table: pa.Table, path: Path, run_id: str) -> None:
         ) from None
 
 
+# The columns that say which memcpy row copied the same tensor as a row, the same way (see add_memcpy_ratio).
+COPY_OF_THE_SAME_TENSOR = ("run_id", "gpu_name", "numel", "precision", "l2_mode", "timing_method")
+
+
 def add_memcpy_ratio(rows: list[dict]) -> list[dict]:
     """pct_of_memcpy: achieved bandwidth over that of the memcpy row copying the same tensor in the same
     run, on the same GPU model, timed the same way (method, L2 state). For every mode but ELEMENTWISE
     the weights are a few bytes, and this is the memcpy's time over the row's time."""
 
     def key(r: dict) -> tuple:
-        return (r.get("run_id"), r.get("gpu_name"), r.get("numel"), r.get("precision"), r.get("l2_mode"),
-                r.get("timing_method"))  # fmt: skip
+        return tuple(r.get(c) for c in COPY_OF_THE_SAME_TENSOR)
 
     copies: dict[tuple, list[float]] = {}
     for r in rows:
