@@ -14,7 +14,6 @@ GPU workers offer the resource GPU=1, as workers of a shared cluster do (bench.e
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -67,9 +66,9 @@ def host_gpus() -> list[str]:
     if count is None:
         _, why = nvml.available()
         fix = (
-            "run on a host with NVIDIA GPUs and their driver"
-            if importlib.util.find_spec("pynvml") is not None  # the gpu extra is there: the driver is not
-            else "install the gpu extra (pip install 'scale-bench[gpu]')"
+            "install the gpu extra (pip install 'scale-bench[gpu]')"
+            if "not installed" in why  # NVML's package is missing; else it is there and the driver is not
+            else "run on a host with NVIDIA GPUs and their driver"
         )
         raise UserError(
             f"--gpus: cannot count this host's GPUs ({why}); {fix}, or list the GPUs in CUDA_VISIBLE_DEVICES"
