@@ -348,23 +348,25 @@ def test_a_plan_whose_points_are_all_skipped_finishes_with_their_rows(tmp_path, 
 
 
 def test_every_point_gets_its_first_round_however_small_the_time_cap(tmp_path):
-    """In this process: a cap no flag accepts (the runner's rule, under what validation allows)."""
-    timing = TimingSettings(warmup_s=0.0, min_samples=2, min_time_s=0.0, max_time_s=1e-9, rounds=5)
+    """In this process: a cap of 0, which no flag accepts (the runner's own rule, under the validation)."""
+    timing = TimingSettings(warmup_s=0.0, min_samples=2, min_time_s=0.0, max_time_s=0.0, rounds=5)
     df, _ = run_planned(tmp_path, [PlannedPoint(Point((1, 3, 3, 3), "uniform", "fp32", None, "numpy"))], timing)
     r = df.iloc[0]
     assert r["status"] == "ok" and len(r["round_sizes"]) == 1 and r["stop_reason"] == "time_cap"
 
 
-def test_a_time_cap_of_zero_is_refused():
-    refused(bench("run", "--sweep", "smoke", "--min-time", "0", "--max-time", "0"), "max_time_s must be more than 0")
+def test_a_time_cap_of_zero_is_refused(tmp_path):
+    proc = bench("run", "--sweep", "smoke", "--min-time", "0", "--max-time", "0", "--out", str(tmp_path))
+    refused(proc, "max_time_s must be more than 0")
 
 
 # -- the time cap bounds warm-up too -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("warmup", ["5", "1e308"])
-def test_a_warm_up_longer_than_half_the_time_cap_is_refused(warmup):
-    refused(bench("run", *QUICK, "--warmup", warmup, "--max-time", "0.1"), "warmup_s", "half of max_time_s")
+def test_a_warm_up_longer_than_half_the_time_cap_is_refused(tmp_path, warmup):
+    proc = bench("run", *QUICK, "--warmup", warmup, "--max-time", "0.1", "--out", str(tmp_path))
+    refused(proc, "warmup_s", "half of max_time_s")
 
 
 def test_the_default_warm_up_gives_way_to_a_small_time_cap_and_points_get_samples(tmp_path):
@@ -497,14 +499,18 @@ def test_plan_leaves_points_that_cannot_fit_host_memory_out_of_its_estimate():
     assert "3 would be skipped here for host memory" in done.stdout and "estimated time: 0.0 min" in done.stdout
 
 
+def _table_width(stdout: str) -> int:
+    return max(len(line) for line in stdout.splitlines() if line[:1] in "┏┃┡│└")
+
+
 def test_piped_tables_fit_the_width_and_fold_instead_of_cutting(tmp_path):
+    plan = bench("plan", "--sweep", "default")  # its table of skip reasons is wider than 100 columns
+    assert plan.returncode == 0 and _table_width(plan.stdout) <= 100 and "…" not in plan.stdout, plan.stdout
     done = bench("run", *QUICK, "--shape", "64x16x64x64", "--channel-axis", "default", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
-    table = [line for line in done.stdout.splitlines() if line[:1] in "┏┃┡│└"]
-    assert table and max(len(line) for line in table) <= 100 and "…" not in done.stdout
+    assert _table_width(done.stdout) <= 100 and "…" not in done.stdout
     narrow = bench("run", *QUICK, "--out", str(tmp_path / "n"), extra_env={"COLUMNS": "60"})
-    rows = [line for line in narrow.stdout.splitlines() if line[:1] in "┏┃┡│└"]
-    assert max(len(line) for line in rows) <= 60 and "…" not in narrow.stdout
+    assert _table_width(narrow.stdout) <= 60 and "…" not in narrow.stdout
 
 
 # -- results files -------------------------------------------------------------------------------------------------
@@ -644,6 +650,7 @@ def test_a_run_on_an_isolated_worker_ends_without_a_traceback(tmp_path):
     finished_rows(tmp_path)
 
 
-def test_a_point_timeout_no_point_can_meet_is_refused():
+def test_a_point_timeout_no_point_can_meet_is_refused(tmp_path):
     pytest.importorskip("distributed")
-    refused(bench("run", *QUICK, "--point-timeout", "0.001"), "--point-timeout 0.001", "max_time_s")
+    proc = bench("run", *QUICK, "--point-timeout", "0.001", "--out", str(tmp_path))
+    refused(proc, "--point-timeout 0.001", "max_time_s")

@@ -25,8 +25,13 @@ def _width() -> int | None:
     return int(columns) if columns.isdigit() and int(columns) >= 40 else PIPED_WIDTH
 
 
-console = Console(width=_width(), soft_wrap=True, markup=False, highlight=False)  # text lines stay whole
+console = Console(width=_width(), markup=False, highlight=False)
 err_console = Console(stderr=True, markup=False, highlight=False)
+
+
+def say(text: str) -> None:
+    """One line of text, whole whatever the width (a log keeps a line a reader can search for)."""
+    console.print(text, soft_wrap=True)
 
 
 class RunProgress:

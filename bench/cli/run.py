@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli.common import add_point_arguments, backend_options, planned_points
-from bench.cli.console import RunProgress, built_table, console, noise_line, problems_table, status_table, summary_table
+from bench.cli.console import (
+    RunProgress,
+    built_table,
+    console,
+    noise_line,
+    problems_table,
+    say,
+    status_table,
+    summary_table,
+)
 from bench.env import provenance
 from bench.errors import UserError
 from bench.execution import Placement, add_placement_arguments, executor_for
@@ -136,10 +145,10 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"--resume {run_id}: this command plans a different run: {differs[0]}{more}; "
                                 "resume with the run's own sweep, settings and code, or start a new run")  # fmt: skip
             for problem in contents.problems():
-                console.print(f"journal {contents.path!s}: {problem}: its point runs again")
+                say(f"journal {contents.path!s}: {problem}: its point runs again")
             if writer.duplicates:
-                console.print(f"journal held {len(writer.duplicates)} duplicate row(s); the first of each is kept")
-            console.print(f"resuming {run_id}: {len(writer.finished())} of {len(planned)} points already done")
+                say(f"journal held {len(writer.duplicates)} duplicate row(s); the first of each is kept")
+            say(f"resuming {run_id}: {len(writer.finished())} of {len(planned)} points already done")
         else:
             writer = RunWriter.start(
                 out, run_id, {"sweep": sweep.source, "plan_id": spec.plan_id, "identity": identity, "code": code}
@@ -147,27 +156,27 @@ def run(args: argparse.Namespace) -> int:
         method = "build only" if args.build_only else (
             f"{timing.method} (falls back to events where capture fails)" if set(needed) - {"numpy"} else "host clock"
         )  # fmt: skip
-        console.print(f"run {run_id}: {len(planned)} points from sweep '{sweep.name}', timing: {method}")
+        say(f"run {run_id}: {len(planned)} points from sweep '{sweep.name}', timing: {method}")
         progress = RunProgress(len(planned) - len(writer.finished()), enabled=not args.no_progress)
         summary = run_points(spec, planned, executor, writer, on_row=progress)
         progress.close()
         path = writer.finalize((pp.point.key, pp.point.backend) for pp in planned)
         if writer.leftover:
-            console.print(f"note: {writer.leftover}; the run is complete in {path}: delete the journal")
+            say(f"note: {writer.leftover}; the run is complete in {path}: delete the journal")
     except KeyboardInterrupt as exc:
         if progress:
             progress.close()
         how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         if writer is None:
-            console.print(f"\n{how} before the run's journal existed: nothing was measured")
+            say(f"\n{how} before the run's journal existed: nothing was measured")
         else:
-            console.print(f"\n{how}: {writer.kept()} finished points kept in run {run_id}'s journal; finish "
+            say(f"\n{how}: {writer.kept()} finished points kept in run {run_id}'s journal; finish "
                           f"with the same command and --resume {run_id}")  # fmt: skip
         return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     except ContextLost as exc:
         if progress:
             progress.close()
-        console.print(f"\nstopped: {exc!s}")
+        say(f"\nstopped: {exc!s}")
         return 1
     finally:
         if previous_term is not None:
@@ -181,9 +190,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(status_table(summary.counts, rows))
     line = noise_line(rows)
     if line:
-        console.print(line)
+        say(line)
     for table in (built_table(rows) if args.build_only else summary_table(rows), problems_table(rows)):
         if table is not None:
             console.print(table)
-    console.print(f"results: {path!s}")
+    say(f"results: {path!s}")
     return 0
