@@ -72,7 +72,9 @@ def test_readers_can_query_into_nested_columns(results):
         f"select timing_settings.rounds as rounds, len(round_sizes) as n, phase_s.timing as t, timestamp "
         f"from read_parquet('{glob}') where status = 'ok'"
     ).df()
-    assert set(rows["rounds"]) == {1, 3} and (rows["n"] == rows["rounds"]).all() and (rows["t"] > 0).all()
+    assert set(rows["rounds"]) == {1, 3} and (rows["t"] > 0).all()
+    # one entry of round_sizes per round taken (the time cap may end a point's rounds early, on a busy machine)
+    assert (rows["n"] >= 1).all() and (rows["n"] <= rows["rounds"]).all() and (rows["n"] == 3).any()
     assert str(rows["timestamp"].dtype).startswith("datetime64")
     lib = pl.scan_parquet(glob).select(pl.col("libraries")).collect()
     assert lib.height == 40
