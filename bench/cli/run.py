@@ -170,8 +170,8 @@ def run(args: argparse.Namespace) -> int:
         if writer is None:
             say(f"\n{how} before the run's journal existed: nothing was measured")
         else:
-            say(f"\n{how}: {writer.kept()} finished points kept in run {run_id}'s journal; finish "
-                          f"with the same command and --resume {run_id}")  # fmt: skip
+            say(f"\n{how}: {writer.kept()} finished points kept in run {run_id}'s journal; finish with the same "
+                f"command and --resume {run_id}")  # fmt: skip
         return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     except ContextLost as exc:
         if progress:
