@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter
@@ -12,19 +11,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-# markup=False: text from users and from TensorRT (sweep names, error messages, "pip install '.[gpu]'")
-# is printed as written; rich would otherwise read "[gpu]" or "[/]" as markup and eat or reject it.
-# Piped (a log, a file, CI), tables fit $COLUMNS, else PIPED_WIDTH, folding their text.
+# Piped (a log, a file, CI), tables fit PIPED_WIDTH columns, folding their text: a log keeps every value whole
+# at a width a reader's window shows. (Not $COLUMNS: test runners and CI set it to what their own terminal was.)
 PIPED_WIDTH = 100
 
 
 def _width() -> int | None:
-    if sys.stdout.isatty():
-        return None  # the terminal's
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) >= 40 else PIPED_WIDTH
+    return None if sys.stdout.isatty() else PIPED_WIDTH  # None: the terminal's
 
 
+# markup=False: text from users and from TensorRT (sweep names, error messages, "pip install '.[gpu]'")
+# is printed as written; rich would otherwise read "[gpu]" or "[/]" as markup and eat or reject it.
 console = Console(width=_width(), markup=False, highlight=False)
 err_console = Console(stderr=True, markup=False, highlight=False)
 
