@@ -27,7 +27,7 @@ def tests(session: nox.Session) -> None:
     Dask workers on 127.0.0.1 run sweeps and crash on purpose (the cluster extra)."""
     session.install("-e", ".[test,gpu,rtx,cluster]")
     install_trt_contract_modules(session)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "auto", "--dist", "worksteal", *session.posargs)  # pytest-xdist: a worker per core
 
 
 def install_trt_contract_modules(session: nox.Session) -> None:

@@ -81,6 +81,14 @@ def plan(points: list[Point], backends: dict[str, Backend]) -> list[PlannedPoint
     return [PlannedPoint(p, backends[p.backend].unsupported(p)) for p in points]
 
 
+def host_shortfall(point: Point) -> str | None:
+    """Why a point would be skipped here for host memory (what `run` checks before it starts the point), or
+    None. The GPU's side is known only once a backend runs on it."""
+    from bench import resources
+
+    return resources.shortfall(resources.host_bytes(point), 0, resources.host_available(), None)
+
+
 def estimate_seconds(planned: list[PlannedPoint], timing: TimingSettings) -> float:
     """Rough wall time: warm-up and sampling per point, plus making and checking the data.
 

@@ -93,8 +93,9 @@ def run(
     for r in range(rounds):
         tasks = []
         for pid, (i, pp) in active.items():
-            if r in parts.get(pid, {}) or _spent(parts.get(pid, {})) >= spec.timing.max_time_s:
-                continue
+            done_rounds = parts.get(pid, {})
+            if r in done_rounds or (done_rounds and _spent(done_rounds) >= spec.timing.max_time_s):
+                continue  # done, or out of time: but every point gets its first round, so it has a row
             tasks.append(PointTask(i, pp.point, pp.skip_reason, round=r, rounds=rounds))
         for result in checked(executor.map(tasks)):
             row, pid = result.row, result.task.point_id

@@ -20,7 +20,7 @@ from bench.point import DataSpec, WeightsSpec, parse_shape
 from bench.precision import PRECISIONS
 from bench.reference import MODES
 from bench.resources import addressable
-from bench.timing.settings import TIMING_METHODS, TimingSettings
+from bench.timing.settings import TIMING_METHODS, WARMUP_SHARE, TimingSettings
 
 SWEEPS_DIR = Path(__file__).parent / "sweeps"
 AXES = ("shape", "mode", "precision", "channel_axis", "backend")
@@ -207,6 +207,17 @@ def parse_measure(table: dict, base: TimingSettings, where: str) -> TimingSettin
             raise UserError(f"{where}: {key} must be a {expected.__name__}, got {_short(value)}")
         values[key] = value
     settings = replace(base, **values)
+    if settings.max_time_s <= 0:
+        raise UserError(f"{where}: max_time_s must be more than 0 s (the time one point may take), got 0")
+    if settings.warmup_s > settings.max_time_s * WARMUP_SHARE:
+        if "warmup_s" in values:
+            raise UserError(
+                f"{where}: warmup_s ({settings.warmup_s:g}) must be at most half of max_time_s "
+                f"({settings.max_time_s:g}): the time cap bounds a point's warm-up too; lower the warm-up "
+                "(--warmup) or raise the cap (--max-time)"
+            )
+        # a warm-up the user did not set (the default, or the sweep's under a lower --max-time) gives way
+        settings = replace(settings, warmup_s=settings.max_time_s * WARMUP_SHARE)
     if settings.l2_flush and settings.rotate_buffers:
         if values.get("rotate_buffers") is True:
             raise UserError(
@@ -331,7 +342,24 @@ def load_sweep(name_or_path: str) -> Sweep:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise UserError(f"{path}: nested too deeply to be a sweep file (arrays or tables inside each other)") from None
+    if _depth(doc) > MAX_NESTING:
+        raise UserError(
+            f"{path}: nested more than {MAX_NESTING} levels deep; a sweep file is tables of values and lists"
+        )
     return parse_sweep(doc, str(path))
+
+
+MAX_NESTING = 8  # a sweep is [[case]] tables of axis lists: 4 levels; deeper is not a sweep
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """How deep lists and tables nest (stops counting past MAX_NESTING)."""
+    if level > MAX_NESTING or not isinstance(value, (dict, list)):
+        return level
+    items = value.values() if isinstance(value, dict) else value
+    return max((_depth(v, level + 1) for v in items), default=level + 1)
 
 
 def with_cli_axes(sweep: Sweep, overrides: dict[str, list[str]]) -> Sweep:
@@ -347,9 +375,10 @@ def with_cli_axes(sweep: Sweep, overrides: dict[str, list[str]]) -> Sweep:
 
 def cli_sweep(overrides: dict[str, list[str]], measure: TimingSettings | None = None) -> Sweep:
     """A sweep made only from command-line axes; shape is required, the rest has defaults."""
+    base = Sweep(name="cli", source="cli", cases=(Case(name="cli", axes=Axes()),), measure=measure or TimingSettings())
+    sweep = with_cli_axes(base, overrides)  # a bad value of any axis is named before a missing shape
     if not overrides.get("shape"):
         raise UserError(
             "no points to run: give --sweep NAME (e.g. --sweep smoke) or at least one --shape such as 2x3x4x5"
         )
-    base = Sweep(name="cli", source="cli", cases=(Case(name="cli", axes=Axes()),), measure=measure or TimingSettings())
-    return with_cli_axes(base, overrides)
+    return sweep

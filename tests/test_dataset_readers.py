@@ -1,19 +1,27 @@
 """The results folder is one dataset: the readers users have read it with no options and agree, even with
 a run in progress (or killed) in the folder. (Issue 12: before schema 2, files differed in schema and a
-journal in the folder broke every folder read.)"""
+journal in the folder broke every folder read; when schema 3 came, results/ mixed two versions until the
+older files moved to archive/.)"""
 
 from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
+from cli_helpers import start, stop, wait_for_records
 
 from bench.cli.main import main
-from bench.results import COLUMNS, load
-from bench.results.store import pending_runs
+from bench.results import COLUMNS, SCHEMA_VERSION, load
+from bench.results.store import pending_runs, results_files
 
 TINY = ["--shape", "1x3x3x3", "--shape", "2x3x4x5", "--backend", "numpy", "--precision", "fp32", "--precision",
         "int8", "--max-time", "0.02", "--min-time", "0.002", "--no-progress"]  # fmt: skip
@@ -27,11 +35,10 @@ def results(tmp_path_factory):
         assert main(["run", *TINY, "--out", str(out)]) == 0
     assert main(["run", *TINY, "--mode", "channel", "--rounds", "3", "--out", str(root / "cpu-a")]) == 0
     # a killed run: its journal stays in results/cpu-b/.journal/
-    from bench.results.store import RunWriter
-
-    w = RunWriter.start(root / "cpu-b", "killed-run", {"identity": {}})
-    w.append({"run_id": "killed-run", "point_key": "k", "backend": "numpy", "status": "ok"})
-    w.close()
+    killed = start("run", *TINY, "--max-time", "0.2", "--min-time", "0.1", "--target-noise", "1e-9", "--out",
+                   str(root / "cpu-b"))  # fmt: skip
+    assert wait_for_records(killed, root / "cpu-b", 1) is not None, stop(killed)
+    stop(killed, signal.SIGKILL)
     assert pending_runs(root / "cpu-b")
     return root
 
@@ -65,7 +72,9 @@ def test_readers_can_query_into_nested_columns(results):
         f"select timing_settings.rounds as rounds, len(round_sizes) as n, phase_s.timing as t, timestamp "
         f"from read_parquet('{glob}') where status = 'ok'"
     ).df()
-    assert set(rows["rounds"]) == {1, 3} and (rows["n"] == rows["rounds"]).all() and (rows["t"] > 0).all()
+    assert set(rows["rounds"]) == {1, 3} and (rows["t"] > 0).all()
+    # one entry of round_sizes per round taken (the time cap may end a point's rounds early, on a busy machine)
+    assert (rows["n"] >= 1).all() and (rows["n"] <= rows["rounds"]).all() and (rows["n"] == 3).any()
     assert str(rows["timestamp"].dtype).startswith("datetime64")
     lib = pl.scan_parquet(glob).select(pl.col("libraries")).collect()
     assert lib.height == 40
@@ -87,36 +96,65 @@ def test_timestamp_is_when_the_point_finished(results):
     assert np.issubdtype(df["numel"].dtype, np.integer)
 
 
-def test_the_committed_results_folder_reads_the_same_in_every_reader():
-    """The committed `results/`: the files of one schema version are one dataset to every reader with no
-    options; across versions (schema 3 added columns) readers that union by name agree on every row and
-    sample, and `bench.results.load` brings the older files up to the current columns."""
-    from pathlib import Path
+ROOT = Path(__file__).resolve().parent.parent
 
-    import pyarrow.parquet as pq
 
-    from bench.results.schema import COLUMNS_AT, SCHEMA_VERSION
-    from bench.results.store import results_files
+def _versions(folder: Path) -> dict[int, list[Path]]:
+    by: dict[int, list[Path]] = {}
+    for f in results_files(folder):
+        for version in set(pq.read_table(f, columns=["schema_version"]).column(0).to_pylist()):
+            by.setdefault(version, []).append(f)
+    return by
 
-    committed = Path(__file__).resolve().parent.parent / "results"
-    by_version: dict[int, list[str]] = {}
-    for f in results_files(committed):
-        (version,) = set(pq.read_table(f, columns=["schema_version"]).column(0).to_pylist())
-        by_version.setdefault(version, []).append(str(f))
-    assert set(by_version) <= set(COLUMNS_AT) and SCHEMA_VERSION in COLUMNS_AT
-    for version, files in by_version.items():
-        expected = _summary(load(files))
-        assert expected[0] > 0 and sorted(COLUMNS) == expected[1]
-        readers = {
-            "duckdb": duckdb.sql(f"select * from read_parquet({files!r})").df(),
-            "polars": pl.scan_parquet(files).collect().to_pandas(),
-            "pandas": pd.read_parquet(files),
-            "pyarrow": ds.dataset(files, format="parquet").to_table().to_pandas(),
-        }
-        for name, df in readers.items():
-            assert _summary(df)[0::2] == expected[0::2] and _summary(df)[3] == expected[3], (version, name)
-            assert sorted(df.columns) == sorted(COLUMNS_AT[version]), (version, name)
-    everything = _summary(load(committed))
+
+def test_the_committed_results_folder_holds_one_schema_and_reads_the_same_in_every_reader():
+    """The committed `results/` is one dataset: files of the current schema only (older ones are archived), so
+    DuckDB, polars, pandas and pyarrow read the folder with no options and agree on every row and sample."""
+    committed = ROOT / "results"
+    assert set(_versions(committed)) == {SCHEMA_VERSION}
+    expected = _summary(load(committed))
     glob = str(committed / "**" / "*.parquet")
-    unioned = duckdb.sql(f"select * from read_parquet('{glob}', union_by_name = true)").df()
-    assert _summary(unioned)[0::2] == everything[0::2] and _summary(unioned)[3] == everything[3]
+    readers = {
+        "duckdb": duckdb.sql(f"select * from read_parquet('{glob}')").df(),
+        "polars": pl.scan_parquet(glob).collect().to_pandas(),
+        "pandas": pd.read_parquet(committed),
+        "pyarrow": ds.dataset(committed, format="parquet").to_table().to_pandas(),
+    }
+    assert expected[0] > 0 and expected[1] == sorted(COLUMNS)
+    for name, df in readers.items():
+        assert _summary(df) == expected, name
+
+
+def test_archived_results_keep_their_schema_and_load_migrates_them():
+    """archive/results-v1 and -v2 hold the files of the older schemas as they were written; bench.results.load
+    reads them in the current columns (a schema 2 row as one buffer set)."""
+    assert set(_versions(ROOT / "archive" / "results-v2")) == {2}
+    assert set(_versions(ROOT / "archive" / "results-v1")) == {1}
+    df = load(ROOT / "archive" / "results-v2")
+    assert list(df.columns) == list(COLUMNS) and (df["schema_version"] == SCHEMA_VERSION).all()
+    timed = df["l2_flush"].notna()
+    assert set(df.loc[timed, "l2_mode"]) <= {"warm", "flushed"} and (df.loc[timed, "buffer_sets"] == 1).all()
+
+
+@pytest.mark.parametrize("writer", ["polars", "pandas (pyarrow types)"])
+def test_a_results_file_rewritten_with_the_same_logical_types_is_read_as_written(tmp_path, writer):
+    """polars writes large_string and large_list; pandas with pyarrow types keeps them: the same values."""
+    original = sorted((ROOT / "results").rglob("*.parquet"))[0]
+    copy = tmp_path / "copy.parquet"
+    if writer == "polars":
+        pl.read_parquet(original).write_parquet(copy)
+        assert pa.types.is_large_string(pq.read_schema(copy).field("run_id").type)  # what makes it a test
+    else:
+        pd.read_parquet(original, dtype_backend="pyarrow").to_parquet(copy)
+    pd.testing.assert_frame_equal(load(copy), load(original))
+
+
+def test_the_readme_query_runs_on_the_committed_results_with_no_options(monkeypatch, capsys):
+    """The README's DuckDB and polars example, as written, over `results/`."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The results") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "union_by_name" not in code
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
+    assert "NVIDIA H100" in capsys.readouterr().out

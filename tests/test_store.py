@@ -115,7 +115,7 @@ def test_a_schema_2_file_reads_as_timed_on_one_buffer_set_and_is_left_as_written
 
     import pyarrow.parquet as pq
 
-    v2 = sorted(p for p in (ROOT / "results").rglob("*.parquet") if pq.read_table(p, columns=["schema_version"])
+    v2 = sorted(p for p in (ROOT / "archive" / "results-v2").rglob("*.parquet") if pq.read_table(p, columns=["schema_version"])
                 .column(0)[0].as_py() == 2)[0]  # fmt: skip
     before = hashlib.sha256(v2.read_bytes()).hexdigest()
     df = load(v2)

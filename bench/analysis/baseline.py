@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.results.store import RUN_ID
 
 BASELINES = "_baselines"
 DEFAULT_RESULTS = Path("results")
@@ -69,6 +70,9 @@ def read(path: Path) -> dict:
     runs = content.get("runs") if isinstance(content, dict) else None
     if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
         raise UserError(f'--baseline {path}: needs "runs": a non-empty list of run ids (strings)')
+    for run_id in runs:  # a run id names one file; '*' or '?' in one would match others as a pattern
+        if not RUN_ID.match(run_id):
+            raise UserError(f"--baseline {path}: {run_id!r} is not a run id (letters, digits, '.', '_', '-')")
     return content
 
 

@@ -108,11 +108,11 @@ class GpuPreparedPoint(PreparedPoint):
     def prime(self, *sizes: int) -> None:
         """Allocate, fill and free throwaway buffers of ``sizes`` before the point's own buffers of those
         sizes are allocated. On the H100 the first fp32 8x128x56x56 point of a run (input and output 25.7 MB,
-        L2-resident) timed 7.5 us instead of 5.1 in every one-round run (results/h100-rounds1-2026-11-26),
+        L2-resident) timed 7.5 us instead of 5.1 in every one-round run (archive/results-v2/h100-rounds1-2026-11-26),
         and a buffer allocated right after a 2 GiB allocation was freed was slow in 3 of 3 fresh processes;
         allocated after a throwaway of its own size had been filled and freed, it was fast in 3 of 3
         (reports/gate/README.md, scripts/l2_placement_probe.py). In whole runs it helps but does not cure:
-        that point took 6.2-6.3 us in six primed runs (results/h100-primed-2026-11-26). Why is not known;
+        that point took 6.2-6.3 us in six primed runs (archive/results-v2/h100-primed-2026-11-26). Why is not known;
         it costs a cudaMalloc, a memset and a cudaFree per buffer, once per prepared point."""
         from bench.gpu.cuda import DeviceBuffer, memset_async
 

@@ -21,6 +21,35 @@ AXIS_FLAGS = {
 }
 
 
+# Columns that differ from point to point (what was measured, the point itself, free text): as --by they
+# would make a side of every row (a 575 KB line of sides, a report with a file per point).
+PER_POINT_COLUMNS = {
+    "point_key", "workload", "shape", "dims", "numel", "error", "environment", "builder_settings", "layer_info",
+    "n_samples", "batch", "bytes_moved", "engine_bytes", "throttled_samples", "host_bytes_needed",
+    "device_bytes_needed",
+}  # fmt: skip
+SIDE_EXAMPLES = "gpu_name, backend_version, git_commit, run_id, l2_mode, timing_method"
+
+
+def side_column(name: str) -> str:
+    """`--by COLUMN` (compare, report): a results column a whole side shares (a GPU, a version, a commit, a
+    run, how it was timed), checked before any file is read: text, an integer or a flag, not a measurement."""
+    import pyarrow as pa
+
+    from bench.results.schema import COLUMNS
+
+    dtype = COLUMNS.get(name)
+    if dtype is None:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a results column; name a side column, e.g. {SIDE_EXAMPLES}")
+    scalar = pa.types.is_string(dtype) or pa.types.is_integer(dtype) or pa.types.is_boolean(dtype)
+    if name in PER_POINT_COLUMNS or not scalar:
+        raise argparse.ArgumentTypeError(
+            f"{name} differs from point to point ({dtype}), so it cannot name a side; use a column a whole side "
+            f"shares, e.g. {SIDE_EXAMPLES}"
+        )
+    return name
+
+
 def add_point_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("points")
     g.add_argument("--sweep", metavar="NAME|PATH", help="bench/sweeps/NAME.toml, or any sweep file")

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.cli.common import side_column
 from bench.cli.console import console
 from bench.errors import UserError
 
@@ -109,7 +110,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or anything with --by",
     )
     parser.add_argument(
-        "--by", metavar="COLUMN", help="load every input together and split it into sides by this column"
+        "--by",
+        metavar="COLUMN",
+        type=side_column,
+        help="load every input together and split it into sides by this column",
     )
     add_noise_arguments(parser)
     add_output_arguments(parser)

@@ -11,10 +11,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+# Piped (a log, a file, CI), tables fit PIPED_WIDTH columns, folding their text: a log keeps every value whole
+# at a width a reader's window shows. (Not $COLUMNS: test runners and CI set it to what their own terminal was.)
+PIPED_WIDTH = 100
+
+
+def _width() -> int | None:
+    return None if sys.stdout.isatty() else PIPED_WIDTH  # None: the terminal's
+
+
 # markup=False: text from users and from TensorRT (sweep names, error messages, "pip install '.[gpu]'")
 # is printed as written; rich would otherwise read "[gpu]" or "[/]" as markup and eat or reject it.
-console = Console(width=None if sys.stdout.isatty() else 160, markup=False, highlight=False)
+console = Console(width=_width(), markup=False, highlight=False)
 err_console = Console(stderr=True, markup=False, highlight=False)
+
+
+def say(text: str) -> None:
+    """One line of text, whole whatever the width (a log keeps a line a reader can search for)."""
+    console.print(text, soft_wrap=True)
 
 
 class RunProgress:
@@ -70,11 +84,14 @@ def _fmt(v: object, spec: str) -> str:
         return str(v)
 
 
-def summary_table(rows: list[dict], limit: int = 40) -> Table:
-    """One line per timed point (the first ``limit``), what was measured and how noisy."""
-    table = Table(title="timed points", show_lines=False)
+def summary_table(rows: list[dict], limit: int = 40) -> Table | None:
+    """One line per timed point (the first ``limit``), what was measured and how noisy; None without any."""
+    if not any(r["status"] == "ok" for r in rows):
+        return None
+    table = Table(title="timed points", show_lines=False, collapse_padding=True)
     for col in ("backend", "shape", "mode", "prec", "axis", "method", "median us", "noise", "GB/s", "% memcpy"):
-        table.add_column(col, justify="right" if col in ("median us", "noise", "GB/s", "% memcpy") else "left")
+        right = col in ("median us", "noise", "GB/s", "% memcpy")
+        table.add_column(col, justify="right" if right else "left", overflow="fold")  # fold: never cut a value
     ok = [r for r in rows if r["status"] == "ok"]
     for r in ok[:limit]:
         table.add_row(
@@ -111,9 +128,9 @@ def built_table(rows: list[dict], limit: int = 40) -> Table | None:
     built = [r for r in rows if r["status"] == "built"]
     if not built:
         return None
-    table = Table(title="built engines (not executed)")
+    table = Table(title="built engines (not executed)", collapse_padding=True)
     for col in ("backend", "shape", "mode", "prec", "axis", "build s", "engine bytes", "cached"):
-        table.add_column(col, justify="right" if col in ("build s", "engine bytes") else "left")
+        table.add_column(col, justify="right" if col in ("build s", "engine bytes") else "left", overflow="fold")
     for r in built[:limit]:
         table.add_row(
             r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], _fmt(r.get("build_s"), ".3f"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.cli.common import side_column
 from bench.cli.console import console
 from bench.errors import UserError
 
@@ -23,7 +24,9 @@ from bench.errors import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", metavar="RESULTS", nargs="+", help="results files or folders")
     parser.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder, e.g. /tmp/my-report/")
-    parser.add_argument("--by", metavar="COLUMN", help="compare sides split by this column (e.g. gpu_name)")
+    parser.add_argument(
+        "--by", metavar="COLUMN", type=side_column, help="compare sides split by this column (e.g. gpu_name)"
+    )
     from bench.analysis.rule import DEFAULT_ALPHA, DEFAULT_THRESHOLD
     from bench.cli.compare import add_noise_arguments
 

@@ -21,6 +21,7 @@ from bench.errors import UserError, missing_package
 if TYPE_CHECKING:
     from bench.execution.task import RunSpec
     from bench.runner import Executor
+    from bench.timing.settings import TimingSettings
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def add_placement_arguments(parser: argparse.ArgumentParser) -> None:
 def executor_for(spec: RunSpec, placement: Placement) -> Executor:
     """The executor for ``placement``: this process unless workers were asked for. Dask is imported only
     then (the `cluster` extra); the in-process path needs none of it."""
-    _check(placement)
+    _check(placement, spec.timing)
     if not placement.in_workers:
         from bench.execution.local import InProcessExecutor
 
@@ -107,7 +108,7 @@ def executor_for(spec: RunSpec, placement: Placement) -> Executor:
     )
 
 
-def _check(placement: Placement) -> None:
+def _check(placement: Placement, timing: TimingSettings) -> None:
     if placement.gpus is not None and placement.scheduler is not None:
         raise UserError(
             "--gpus and --scheduler: choose one (--gpus starts workers on this host, --scheduler uses a cluster's)"
@@ -121,6 +122,12 @@ def _check(placement: Placement) -> None:
     t = placement.point_timeout_s
     if t is not None and not (math.isfinite(t) and t > 0):
         raise UserError(f"--point-timeout {t}: expected a positive number of seconds")
+    if t is not None and t <= timing.max_time_s:  # it would stop healthy points, every one of them
+        raise UserError(
+            f"--point-timeout {t:g}: a point may time for up to max_time_s = {timing.max_time_s:g} s, besides making, "
+            f"building and checking its data; give a limit well above that (e.g. --point-timeout "
+            f"{max(60, 10 * timing.max_time_s):g})"
+        )
     if (
         (placement.gpu_model is not None or placement.mixed_gpus)
         and placement.gpus is None

@@ -213,6 +213,9 @@ class ClusterExecutor:
         client, self.client = self.client, None
         try:
             if client is not None:
+                # the scheduler would send the client's own removal to this topic over the closing connection
+                # (a CommClosedError traceback at the end of every run, from the scheduler of --gpus/--isolate)
+                client.unsubscribe_topic("all")
                 if self.source.outlives_run:  # its workers live on: release the run's GPU state
                     live = [w.address for w in self.workers.values() if w.state == "ready"]
                     if live:

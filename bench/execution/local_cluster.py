@@ -65,9 +65,13 @@ def host_gpus() -> list[str]:
     count = nvml.device_count()
     if count is None:
         _, why = nvml.available()
+        fix = (
+            "install the gpu extra (pip install 'scale-bench[gpu]')"
+            if "not installed" in why  # NVML's package is missing; else it is there and the driver is not
+            else "run on a host with NVIDIA GPUs and their driver"
+        )
         raise UserError(
-            f"--gpus: cannot count this host's GPUs ({why}); install the gpu extra (pip install 'scale-bench[gpu]') "
-            "or list the GPUs in CUDA_VISIBLE_DEVICES"
+            f"--gpus: cannot count this host's GPUs ({why}); {fix}, or list the GPUs in CUDA_VISIBLE_DEVICES"
         )
     if count == 0:
         raise UserError("--gpus: the driver shows no GPU on this host; run without --gpus")

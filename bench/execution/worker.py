@@ -151,9 +151,16 @@ class PointWorker:
         return self.infos
 
     # -- one task ---------------------------------------------------------------------------------
+    def _backend(self, name: str) -> Backend:
+        """The backend of a point. One with no point to run was not started (it may need a GPU this machine
+        lacks); its skipped points still need it for their row, and constructing one needs no GPU."""
+        if name not in self.backends:
+            self.backends[name] = create(name, self.spec.options)
+        return self.backends[name]
+
     def execute(self, task: PointTask) -> TaskResult:
         point = task.point
-        backend = self.backends[point.backend]
+        backend = self._backend(point.backend)
         timing = round_settings(self.spec.timing)
         row = rows.base_row(
             self.run_columns, point, self.infos.get(point.backend), backend.bytes_moved(point), self.spec.timing

@@ -24,6 +24,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,10 @@ FORMAT = 2  # journal line format; 1 was plain JSON lines without checksums (not
 
 class JournalWriteError(UserError):
     """A record could not be written (disk full, file too large); the journal was left valid."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why  # what failed, in words ("the disk is full")
 
 
 def encode(record: dict) -> bytes:
@@ -67,6 +72,7 @@ class Contents:
     path: Path
     header: dict
     records: list[dict] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line number of each record
     damaged: list[str] = field(default_factory=list)  # "line 17: checksum mismatch", in file order
     torn_bytes: int = 0  # length of an unterminated last line (a write cut short)
     valid_bytes: int = 0  # file length up to the end of the last complete line
@@ -82,9 +88,13 @@ def read(path: Path) -> Contents:
     """Read a journal; UserError when it has no intact header (it is not a journal this code can use)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO in its place must not block the open
     except OSError as exc:
         raise UserError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
+    try:
+        data = _read_regular(fd, path)
+    finally:
+        os.close(fd)
     end = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
     lines = data[:end].split(b"\n")[:-1] if end else []
     contents = Contents(path, header={}, torn_bytes=len(data) - end, valid_bytes=end)
@@ -102,9 +112,28 @@ def read(path: Path) -> Contents:
             contents.damaged.append(f"line {number}: damaged record ({len(line)} bytes failed the checksum)")
         else:
             contents.records.append(record)
+            contents.lines.append(number)
     if not contents.header:
         raise UserError(f"{path}: the journal is empty (no header): start a new run")
     return contents
+
+
+def _read_regular(fd: int, path: Path) -> bytes:
+    """All bytes of an open journal that is a regular file; a FIFO, a device (a link to /dev/zero) or a folder
+    in its place is refused, since reading one would block or never end."""
+    check_regular(fd, path)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_regular(fd: int, path: Path) -> None:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise UserError(
+            f"{path}: not a journal (not a regular file: a FIFO, a device or a folder is in its place); "
+            "remove it and start a new run"
+        )
 
 
 class Journal:
@@ -132,7 +161,15 @@ class Journal:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         journal = cls(path, fd)
         cls._lock(fd, path, str(header.get("run_id")))
-        journal.append({"kind": "header", "format": FORMAT, **header})
+        try:
+            journal.append({"kind": "header", "format": FORMAT, **header})
+        except JournalWriteError as exc:  # nothing ran yet: a journal without its header could never resume
+            journal.close()
+            path.unlink(missing_ok=True)
+            raise UserError(
+                f"cannot start the run's journal {path}: {exc.why}; nothing was measured: free space and run the "
+                "command again"
+            ) from None
         return journal
 
     @classmethod
@@ -140,9 +177,14 @@ class Journal:
         """Lock the journal, read it, cut off a torn last record; the caller checks the header."""
         path = Path(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_NONBLOCK)
         except OSError as exc:
             raise UserError(f"--resume {run_id}: cannot open its journal {path} ({exc.strerror or exc})") from None
+        try:
+            check_regular(fd, path)
+        except UserError:
+            os.close(fd)
+            raise
         cls._lock(fd, path, run_id)
         try:
             contents = read(path)
@@ -173,7 +215,8 @@ class Journal:
             why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
             raise JournalWriteError(
                 f"cannot write to the journal {self.path}: {why}; it still holds every finished point: free "
-                f"space, then run the same command with --resume {self.path.name.split('.')[0]}"
+                f"space, then run the same command with --resume {self.path.name.split('.')[0]}",
+                why,
             ) from None
 
     def close(self) -> None:

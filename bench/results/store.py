@@ -13,6 +13,7 @@ reader never sees half a file, and it is written once: an existing results file 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 from bench.errors import UserError
 from bench.results import journal as jr
 from bench.results.migrate import upgrade
-from bench.results.schema import COLUMNS, COLUMNS_AT, SCHEMA, SCHEMA_VERSION
+from bench.results.schema import COLUMNS, COLUMNS_AT, SCHEMA, SCHEMA_VERSION, STATUSES
 from bench.results.table import rows_to_table
 
 JOURNAL_DIR = ".journal"
@@ -46,6 +47,15 @@ def check_run_id(run_id: str, flag: str = "--resume") -> str:
     return run_id
 
 
+def _converts(rows: list) -> bool:
+    """Whether these rows (dicts of schema columns) convert to the pinned schema, as finalize will convert them."""
+    try:
+        rows_to_table([r for r in rows if isinstance(r, dict) and not set(r) - set(COLUMNS)])
+    except TypeError:
+        return False
+    return True
+
+
 def journal_path(out_dir: Path, run_id: str) -> Path:
     return Path(out_dir) / JOURNAL_DIR / f"{run_id}{JOURNAL_SUFFIX}"
 
@@ -58,7 +68,8 @@ def pending_runs(out_dir: Path) -> list[Path]:
     """Journals of unfinished runs in ``out_dir``, oldest first."""
     folder = Path(out_dir) / JOURNAL_DIR
     found = folder.glob(f"*{JOURNAL_SUFFIX}") if folder.is_dir() else []
-    return sorted(found, key=lambda p: p.stat().st_mtime)
+    unfinished = [p for p in found if not parquet_path(out_dir, p.name.removesuffix(JOURNAL_SUFFIX)).exists()]
+    return sorted(unfinished, key=lambda p: p.lstat().st_mtime)  # lstat: a dangling link is listed, then refused
 
 
 def point_id(row: dict) -> PointId:
@@ -77,9 +88,17 @@ class RunWriter:
         self.rows: dict[PointId, dict] = {}
         self.rounds: dict[PointId, dict[int, dict]] = {}
         self.duplicates: list[str] = []
+        self.leftover: str | None = None  # a finished run's journal that could not be removed, in words
         self.header: dict = contents.header if contents else {}
-        for record in contents.records if contents else []:
-            self._take(record)
+        if contents is not None:
+            # the records' values are converted together first: one by one only when something does not fit
+            convert = not _converts([r.get("row") for r in contents.records])
+            for number, record in zip(contents.lines, contents.records, strict=True):
+                why = self.unfit(record, convert=convert)
+                if why is None:
+                    self._take(record)
+                else:  # intact bytes, but not a record of this run: reported, and its point runs again
+                    contents.damaged.append(f"line {number}: {why}")
 
     @classmethod
     def start(cls, out_dir: Path, run_id: str, header: dict) -> RunWriter:
@@ -101,7 +120,12 @@ class RunWriter:
         check_run_id(run_id)
         path = journal_path(out, run_id)
         if parquet_path(out, run_id).exists():
-            raise UserError(f"--resume {run_id}: that run already finished ({parquet_path(out, run_id)})")
+            left = ""
+            if path.is_file():  # stopped between writing its results file and removing its journal: done
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    left = "; its leftover journal was removed"
+            raise UserError(f"--resume {run_id}: that run already finished ({parquet_path(out, run_id)}){left}")
         if not path.exists():
             pending = ", ".join(p.name.removesuffix(JOURNAL_SUFFIX) for p in pending_runs(out)) or "none"
             raise UserError(
@@ -113,11 +137,44 @@ class RunWriter:
             raise UserError(f"--resume {run_id}: {path} belongs to run {contents.header.get('run_id')!r}")
         return cls(out, run_id, journal, contents), contents
 
+    def unfit(self, record: dict, convert: bool = True) -> str | None:
+        """Why a journal record cannot be one of this run's rows or rounds (None when it can): a record that
+        passed its checksum may still have been written by another run, another version, or by hand, and it
+        must not reach the results file (or stop the run from ever finishing there)."""
+        kind, row = record.get("kind"), record.get("row")
+        if kind not in ("row", "round"):
+            return f"a record of unknown kind {str(kind)[:40]!r}"
+        if not isinstance(row, dict):
+            return "a record without a row"
+        if not isinstance(row.get("point_key"), str) or not isinstance(row.get("backend"), str):
+            return "a row without its point (point_key, backend)"
+        if row.get("run_id") != self.run_id:
+            return f"a row of another run ({str(row.get('run_id'))[:60]!r})"
+        if row.get("schema_version") != SCHEMA_VERSION:
+            return f"a row of schema version {str(row.get('schema_version'))[:20]}, not {SCHEMA_VERSION}"
+        odd = next(
+            (c for c in COPY_OF_THE_SAME_TENSOR if not isinstance(row.get(c), (str, int, float, type(None)))), None
+        )
+        if odd is not None:
+            return f"a row whose {odd} is not a single value"
+        status = row.get("status")
+        if status not in STATUSES or (kind == "round" and status != "ok"):
+            return f"a {kind} with status {str(status)[:40]!r}"
+        if kind == "round" and (type(record.get("round")) is not int or record["round"] < 0):
+            return f"a round numbered {str(record.get('round'))[:40]!r}"
+        unknown = sorted(set(row) - set(COLUMNS))
+        if unknown:
+            return f"a row with columns not in the schema ({', '.join(unknown[:3])})"
+        if convert:
+            try:
+                rows_to_table([row])
+            except TypeError as exc:
+                return f"a row that does not fit the schema ({str(exc)[:200]})"
+        return None
+
     def _take(self, record: dict) -> None:
         kind = record.get("kind")
-        row = record.get("row")
-        if not isinstance(row, dict) or "point_key" not in row or "backend" not in row:
-            return
+        row = record["row"]
         pid = point_id(row)
         if kind == "row":
             if pid in self.rows:
@@ -130,6 +187,15 @@ class RunWriter:
     def finished(self) -> set[PointId]:
         return set(self.rows)
 
+    def kept(self) -> int:
+        """Points whose final row is in the journal on disk: after an interrupt, which may land between a
+        record's write and its counting here, what a resume will find."""
+        try:
+            contents = jr.read(self.journal.path)
+        except UserError:
+            return len(self.rows)
+        return len({point_id(r["row"]) for r in contents.records if r.get("kind") == "row" and not self.unfit(r)})
+
     def append(self, row: dict) -> None:
         """A point's final row (any status)."""
         self._write({"kind": "row", "row": row})
@@ -139,9 +205,9 @@ class RunWriter:
         self._write({"kind": "round", "round": round_index, "row": row})
 
     def _write(self, record: dict) -> None:
-        unknown = set(record["row"]) - set(COLUMNS)
-        if unknown:
-            raise KeyError(f"row has columns not in the schema: {sorted(unknown)}")
+        why = self.unfit(record)
+        if why is not None:  # this code made it: a bug, raised before it reaches the journal
+            raise ValueError(f"the harness made {why}: {str(record)[:300]}")
         self.journal.append(record)
         self._take(record)
 
@@ -159,7 +225,10 @@ class RunWriter:
         table = rows_to_table(add_memcpy_ratio(rows))
         write_table_once(table, self.parquet_path, self.run_id)
         self.journal.close()
-        self.journal.path.unlink(missing_ok=True)
+        try:
+            self.journal.path.unlink(missing_ok=True)
+        except OSError as exc:  # the run is complete in its results file; the journal is only left over
+            self.leftover = f"could not remove the finished run's journal {self.journal.path} ({exc.strerror or exc})"
         return self.parquet_path
 
     def close(self) -> None:
@@ -184,6 +253,9 @@ def write_table_once(table: pa.Table, path: Path, run_id: str) -> None:
     """Write through a hidden temporary file and an atomic rename; never over an existing file."""
     if path.exists():
         raise UserError(f"{path} already exists: a results file is written once and never replaced")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # a finalize killed half-way (the run's lock is ours)
+        with contextlib.suppress(OSError):
+            stale.unlink()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pq.write_table(table, tmp)
@@ -191,11 +263,16 @@ def write_table_once(table: pa.Table, path: Path, run_id: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # --out made read-only or replaced meanwhile: nothing to clean
+            tmp.unlink(missing_ok=True)
         raise UserError(
             f"cannot write {path}: {exc.strerror or exc}; the run's journal is intact: free space, then run "
             f"the same command with --resume {run_id}"
         ) from None
+
+
+# The columns that say which memcpy row copied the same tensor as a row, the same way (see add_memcpy_ratio).
+COPY_OF_THE_SAME_TENSOR = ("run_id", "gpu_name", "numel", "precision", "l2_mode", "timing_method")
 
 
 def add_memcpy_ratio(rows: list[dict]) -> list[dict]:
@@ -204,8 +281,7 @@ def add_memcpy_ratio(rows: list[dict]) -> list[dict]:
     the weights are a few bytes, and this is the memcpy's time over the row's time."""
 
     def key(r: dict) -> tuple:
-        return (r.get("run_id"), r.get("gpu_name"), r.get("numel"), r.get("precision"), r.get("l2_mode"),
-                r.get("timing_method"))  # fmt: skip
+        return tuple(r.get(c) for c in COPY_OF_THE_SAME_TENSOR)
 
     copies: dict[tuple, list[float]] = {}
     for r in rows:
@@ -250,6 +326,34 @@ def results_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return list(unique.values())
 
 
+def _logical(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with its physical variants folded: large and view strings, lists and binaries as the plain
+    ones, dictionary encoding as its values, any unit of a UTC timestamp as microseconds (what readers and
+    writers such as polars and pandas choose without changing what a value means)."""
+    t = pa.types
+    if t.is_dictionary(dtype):
+        return _logical(dtype.value_type)
+    if t.is_large_string(dtype) or t.is_string_view(dtype):
+        return pa.string()
+    if t.is_large_binary(dtype) or t.is_binary_view(dtype):
+        return pa.binary()
+    if t.is_list(dtype) or t.is_large_list(dtype) or t.is_list_view(dtype) or t.is_large_list_view(dtype):
+        return pa.list_(_logical(dtype.value_type))
+    if t.is_map(dtype):
+        return pa.map_(_logical(dtype.key_type), _logical(dtype.item_type))
+    if t.is_struct(dtype):
+        return pa.struct([pa.field(f.name, _logical(f.type)) for f in dtype])
+    if t.is_timestamp(dtype) and dtype.tz in ("UTC", "utc", "Etc/UTC", "+00:00", "Z"):
+        return pa.timestamp("us", tz="UTC")
+    return dtype
+
+
+def same_logical_type(got: pa.DataType, expected: pa.DataType) -> bool:
+    """Whether a column of type ``got`` holds the values of ``expected`` as written (a column of nulls only,
+    which a writer may store as type null, holds any)."""
+    return pa.types.is_null(got) or _logical(got).equals(_logical(expected))
+
+
 def read_table(path: Path) -> pa.Table:
     """One results file as a table of the current schema: checked, migrated from older versions."""
     try:
@@ -273,11 +377,16 @@ def read_table(path: Path) -> pa.Table:
             if name not in names:
                 raise UserError(f"{path}: damaged results file: column {name!r} is missing (schema {version})")
             got = table.schema.field(name).type
-            if not got.equals(dtype):
+            if not same_logical_type(got, dtype):
                 raise UserError(
-                    f"{path}: column {name!r} has type {got}, expected {dtype} (schema {version}); the file is damaged or foreign"
+                    f"{path}: column {name!r} has type {got}, expected {dtype} (schema {version}); the file is damaged, "
+                    "foreign, or was rewritten with other types (pandas does, unless it read and wrote with "
+                    "dtype_backend='pyarrow'): read the file as the harness wrote it"
                 )
-        table = table.select(list(columns))
+        try:  # large_string as string, a unit of time as another: what polars or pandas may write back
+            table = table.select(list(columns)).cast(pa.schema(list(columns.items())))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise UserError(f"{path}: a column does not convert to its schema {version} type ({exc})") from None
     if version < SCHEMA_VERSION:
         try:
             return upgrade(table, version)

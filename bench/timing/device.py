@@ -248,7 +248,7 @@ def measure(
         single: list[float] = []
         while True:
             single.append(timed(one))
-            if time.perf_counter() - t0 >= settings.warmup_s:
+            if time.perf_counter() - t0 >= settings.warmup_budget_s:
                 break
         cuda.check_last_error("warm-up")
         warmup_s = time.perf_counter() - t0

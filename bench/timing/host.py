@@ -19,7 +19,8 @@ def batch_size(one_call_ns: int, floor_us: float) -> int:
 
 
 def measure_host(fn: Callable[[], object], settings: TimingSettings) -> Measurement:
-    """Time ``fn`` on the host: warm up by time budget, batch k calls per sample, stop adaptively."""
+    """Time ``fn`` on the host: warm up by time budget (within the time cap), batch k calls per sample, stop
+    adaptively."""
     clock = time.perf_counter_ns
     t0 = clock()
     one = 0
@@ -27,7 +28,7 @@ def measure_host(fn: Callable[[], object], settings: TimingSettings) -> Measurem
         c0 = clock()
         fn()
         one = clock() - c0
-        if (clock() - t0) / 1e9 >= settings.warmup_s:
+        if (clock() - t0) / 1e9 >= settings.warmup_budget_s:
             break
     warmup_s = (clock() - t0) / 1e9
     k = batch_size(one, settings.sample_floor_us)

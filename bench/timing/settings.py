@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 TIMING_METHODS = ("graph", "events")
+# The time cap (max_time_s) bounds a point's whole time, warm-up included: warm-up may take at most this
+# share of it, so the samples always have the rest.
+WARMUP_SHARE = 0.5
 
 
 def l2_mode_of(l2_flush: bool | None, rotate_buffers: bool | None) -> str | None:
@@ -27,7 +30,7 @@ class TimingSettings:
     """
 
     method: str = "graph"
-    warmup_s: float = 0.02  # warm-up budget, seconds
+    warmup_s: float = 0.02  # warm-up budget, seconds (at most WARMUP_SHARE of max_time_s: warmup_budget_s)
     min_samples: int = 10
     max_samples: int = 2000
     min_time_s: float = 0.05  # keep sampling at least this long (seconds of samples)
@@ -40,6 +43,11 @@ class TimingSettings:
     # part of its data the page placement lets the L2 keep; False: every call on one set (warm L2)
     rotate_buffers: bool = True
     rounds: int = 1  # time every point in this many interleaved rounds (each with 1/rounds of the budget)
+
+    @property
+    def warmup_budget_s(self) -> float:
+        """Seconds the timing loops warm up for: warmup_s, within its share of the time cap."""
+        return min(self.warmup_s, WARMUP_SHARE * self.max_time_s)
 
     @property
     def l2_mode(self) -> str:

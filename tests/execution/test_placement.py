@@ -126,6 +126,8 @@ def test_gpus_on_a_host_without_a_driver_is_one_line_and_exit_2(monkeypatch, cap
     code = main(["run", "--backend", "numpy", "--shape", "1x3x3x3", "--gpus", "all", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: --gpus: cannot count this host's GPUs")
+    installed = nvml.available()[1] != "nvidia-ml-py (pynvml) is not installed"
+    assert ("install the gpu extra" in err[0]) != installed, err[0]  # the fix for what is missing here
 
 
 def test_gpus_hidden_by_cuda_visible_devices_are_refused(monkeypatch, capsys, tmp_path):
