@@ -10,7 +10,8 @@ so every figure in it comes from a command a reader can run, over files in the r
 that exits non-zero on purpose, such as a check that lists misses, is written `CMD (exit N)`). `--check`
 (what CI runs) exits 1 naming the first block whose command now prints something else.
 
-Usage: python scripts/update_readme.py [--check] [FILE ...]   (default: README.md and reports/README.md)
+Usage: python scripts/update_readme.py [--check] [--only=TEXT] [FILE ...]   (default: README.md and
+reports/README.md; --only: the blocks whose command contains TEXT)
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ def render(command: str, expected_rc: int = 0) -> str:
     return out.stdout if out.stdout.endswith("\n") else out.stdout + "\n"
 
 
-def update(path: Path, check: bool) -> bool:
+def update(path: Path, check: bool, only: str | None = None) -> bool:
     text = path.read_text()
     stale: list[str] = []
 
     def replace(m: re.Match) -> str:
+        if only is not None and only not in m.group("cmd"):
+            return m.group(0)
         body = render(m.group("cmd"), int(m.group("rc") or 0))
         if body != m.group("body"):
             stale.append(m.group("cmd"))
@@ -62,8 +65,10 @@ def update(path: Path, check: bool) -> bool:
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    files = [Path(a) for a in argv if a != "--check"] or [ROOT / "README.md", ROOT / "reports" / "README.md"]
-    ok = all([update(f, check) for f in files if f.exists()])
+    only = next((a.split("=", 1)[1] for a in argv if a.startswith("--only=")), None)
+    names = [a for a in argv if a != "--check" and not a.startswith("--only=")]
+    files = [Path(a) for a in names] or [ROOT / "README.md", ROOT / "reports" / "README.md"]
+    ok = all([update(f, check, only) for f in files if f.exists()])
     return 0 if ok else 1
 
 
