@@ -59,7 +59,7 @@ def code_digest(root: Path | None = None) -> str:
     """sha256 over the harness's own files (bench/**/*.py and the shipped sweeps), path and content.
 
     It lets anyone check a row's `git_commit`: the digest of that commit's tree must equal the row's
-    (`commit_digest`; scripts/verify_provenance.py does it). A copied tree without .git has its digest too."""
+    (`commit_digest`; python -m bench provenance does it). A copied tree without .git has its digest too."""
     base = root or Path(__file__).resolve().parent
     files = [(f.relative_to(base).as_posix(), f) for f in base.rglob("*") if f.is_file()]
     return _digest([(rel, f.read_bytes()) for rel, f in files if _counts(rel)])
@@ -102,7 +102,7 @@ def provenance(cwd: Path | None = None) -> dict[str, object]:
                 "commit_source": "git", "code_digest": digest}  # fmt: skip
     if env:
         if not re.fullmatch(r"[0-9a-f]{40}", env):
-            # a short or mistyped sha cannot be checked later (scripts/verify_provenance.py): refuse it
+            # a short or mistyped sha cannot be checked later (python -m bench provenance): refuse it
             raise UserError(
                 f"BENCH_GIT_COMMIT must be the full 40-hex commit of this tree (git rev-parse HEAD), got {env!r}"
             )

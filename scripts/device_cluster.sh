@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 9's measurements on one GPU host with two or more GPUs (the device kind nvidia-h100-x2), in one go:
+# The multi-GPU measurements on one GPU host with two or more GPUs (the device kind nvidia-h100-x2), in one go:
 #   crash   a sweep with a sticky CUDA error (an illegal address) in the middle, --isolate
 #   gpu0    the default sweep (cuda + memcpy) through the cluster path on GPU 0 alone (--gpus 0)
 #   all     the same on every GPU of the host (--gpus all): wall time, interference and gate against gpu0
@@ -8,7 +8,7 @@
 #   gpu1    the same on GPU 1 alone: card to card against gpu0 (compare --by gpu_index)
 #   all2    --gpus all again, and three events-mode runs of the 1x3x3x3 points with memcpy in this process:
 #           with gpu0, all, inproc and gpu1, five default-sweep runs of one commit on one host (the gate's
-#           error-rate material, issue 13)
+#           error-rate material)
 # The kernel's tuning records are expected in .cache/bench/kernel-tuning (carried from a run on this GPU
 # model and driver), so no run here spends its time tuning and every card times the same launches.
 # Leaves $OUT/summary.txt (wall times and every analysis), $OUT/card_to_card.md and $OUT/runs.tgz (the run
@@ -81,17 +81,17 @@ PY
 for run in inproc gpu0 all; do
   [ -d "$R/$run" ] || continue
   say "== where the time goes: $run"
-  python3 scripts/phase_report.py "$R/$run" --by shape 2>&1 | tee -a "$S"
+  python3 python -m bench phases "$R/$run" --by shape 2>&1 | tee -a "$S"
 done
 if [ -d "$R/gpu0" ] && [ -d "$R/all" ]; then
   say "== interference: all against gpu0"
-  python3 scripts/interference.py "$R/gpu0" "$R/all" 2>&1 | tee -a "$S"
+  python3 reports/multi-gpu/recipes/interference.py "$R/gpu0" "$R/all" 2>&1 | tee -a "$S"
   say "== gate: gpu0 -> all"
   python3 -m bench gate "$R/gpu0" "$R/all" 2>&1 | tail -25 | tee -a "$S"
 fi
 if [ -d "$R/inproc" ] && [ -d "$R/gpu0" ]; then
   say "== data made ahead: gpu0 against inproc (both GPU 0)"
-  python3 scripts/interference.py "$R/inproc" "$R/gpu0" 2>&1 | tee -a "$S"
+  python3 reports/multi-gpu/recipes/interference.py "$R/inproc" "$R/gpu0" 2>&1 | tee -a "$S"
   python3 -m bench gate "$R/inproc" "$R/gpu0" 2>&1 | tail -25 | tee -a "$S"
 fi
 if [ -d "$R/gpu0" ] && [ -d "$R/gpu1" ]; then

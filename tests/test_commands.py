@@ -4,6 +4,7 @@ that import without the optional packages (cuda-python, TensorRT, NVML)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,7 @@ def test_the_commit_variable_is_used_where_git_cannot_answer(monkeypatch, tmp_pa
 
 
 def test_a_commits_code_digest_matches_the_digest_of_its_checked_out_tree(tmp_path):
-    """What scripts/verify_provenance.py relies on: the digest from git's objects equals the tree's own."""
+    """What python -m bench provenance relies on: the digest from git's objects equals the tree's own."""
     import shutil
 
     from bench.env import code_digest, commit_digest
@@ -125,3 +126,23 @@ def test_a_commits_code_digest_matches_the_digest_of_its_checked_out_tree(tmp_pa
     assert commit_digest(sha, repo) == code_digest(repo / "bench")
     (repo / "bench" / "point.py").write_text("# changed\n")
     assert commit_digest(sha, repo) != code_digest(repo / "bench")
+
+
+def test_provenance_verifies_committed_runs_and_names_the_commit_a_mislabelled_run_ran():
+    """`python -m bench provenance`: the H100 baseline's runs are their commit's code; the runs that name a
+    mistyped commit are not verified, and the line says whose code they ran."""
+    ok = subprocess.run([sys.executable, "-m", "bench", "provenance", "results/h100-rotated2-rounds1-2026-11-26"],
+                        cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0 and ok.stdout.strip().endswith("4 run(s), 0 not verified"), ok.stdout + ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "bench", "provenance", "results/h100-rotated-rounds1-2026-11-26"],
+                         cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1 and "the recorded commit is mistyped" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_phases_says_where_a_committed_run_spent_its_time():
+    run = "archive/results-v2/h100-x2-2026-11-26/20261126T190837Z-vm-ecb540ec734d.parquet"
+    out = subprocess.run([sys.executable, "-m", "bench", "phases", run, "--by", "shape"], cwd=ROOT,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "320 points (240 ok)" in out.stdout and "seconds per phase by shape:" in out.stdout
+    assert all(phase in out.stdout for phase in ("data", "build", "reference", "verify", "timing"))

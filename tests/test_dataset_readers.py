@@ -1,5 +1,5 @@
 """The results folder is one dataset: the readers users have read it with no options and agree, even with
-a run in progress (or killed) in the folder. (Issue 12: before schema 2, files differed in schema and a
+a run in progress (or killed) in the folder. (Before schema 2, files differed in schema and a
 journal in the folder broke every folder read; when schema 3 came, results/ mixed two versions until the
 older files moved to archive/.)"""
 

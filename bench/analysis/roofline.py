@@ -1,7 +1,7 @@
 """Which bound a Scale point runs into (the launch floor, device memory or the L2) and the time it allows.
 
 Pure: plain numbers in, a small dataclass out; no GPU, no pandas. The report (bench.report.bounds) calls
-`roofline` for the points under the copy, with the run's own measurements; scripts/kernel_targets.py for
+`roofline` for the points under the copy, with the run's own measurements; reports/kernel-tuning/recipes/kernel_targets.py for
 the kernel's misses.
 
 The model. A call costs a fixed floor plus the time to move its bytes through the slowest level::

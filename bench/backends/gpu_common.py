@@ -111,7 +111,7 @@ class GpuPreparedPoint(PreparedPoint):
         L2-resident) timed 7.5 us instead of 5.1 in every one-round run (archive/results-v2/h100-rounds1-2026-11-26),
         and a buffer allocated right after a 2 GiB allocation was freed was slow in 3 of 3 fresh processes;
         allocated after a throwaway of its own size had been filled and freed, it was fast in 3 of 3
-        (reports/gate/README.md, scripts/l2_placement_probe.py). In whole runs it helps but does not cure:
+        (reports/gate/README.md, the L2 placement probe). In whole runs it helps but does not cure:
         that point took 6.2-6.3 us in six primed runs (archive/results-v2/h100-primed-2026-11-26). Why is not known;
         it costs a cudaMalloc, a memset and a cudaFree per buffer, once per prepared point."""
         from bench.gpu.cuda import DeviceBuffer, memset_async

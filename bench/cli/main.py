@@ -1,5 +1,5 @@
 """`python -m bench` (or the `scale-bench` console script): plan, run, env, compare, gate, report, selfcheck,
-tuning, versions.
+tuning, versions, phases, provenance.
 
 Each command is argument setup plus a plain `run(args) -> exit code` that tests call directly. User
 errors (UserError, a flag argparse refuses, a disk that fills up) become one `error:` line and exit code
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import re
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ COMMANDS = {
     "report": "bench.cli.report",
     "selfcheck": "bench.cli.selfcheck",
     "tuning": "bench.cli.tuning",
+    "phases": "bench.cli.phases",
+    "provenance": "bench.cli.provenance",
     "versions": "bench.cli.versions",
 }
 # A write that failed because the disk or a quota is full, or a file size limit was reached: the user's to
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): what it wanted was written, the rest is not asked for
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except OSError as exc:
         if exc.errno not in FULL:
             raise

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13's material from ONE card in one lease: repeated default-sweep runs (graph), events-mode runs
+# The gate's error-rate material from ONE card in one lease: repeated default-sweep runs (graph), events-mode runs
 # of the 1x3x3x3 points, and default-sweep runs with one round (what the default's three rounds cost).
 # The kernel's tuning records travel with the tree (.cache/bench/kernel-tuning, same GPU model, driver
 # and generator), so every run times the same launches. Each item of PLAN runs only if its estimated

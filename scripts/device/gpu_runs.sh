@@ -23,7 +23,7 @@ run python3 -m bench run --sweep bandwidth --out "results/bandwidth-${name}-${da
 mkdir -p "reports/kernel-tuning"
 run python3 -m bench tuning export --out "reports/kernel-tuning/${name}-launches.json"
 second=$(ls -t "$res"/*.parquet | head -1)
-run python3 scripts/kernel_targets.py "$second"
+run python3 reports/kernel-tuning/recipes/kernel_targets.py "$second"
 tar czf "$OUT/${name}-results.tgz" results/*-"${day}" "reports/kernel-tuning/${name}-records.json" \
   .cache/bench/kernel-tuning 2>>"$log"
 ls -la "$OUT" | tee -a "$log"

@@ -1,4 +1,4 @@
-"""The error-rate replay (bench.analysis.error_rates, as scripts/gate_error_rates.py runs it): repeats
+"""The error-rate replay (bench.analysis.error_rates, as reports/gate/recipes/gate_error_rates.py runs it): repeats
 found by commit and comparable group, every kind of split with the noise each is given, the same table on
 every run (seeded), and a slowdown injected into the estimates equal to one injected into the samples."""
 

@@ -1,4 +1,4 @@
-"""Issue 4's done-when, through the command line: TensorRT-RTX builds every valid point of the seed and
+"""Through the command line: TensorRT-RTX builds every valid point of the seed and
 smoke sweeps ahead of time with no GPU, and invalid points become failed rows with TensorRT's message."""
 
 from __future__ import annotations

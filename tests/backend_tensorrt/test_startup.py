@@ -83,7 +83,7 @@ def test_cli_refuses_an_unwritable_cache_dir_before_any_point(tmp_path: Path, ca
 def test_cli_refuses_to_execute_without_a_gpu(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 8: this used to exit 0 with every row failed. The GPU probe is told there is none, so the
+    """This used to exit 0 with every row failed. The GPU probe is told there is none, so the
     test means the same on a GPU host."""
     from bench.gpu import cuda
 

@@ -1,4 +1,4 @@
-"""Report rendering time for 10,000 rows (issue 5: at most 15 s on CI). Run by `nox -s perf`
+"""Report rendering time for 10,000 rows (at most 15 s on CI). Run by `nox -s perf`
 (pytest --benchmark-only); the normal test run skips it (--benchmark-skip)."""
 
 from __future__ import annotations
@@ -42,4 +42,4 @@ def rows() -> pd.DataFrame:
 def test_report_10k_rows(benchmark, rows: pd.DataFrame, tmp_path: Path) -> None:
     path = benchmark.pedantic(report, args=(rows, tmp_path), kwargs={"sides_by": "gpu_name"}, rounds=2, iterations=1)
     assert path.exists()
-    assert benchmark.stats.stats.max < 15.0, "issue 5: a 10,000-row report renders in at most 15 s"
+    assert benchmark.stats.stats.max < 15.0, "a 10,000-row report renders in at most 15 s"

@@ -48,6 +48,7 @@ def recipe_digest() -> str:
     here = Path(__file__).resolve().parent
     return hashlib.sha256(b"".join((here / name).read_bytes() for name in RECIPE_FILES)).hexdigest()[:16]
 
+
 AOT = "aot"  # the 'GPU' of an engine built ahead of time without one
 
 

@@ -1,6 +1,6 @@
 """Measure the regression gate's error rates on real repeated runs: false alarms and power, as markdown.
 
-    python scripts/gate_error_rates.py RESULTS... [--profile PROFILE_OR_RUNS]... [--threshold 3%] [--alpha 0.01]
+    python reports/gate/recipes/gate_error_rates.py RESULTS... [--profile PROFILE_OR_RUNS]... [--threshold 3%] [--alpha 0.01]
 
 RESULTS are results files or folders (bench.results.load); every set of repeated runs in them is split
 every way into base and candidate and replayed through the gate's own code with injected slowdowns

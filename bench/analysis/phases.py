@@ -1,7 +1,5 @@
 """Where a run spends its time, per phase, from its rows' `phase_s` (data, build, reference, verify, timing).
 
-    python scripts/phase_report.py RESULTS... [--by shape]
-
 Per run: the seconds each phase took summed over points, and its share; "other" is what the points took
 beyond their phases (the memory check, building the row); the run's wall time (first point started to
 last point finished) beside the points' summed time, whose ratio is how many points ran at once. Where a
@@ -11,12 +9,8 @@ that overlapped the previous point, so the phases can add up to more than the po
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
 
-from bench.results import load
 from bench.results.schema import PHASES
 
 
@@ -58,15 +52,3 @@ def report(df: pd.DataFrame, by: str | None) -> str:
                 "",
             ]
     return "\n".join(lines)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("results", nargs="+", type=Path, help="results files or folders")
-    ap.add_argument("--by", help="also split each run by this column (e.g. shape, precision, backend)")
-    args = ap.parse_args()
-    print(report(load(args.results), args.by))
-
-
-if __name__ == "__main__":
-    main()

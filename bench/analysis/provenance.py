@@ -1,14 +1,13 @@
-"""Check every run's recorded commit against its code: the digest of bench/ at `git_commit` must equal
-the `code_digest` the run recorded. A mismatch means the row's commit is not the code that ran (a
-stale BENCH_GIT_COMMIT, uncommitted changes, or a commit written in by hand after the fact).
-
-Usage: python scripts/verify_provenance.py [RESULTS...]   (default: results/); exit 1 on any mismatch.
+"""Check every run's recorded commit against its code: the digest of bench/ at `git_commit` must equal the
+`code_digest` the run recorded. A mismatch means the row's commit is not the code that ran (a stale
+BENCH_GIT_COMMIT, uncommitted changes, or a commit written in by hand after the fact). Where a run's
+label is wrong but its code is a commit's exactly (a mistyped commit, a tree copied with a stale .git),
+the verdict says which commit.
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from bench.env import commit_digest
 from bench.results import load
@@ -38,7 +37,8 @@ def _code_of_later_commit(commit: str, digest: str, most: int = 100) -> str:
     return ""
 
 
-def main(paths: list[str]) -> int:
+def verify(paths: list[str]) -> int:
+    """One line per run with its verdict, then the count; the number of runs not verified."""
     df = load(paths or ["results"])
     bad = 0
     runs = df.groupby("run_id", sort=True).agg(
@@ -60,8 +60,4 @@ def main(paths: list[str]) -> int:
         bad += verdict != "ok"
         print(f"{run_id}  {str(r.commit)[:12]} ({r.source})  digest {r.digest}  {verdict}")
     print(f"{len(runs)} run(s), {bad} not verified")
-    return 1 if bad else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    return bad

@@ -1,5 +1,5 @@
-"""Tables of scripts/l2_placement_probe.py's output (TSV, as committed under reports/gate/):
-`python scripts/probe_summary.py FILE.tsv`.
+"""Tables of the L2 placement probe's output (`git show e6bcf38:scripts/l2_placement_probe.py`; removed since) (TSV, as committed under reports/gate/):
+`python reports/gate/recipes/probe_summary.py FILE.tsv`.
 
 For a file of several processes (lines `# prime MODE` start each): the first timing of each point in each
 process, by priming mode and by what the process timed first (`--before`). For one process: each point's median µs by pass and padding blocks, and the

@@ -1,5 +1,5 @@
 """A run's rows in the order they ran: backend, point, status, where a failure came from, attempts, the
-worker (process) that ran it, and the error. `python scripts/list_run.py RUN.parquet`"""
+worker (process) that ran it, and the error. `python reports/multi-gpu/recipes/list_run.py RUN.parquet`"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The points whose median moves most from run to run, in repeated runs of one thing:
-`python scripts/noisy_points.py RESULTS... [--top 12]`.
+`python reports/gate/recipes/noisy_points.py RESULTS... [--top 12]`.
 
 Per gated point (memcpy, the yardstick, left out): its runs' medians (µs, in time order) and the
 standard deviation of their logs, largest first, with how many points of all have a run-to-run sd

@@ -1,6 +1,6 @@
 """Replay the cases where a gate or comparison used to give the wrong answer, through the real CLI.
 
-    python scripts/gate_hostile_cases.py --h100 RUNS --h200 RUNS --cpu RUNS --events RUNS --two-gpu RUN \
+    python reports/gate/recipes/gate_hostile_cases.py --h100 RUNS --h200 RUNS --cpu RUNS --events RUNS --two-gpu RUN \
         [--work DIR] > reports/gate/hostile-cases.md
 
 Each case is built from committed runs (the paths are arguments: the one-buffer-set folders move to

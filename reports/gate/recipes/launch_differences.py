@@ -1,5 +1,5 @@
 """How many cuda points ran different kernel launches in different runs of a results folder (a re-tuned
-kernel): `python scripts/launch_differences.py RESULTS...`. Launch = the row's `kernel_config` without
+kernel): `python reports/gate/recipes/launch_differences.py RESULTS...`. Launch = the row's `kernel_config` without
 how it was chosen (`source`)."""
 
 from __future__ import annotations

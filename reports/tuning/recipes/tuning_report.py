@@ -1,6 +1,6 @@
 """What the kernel's tuner chose, against what it could have chosen: a report recipe.
 
-  python scripts/tuning_report.py --scan SCAN.jsonl --runs RUN.parquet [RUN.parquet ...]
+  python reports/tuning/recipes/tuning_report.py --scan SCAN.jsonl --runs RUN.parquet [RUN.parquet ...]
 
 For every cuda point of the runs: the launch each run ran (`kernel_config`), and from the scan (`bench
 tuning scan`: every candidate timed on that point, same GPU model, same timing) that launch's median

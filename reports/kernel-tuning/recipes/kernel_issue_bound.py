@@ -14,7 +14,7 @@ and removes instructions), and memory and issue overlap imperfectly as their tim
 other, so a kernel whose issue time is a large share of the copy's time falls short of the copy
 although neither bound alone says so.
 
-Usage: python scripts/kernel_issue_bound.py RUN.parquet [--precision int8] [--min-mib 64]
+Usage: python reports/kernel-tuning/recipes/kernel_issue_bound.py RUN.parquet [--precision int8] [--min-mib 64]
 """
 
 from __future__ import annotations

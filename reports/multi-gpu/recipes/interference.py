@@ -1,6 +1,6 @@
 """Do points timed side by side on several GPUs of one host time as they do alone?
 
-    python scripts/interference.py ALONE_RUN MULTI_RUN [--floor-us 50]
+    python reports/multi-gpu/recipes/interference.py ALONE_RUN MULTI_RUN [--floor-us 50]
 
 ALONE_RUN: the sweep on one GPU (e.g. `--gpus 0`); MULTI_RUN: the same sweep on all GPUs (`--gpus all`),
 same commit, same host. Per point, the ratio of medians multi / alone; printed: the median |ratio - 1|
@@ -14,9 +14,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from proof_figures import repeatability  # scripts/, first on the path of `python scripts/interference.py`
+import pandas as pd
 
 from bench.results import load
+
+
+def repeatability(a: pd.DataFrame, b: pd.DataFrame, floor_us: float = 50.0) -> tuple[float, int, float]:
+    """Median and 90th percentile of |B/A - 1| over the points both ran, with medians of at least floor_us."""
+    cols = ["point_key", "backend", "median_us"]
+    j = a[a.status == "ok"][cols].merge(b[b.status == "ok"][cols], on=["point_key", "backend"], suffixes=("_a", "_b"))
+    j = j[(j.median_us_a >= floor_us) & (j.median_us_b >= floor_us)]
+    rel = (j.median_us_b / j.median_us_a - 1).abs()
+    return float(rel.median()), len(j), float(rel.quantile(0.9)) if len(j) else float("nan")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
-"""Issue 11's table, re-measured: one column per run of the default sweep (cuda + memcpy, graph mode).
+"""The kernel's targets table, re-measured: one column per run of the default sweep (cuda + memcpy, graph mode).
 
-    python scripts/issue11_table.py RUN.parquet [RUN.parquet ...]
+    python reports/kernel-tuning/recipes/kernel_table.py RUN.parquet [RUN.parquet ...]
 
 Rows (the issue's): the cuda kernel's lowest % of memcpy (`pct_of_memcpy`: bandwidth over the copy's of
 the same tensor) at tensors of 64 MiB or more in fp32/fp16/bf16, and the median of those points; int8

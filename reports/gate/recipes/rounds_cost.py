@@ -1,5 +1,5 @@
 """What interleaved rounds do on a GPU: run time and the per-round medians of chosen points, from
-committed runs: `python scripts/rounds_cost.py RESULTS... [--shape 8x128x56x56] [--precision fp32]`.
+committed runs: `python reports/gate/recipes/rounds_cost.py RESULTS... [--shape 8x128x56x56] [--precision fp32]`.
 
 Prints, per results folder (runs grouped by their number of rounds): how long each run took (its first
 point's start to its last point's end, start-up excluded) and the seconds its points spent timing; then,

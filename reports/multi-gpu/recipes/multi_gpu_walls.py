@@ -1,6 +1,6 @@
 """Wall time of the default sweep on one GPU and on every GPU of a host, from the device's own clock.
 
-    python scripts/multi_gpu_walls.py WALLS.tsv RESULTS...
+    python reports/multi-gpu/recipes/multi_gpu_walls.py WALLS.tsv RESULTS...
 
 WALLS.tsv is what scripts/device_cluster.sh wrote as each command ran (name, exit code, start and end
 in seconds since the epoch); RESULTS are the runs those commands wrote. Per run: the whole command's

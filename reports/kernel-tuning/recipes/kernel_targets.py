@@ -1,7 +1,7 @@
-"""Issue 11's table for a run of the default sweep with the `cuda` and `memcpy` backends, with the
+"""The kernel's targets for a run of the default sweep with the `cuda` and `memcpy` backends, with the
 roofline bound (bench/analysis/roofline.py) of every point under its target.
 
-  PYTHONPATH=. python3 scripts/kernel_targets.py results/<run>.parquet
+  PYTHONPATH=. python3 reports/kernel-tuning/recipes/kernel_targets.py results/<run>.parquet
 
 Targets, in the harness's pct_of_memcpy (bandwidth over the copy's of the same tensor), for tensors of
 64 MiB or more: fp32/fp16/bf16 >= 97 in every mode and axis; int8 UNIFORM and CHANNEL >= 95; int8
