@@ -33,13 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="a new folder for every run and the manifest (default: results/versions/<UTC time>)")  # fmt: skip
     parser.add_argument("--report", metavar="PATH", type=Path,
-                        help="also write the report here (it is always written to DIR/versions.md)")  # fmt: skip
+                        help="also write the report here (it is always written to DIR/_versions.md)")  # fmt: skip
     parser.add_argument("--envs", default=".cache/bench/versions", metavar="DIR",
                         help="where environments are cached (default: %(default)s)")  # fmt: skip
     parser.add_argument("--build-only", action="store_true",
                         help="build without executing, even where a version's engines could run here")  # fmt: skip
     parser.add_argument("--report-from", metavar="DIR", type=Path,
-                        help="write the report of an existing versions folder (its runs and versions.json) again, "
+                        help="write the report of an existing versions folder (its runs and _versions.json) again, "
                              "installing and running nothing")  # fmt: skip
     parser.add_argument("--build-threshold", default="10%",
                         help="a build-time change smaller than this is never called slower or faster (default %(default)s)")  # fmt: skip
@@ -93,7 +93,7 @@ def rerender(args: argparse.Namespace) -> int:
     from bench.versions import report, session
 
     if args.specs:
-        raise UserError("--report-from reads the SPECs from the folder's versions.json: give no SPEC with it")
+        raise UserError("--report-from reads the SPECs from the folder's _versions.json: give no SPEC with it")
     threshold = parse_fraction(args.build_threshold, "--build-threshold")
     check_writable(args.report, "--report")
     folder = args.report_from

@@ -1,4 +1,4 @@
-"""The versions report: one markdown page from a versions folder (its runs and versions.json).
+"""The versions report: one markdown page from a versions folder (its runs and _versions.json).
 
 Every figure on the page is computed here from the rows of the runs the manifest names; nothing is typed
 in. Sections: what was compared and how, one line per version (what ran here, its selfcheck, the packages

@@ -11,7 +11,7 @@ Order of work, every refusal before any run:
    what the machine does meanwhile hits every version alike; timing cache off (each build times its
    tactics afresh) and a fresh engine cache per run (every engine is built, never read back). Each run
    is a plain `bench run` in the version's environment, with the snapshot's code, into one folder;
-5. the manifest (versions.json in that folder), rewritten after every run, says which run is which SPEC.
+5. the manifest (_versions.json in that folder), rewritten after every run, says which run is which SPEC.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from bench.errors import UserError
 from bench.versions import envs, harness, installer
 from bench.versions.spec import Spec
 
-MANIFEST = "versions.json"
-SUMMARY = "versions.md"
+# Everything but the runs starts with '_': the folder is under results/, and dataset readers (pyarrow,
+# pandas) skip names starting with '_' or '.', so the folder still reads as runs alone.
+MANIFEST = "_versions.json"
+SUMMARY = "_versions.md"
 
 
 @dataclass
@@ -150,7 +152,7 @@ def check(v_env: envs.Environment, found: dict, h: harness.Harness, force_build_
 
 def selfcheck(version: Version, h: harness.Harness, out: Path) -> None:
     """`bench selfcheck` in the version's environment; its summary line ('10 passed, 0 failed, 27 not run')."""
-    path = out / "selfcheck" / f"{version.spec.label}.md"
+    path = out / "_selfcheck" / f"{version.spec.label}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([str(version.env.python), "-m", "bench", "selfcheck", "--out", str(path)], cwd=h.code,
                           env=_in_env(version.env, h), capture_output=True, text=True, timeout=1800)  # fmt: skip
@@ -162,7 +164,7 @@ def selfcheck(version: Version, h: harness.Harness, out: Path) -> None:
 
 def one_run(version: Version, h: harness.Harness, sweep: str, out: Path, scratch: Path, build: int) -> dict:
     """`bench run` of the sweep in the version's environment, timing cache off, a fresh engine cache."""
-    logs = out / "logs"
+    logs = out / "_logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{version.spec.label}-build{build}.log"
     before = set(out.glob("*.parquet"))
