@@ -12,19 +12,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench.point import Point
 from bench.precision import info as precision_info
 
 SAFETY = 0.9  # use at most this share of what is free
-
-
-@dataclass(frozen=True)
-class Footprint:
-    host_bytes: int
-    device_bytes: int
 
 
 def host_bytes(point: Point, *, makes_input: bool = True, runs: bool = True) -> int:

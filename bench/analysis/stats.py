@@ -106,14 +106,6 @@ def fit_prior(s2: np.ndarray, df: np.ndarray, scale: np.ndarray | None = None) -
     return s0sq, d0
 
 
-def moderated_variance(s2: np.ndarray, df: np.ndarray, prior_s2: np.ndarray, prior_df: float) -> np.ndarray:
-    """Posterior variance: the prior counts as prior_df degrees of freedom beside each point's own df."""
-    s2 = np.where(np.asarray(df) > 0, np.asarray(s2, dtype=np.float64), 0.0)
-    if np.isinf(prior_df):
-        return np.broadcast_to(np.asarray(prior_s2, dtype=np.float64), s2.shape).copy()
-    return (prior_df * np.asarray(prior_s2) + np.asarray(df) * s2) / (prior_df + np.asarray(df))
-
-
 def t_upper_p(t: np.ndarray, df: np.ndarray) -> np.ndarray:
     """P(T >= t) for Student's t with df degrees of freedom (df may be inf: the normal)."""
     t = np.asarray(t, dtype=np.float64)

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from bench import mdtable
 from bench.analysis.compare import Comparison
-from bench.analysis.rule import NO_VERDICT, VERDICTS
+from bench.analysis.rule import VERDICTS
 from bench.analysis.sides import GROUP
 from bench.comparability import TIMING_MEANING
 
@@ -377,13 +377,6 @@ def comparison_text(comp: Comparison, fmt: str) -> str:
     if fmt == "csv":
         return comp.points.to_csv(index=False)
     return strict_json(comparison_dict(comp))
-
-
-def no_verdict_share(comp: Comparison) -> float:
-    """The share of points the data decided nothing about (undecided or ambiguous)."""
-    if not len(comp.points):
-        return float("nan")
-    return float(comp.points["verdict"].isin(NO_VERDICT).mean())
 
 
 def sides_frame(comps: list[Comparison]) -> pd.DataFrame:

@@ -157,7 +157,3 @@ def warnings_table(df: pd.DataFrame, runs: dict[str, str], limit: int = 20) -> s
         markdown(["warning", "rows", "runs"], ([t, r.rows, r.runs] for t, r in g.head(limit).iterrows()), ("rows",))
         + more
     )
-
-
-def sides_table(values: dict[str, str], column: str) -> str:
-    return markdown(["label", column], ([label, value] for value, label in values.items()))

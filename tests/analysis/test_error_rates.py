@@ -63,7 +63,8 @@ def test_no_repeats_measure_nothing() -> None:
     assert error_rates.measure(make_run(POINTS, seed=1), DecisionRule()) == []
 
 
-def test_the_script_runs_the_module(tmp_path: Path) -> None:
+def test_the_recipe_runs_the_module(tmp_path: Path) -> None:
+    import os
     import subprocess
     import sys
 
@@ -71,8 +72,10 @@ def test_the_script_runs_the_module(tmp_path: Path) -> None:
 
     for i in range(2):
         write_run(make_run(POINTS, seed=i, run_id=f"s{i}", run_noise=0.002), tmp_path / f"s{i}.parquet")
-    script = Path(__file__).resolve().parents[2] / "scripts" / "gate_error_rates.py"
+    root = Path(__file__).resolve().parents[2]
+    script = root / "reports" / "gate" / "recipes" / "gate_error_rates.py"
     done = subprocess.run([sys.executable, str(script), str(tmp_path), "--max-splits", "1", "--points-per-split", "1",
-                           "--factors", "10%"], capture_output=True, text=True)  # fmt: skip
+                           "--factors", "10%"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "| 1 vs 1, default profile | 1 |" in done.stdout
