@@ -113,6 +113,20 @@ def test_any_records_are_taken_or_reported_and_what_is_taken_makes_a_results_fil
         writer.close()
 
 
+def test_an_integer_no_column_can_hold_is_reported_and_its_point_runs_again(real_records, tmp_path):
+    """Found by the property above: a count past int64 (valid JSON, valid checksum) broke resume."""
+    rows = [r for r in real_records if r["kind"] == "row"]
+    bad = json.loads(json.dumps(rows[0]))
+    bad["row"]["numel"] = 2**70
+    with Journal.create(journal_path(tmp_path, RUN_ID), {"run_id": RUN_ID, "identity": {}}) as journal:
+        journal.append(bad)
+        journal.append(rows[1])
+    writer, contents = RunWriter.resume(tmp_path, RUN_ID)
+    writer.close()
+    assert [m.split(":")[0] for m in contents.damaged] == ["line 2"]
+    assert writer.finished() == {point_id(rows[1]["row"])}
+
+
 def test_the_records_a_run_writes_are_all_taken(real_records, tmp_path):
     """The other side of the property: nothing a real run writes is reported as damaged."""
     with Journal.create(journal_path(tmp_path, RUN_ID), {"run_id": RUN_ID, "identity": {}}) as journal:

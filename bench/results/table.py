@@ -86,7 +86,7 @@ def rows_to_table(rows: list[dict], columns: dict[str, pa.DataType] | None = Non
         try:
             values = [_convert(r.get(name), dtype) for r in rows]
             arrays.append(pa.array(values, type=dtype))
-        except (TypeError, ValueError, pa.ArrowInvalid) as exc:
+        except (TypeError, ValueError, OverflowError, pa.ArrowInvalid) as exc:  # e.g. an int past int64
             raise TypeError(f"column {name!r} ({dtype}): {exc}") from exc
     if columns is COLUMNS:
         return pa.Table.from_arrays(arrays, schema=SCHEMA)
