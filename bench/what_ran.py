@@ -44,7 +44,7 @@ def launch_label(config: Mapping[str, Any]) -> str:
 
 
 @lru_cache(maxsize=256)
-def _json_field(text: str | None, key: str) -> str | None:
+def json_field(text: str | None, key: str) -> str | None:
     if not text:
         return None
     try:
@@ -69,10 +69,10 @@ def label(row: Mapping[str, Any]) -> str | None:
     if backend == "cuda":
         if not config:
             return None
-        generator = _json_field(row.get("environment"), "kernel_generator")
+        generator = json_field(row.get("environment"), "kernel_generator")
         return f"kernel {(generator or 'unknown')[:8]} {launch_label(config)}"
     if backend.startswith("tensorrt"):
-        digest = _json_field(row.get("builder_settings"), "engine_digest")
+        digest = json_field(row.get("builder_settings"), "engine_digest")
         if digest:
             return f"engine {digest[:12]}"
         layers = row.get("layer_info")

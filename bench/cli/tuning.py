@@ -91,12 +91,12 @@ def _from_store(args: argparse.Namespace) -> launch_sets.LaunchSet:
 def launches_from_results(paths: tuple[str, ...]) -> launch_sets.LaunchSet:
     """The launches the cuda rows of these results ran (read once per process)."""
     from bench.results import load
-    from bench.what_ran import _json_field
+    from bench.what_ran import json_field
 
     rows = load(list(paths))
     records: list[dict[str, Any]] = rows.to_dict("records")
     for row in records:
-        row["kernel_generator"] = _json_field(row.get("environment"), "kernel_generator")
+        row["kernel_generator"] = json_field(row.get("environment"), "kernel_generator")
     return launch_sets.from_rows(records, ", ".join(paths))
 
 
