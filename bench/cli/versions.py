@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bench.cli.compare import check_writable, parse_fraction
     from bench.sweepfile import load_sweep
-    from bench.versions import report, session
+    from bench.versions import session
     from bench.versions.spec import parse_all
 
     if args.report_from is not None:
@@ -73,12 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: finished runs are kept in {out}{tail}")
         return 130
     del sweep
-    path = report.write(out, manifest, out / session.SUMMARY, threshold)
-    print(f"report: {path}")
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(path.read_text())
-        print(f"report: {args.report}")
+    _report(out, manifest, threshold, args.report)
     s = manifest["seconds"]
     print(f"took {s['environments']:.1f} s for environments ({s['installs']} installs), "
           f"{s['probe_and_selfcheck']:.1f} s to probe and selfcheck, {s['runs']:.1f} s for the runs")  # fmt: skip
@@ -90,7 +85,7 @@ def rerender(args: argparse.Namespace) -> int:
     import json
 
     from bench.cli.compare import check_writable, parse_fraction
-    from bench.versions import report, session
+    from bench.versions import session
 
     if args.specs:
         raise UserError("--report-from reads the SPECs from the folder's _versions.json: give no SPEC with it")
@@ -103,10 +98,17 @@ def rerender(args: argparse.Namespace) -> int:
         raise UserError(f"--report-from {folder}: no readable {session.MANIFEST} there ({exc})") from None
     if not all(v.get("runs") for v in manifest.get("versions", [])):
         raise UserError(f"--report-from {folder}: some version has no finished run yet; nothing to compare")
+    _report(folder, manifest, threshold, args.report)
+    return 0
+
+
+def _report(folder: Path, manifest: dict, threshold: float, copy_to: Path | None) -> None:
+    """The folder's report (its _versions.md), and a copy at --report where one was asked for."""
+    from bench.versions import report, session
+
     path = report.write(folder, manifest, folder / session.SUMMARY, threshold)
     print(f"report: {path}")
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(path.read_text())
-        print(f"report: {args.report}")
-    return 0
+    if copy_to:
+        copy_to.parent.mkdir(parents=True, exist_ok=True)
+        copy_to.write_text(path.read_text())
+        print(f"report: {copy_to}")
