@@ -184,14 +184,14 @@ class KernelTuner:
         t0 = time.perf_counter()
         if len(configs) == 1:
             cands = [tuning.Candidate(configs[0].as_dict(), configs[0].label())]
-            record = self._record(point, cls.key, identity, cands, 0, 0.0, "checked", untimed_ok=True)
-            return replace(record, point_key=point.problem.point.key)
+            return self._record(point, cls.key, identity, cands, 0, 0.0, "checked", for_point=True, untimed_ok=True)
         cands = _candidates(
             configs, time_launches(point, configs, tuning.CHECK_ROUNDS, self.run_timing), tuning.CHECK_ROUNDS
         )
         chosen = tuning.decide(cands)
-        record = self._record(point, cls.key, identity, cands, chosen, time.perf_counter() - t0, "checked")
-        return replace(record, point_key=point.problem.point.key)
+        return self._record(
+            point, cls.key, identity, cands, chosen, time.perf_counter() - t0, "checked", for_point=True
+        )
 
     def _record(
         self,
@@ -203,8 +203,10 @@ class KernelTuner:
         seconds: float,
         source: str,
         *,
+        for_point: bool = False,
         untimed_ok: bool = False,
     ) -> store.TuningRecord:
+        """The record of a decision: the class's (``for_point`` False) or this point's."""
         p, device = point.problem.point, point.device
         if not untimed_ok and not cands[chosen].timed:
             raise ValueError(f"kernel tuning chose an untimed candidate for {p.label()}")
@@ -233,6 +235,7 @@ class KernelTuner:
             chosen=cands[chosen].config,
             source=source,
             tuning_s=seconds,
+            point_key=p.key if for_point else None,
         )
 
     def _save(self, identity: store.GpuIdentity, record: store.TuningRecord) -> None:
