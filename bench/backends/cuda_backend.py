@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -29,6 +30,18 @@ if TYPE_CHECKING:
 _CTYPES = {"u64": ctypes.c_uint64, "u32": ctypes.c_uint32, "f32": ctypes.c_float}
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """One configuration compiled and laid out for a point: a launch once buffer pointers are given."""
+
+    kernel: Any
+    grid: int
+    block: int
+    buffers: list[DeviceBuffer]  # input, output, weights: the pointers a copy of the buffers replaces
+    scalars: list[tuple[str, Any]]
+    details: dict[str, Any]
+
+
 class CudaScalePoint(GpuPreparedPoint):
     """Input and weights uploaded once, the kernel compiled (cached), tuned where its class is new, and
     its launch packed once."""
@@ -37,6 +50,7 @@ class CudaScalePoint(GpuPreparedPoint):
         super().__init__(problem, device)
         p = problem.point
         self._weights: dict[tuple[str, int], list[DeviceBuffer]] = {}
+        self._plans: dict[kernels.KernelConfig, _Plan] = {}
         try:
             expected = int(np.prod(reference.weight_shape(p.shape, p.mode, p.channel_axis)))
             for name in ("shift", "scale", "power"):
@@ -104,24 +118,29 @@ class CudaScalePoint(GpuPreparedPoint):
     def bind_many(
         self, configs: list[kernels.KernelConfig], moved: dict[int, int] | None = None
     ) -> list[tuple[Any, dict[str, Any]]]:
-        """`bind` for several configurations, compiled together (NVRTC on a few threads)."""
+        """`bind` for several configurations, the new ones compiled together (NVRTC on a few threads)."""
+        self._plan(configs)
+        return [self._bind_plan(self._plans[config], moved) for config in configs]
+
+    def _plan(self, configs: list[kernels.KernelConfig]) -> None:
+        """Compile and lay out each configuration not planned yet: what a launch of it needs but the
+        buffer pointers. A rotated sample binds the same plan to up to a thousand copies of the
+        buffers; planning once keeps that to packing pointers."""
         from bench.gpu import cuda
 
-        plans = []
-        for config in configs:
+        new = [c for c in dict.fromkeys(configs) if c not in self._plans]
+        if not new:
+            return
+        specs = []
+        for config in new:
             layout, eff = self._layout_of(config), self.effective(config)
-            spec = kernels.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)
-            plans.append((layout, eff, spec))
+            specs.append((layout, eff, kernels.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)))
         compiled = cuda.compile_kernels(
-            [kernels.kernel_source(spec) for _, _, spec in plans], kernels.KERNEL_NAME, self.device.arch
+            [kernels.kernel_source(spec) for _, _, spec in specs], kernels.KERNEL_NAME, self.device.arch
         )
-        out = []
-        for (layout, eff, spec), kernel in zip(plans, compiled, strict=True):
+        for config, (layout, eff, spec), kernel in zip(new, specs, compiled, strict=True):
             launch = kernels.launch_config(layout, eff, self.device.sm_count, self.device.max_threads_per_sm)
-            bufs = self._weight_buffers(layout)
-            args = [((moved or {}).get(b.ptr, b.ptr), ctypes.c_void_p) for b in (self.x, self.out, *bufs)]
             scalars = kernels.kernel_args(layout, launch, *self._io_scales, self._uniform)
-            args += [(v, _CTYPES[kind]) for kind, v in scalars]
             details = {
                 **eff.as_dict(),
                 "weights": layout.weights,
@@ -134,8 +153,15 @@ class CudaScalePoint(GpuPreparedPoint):
                 "nan_safe": spec.nan_safe,
                 "family": kernels.FAMILY,
             }
-            out.append((kernel.bind(launch.grid, launch.block, args), details))
-        return out
+            buffers = [self.x, self.out, *self._weight_buffers(layout)]
+            self._plans[config] = _Plan(kernel, launch.grid, launch.block, buffers, scalars, details)
+
+    @staticmethod
+    def _bind_plan(plan: _Plan, moved: dict[int, int] | None) -> tuple[Any, dict[str, Any]]:
+        moved = moved or {}
+        args = [(moved.get(b.ptr, b.ptr), ctypes.c_void_p) for b in plan.buffers]
+        args += [(v, _CTYPES[kind]) for kind, v in plan.scalars]
+        return plan.kernel.bind(plan.grid, plan.block, args), plan.details
 
     def _layout_of(self, config: kernels.KernelConfig) -> kernels.ScaleLayout:
         return self.layouts[config.variant if config.variant in self.layouts else "vector"]

@@ -39,17 +39,20 @@ def tuning_settings(run: TimingSettings) -> TimingSettings:
     return replace(run, warmup_s=0.005, min_samples=5, min_time_s=0.01, max_time_s=0.05, target_noise=0.005, rounds=1)
 
 
+INTERLEAVED_BUDGET_S = 0.004  # seconds of samples per launch and round, timed interleaved in one graph
+INTERLEAVED_REPLAYS = (12, 200)  # replays per round at least, at most
+
+
 def time_launches(
     point: CudaScalePoint, configs: list[kernels.KernelConfig], rounds: int, run_timing: TimingSettings
 ) -> list[list[float] | str]:
     """Each configuration timed on the point's own (rotated) buffers with the run's timing method, in
-    ``rounds`` interleaved rounds: its samples (pooled over the rounds), or the error that stopped it.
-    A configuration that does not compile or run is a candidate with its error, not the end of the
-    tuning."""
+    ``rounds`` rounds: its samples (pooled over the rounds), or the error that stopped it. A
+    configuration that does not compile or run is a candidate with its error, not the end of the
+    tuning. Graph timing (warm or rotated L2) times them all interleaved in one graph
+    (bench.timing.interleaved); event timing and a flushed L2 time each one with the point's own loop."""
     from bench.gpu.cuda import CudaError
-    from bench.timing.device import measure
 
-    settings = tuning_settings(run_timing)
     out: list[list[float] | str] = [[] for _ in configs]
     try:
         point.bind_many(configs)  # compiled together, on a few threads
@@ -59,6 +62,54 @@ def time_launches(
                 point.bind(cfg)
             except (CudaError, ValueError) as one:
                 out[i] = f"{type(one).__name__}: {one}"
+    runnable = [i for i, o in enumerate(out) if not isinstance(o, str)]
+    if run_timing.method == "graph" and not run_timing.l2_flush and runnable:
+        try:
+            samples = _interleaved(point, [configs[i] for i in runnable], rounds, run_timing)
+        except (CudaError, RuntimeError) as exc:
+            store.announce(f"kernel tuning: interleaved timing failed ({type(exc).__name__}: {exc}); one by one")
+            point.stream.synchronize()
+        else:
+            for i, got in zip(runnable, samples, strict=True):
+                out[i] = got
+            return out
+    return _one_by_one(point, configs, out, rounds, run_timing)
+
+
+def _interleaved(
+    point: CudaScalePoint, configs: list[kernels.KernelConfig], rounds: int, run_timing: TimingSettings
+) -> list[list[float]]:
+    from bench.timing.interleaved import time_interleaved
+
+    sets = point.buffer_sets(run_timing)
+    launches = []
+    for cfg in configs:
+        point.select(cfg)
+        # set 0 of a rotation is `point.enqueue`, which runs whatever is selected when it is called (at
+        # capture, the last configuration): each launch's own set 0 is bound to it here
+        launches.append([point.bind(cfg)[0], *point.rotation(sets).enqueues[1:]])
+    least, most = INTERLEAVED_REPLAYS
+    return time_interleaved(
+        launches,
+        point.stream,
+        floor_us=run_timing.sample_floor_us,
+        budget_s=INTERLEAVED_BUDGET_S * len(configs) * rounds,
+        min_replays=least * rounds,
+        max_replays=most * rounds,
+    )
+
+
+def _one_by_one(
+    point: CudaScalePoint,
+    configs: list[kernels.KernelConfig],
+    out: list[list[float] | str],
+    rounds: int,
+    run_timing: TimingSettings,
+) -> list[list[float] | str]:
+    from bench.gpu.cuda import CudaError
+    from bench.timing.device import measure
+
+    settings = tuning_settings(run_timing)
     for _ in range(rounds):
         for i, cfg in enumerate(configs):
             samples = out[i]

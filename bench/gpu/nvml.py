@@ -52,7 +52,13 @@ def _handle(index: int) -> Any:
 
 
 def reason_bits() -> dict[str, int]:
-    """Throttle (clock event) reason name -> bit, from pynvml's constants (newer names first)."""
+    """Throttle (clock event) reason name -> bit, from pynvml's constants (newer names first). Read
+    once per process: a scan of pynvml's namespace costs ~3 ms, and every measurement asks."""
+    return dict(_reason_bits())
+
+
+@functools.cache
+def _reason_bits() -> dict[str, int]:
     nv = _pynvml()
     if nv is None:
         return {}

@@ -191,3 +191,32 @@ def test_a_pinned_configuration_is_run_as_given_and_recorded(tmp_path) -> None:
         "pinned",
     )
     assert not S.all_records(tmp_path)  # nothing was tuned
+
+
+def test_interleaved_timing_times_each_launch_as_itself() -> None:
+    """Copies of 64 MiB and 16 MiB interleaved in one graph: each segment times its own launch (about
+    4x apart), on each of several buffer sets."""
+    from bench.gpu import cuda
+    from bench.timing.interleaved import time_interleaved
+
+    big, small = 64 << 20, 16 << 20
+    stream = cuda.Stream()
+    bufs = [cuda.DeviceBuffer(big) for _ in range(4)]
+    try:
+
+        def copy(dst: int, src: int, n: int):
+            return lambda s: cuda.memcpy_dtod_async(dst, src, n, s)
+
+        launches = [
+            [copy(bufs[0].ptr, bufs[1].ptr, big), copy(bufs[2].ptr, bufs[3].ptr, big)],
+            [copy(bufs[1].ptr, bufs[0].ptr, small)],
+        ]
+        samples = time_interleaved(launches, stream, floor_us=20.0, budget_s=0.05, min_replays=12, max_replays=50)
+    finally:
+        stream.synchronize()
+        for b in bufs:
+            b.free()
+        stream.close()
+    assert all(len(s) >= 12 for s in samples)
+    ratio = float(np.median(samples[0]) / np.median(samples[1]))
+    assert 3.0 < ratio < 5.0, ratio
