@@ -223,7 +223,9 @@ def baseline(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "bench.analysis.baseline",
+        "bench",
+        "baseline",
+        "make",
         manifest.stem,
         str(folder),
         "--note",

@@ -15,22 +15,20 @@ each size class of point moves from run to run on this GPU, built from the manif
 the baseline, or any comparison of this GPU's runs, takes each point's noise from it, so that one run a
 side still has an honest noise floor.
 
-    python -m bench.analysis.baseline NAME FOLDER_OR_FILE... [--note TEXT]
+    python -m bench baseline make NAME FOLDER_OR_FILE... [--note TEXT]
 
 writes `results/_baselines/NAME.json` naming the runs in the given results files and folders, and
 `NAME.noise.json` from them;
 
-    python -m bench.analysis.baseline NAME --profile-only
+    python -m bench baseline profile NAME
 
 rebuilds `NAME.noise.json` from the runs the existing manifest names.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 from bench.errors import UserError
@@ -133,32 +131,3 @@ def write_profile(manifest: Path, df=None) -> Path:  # df: pandas.DataFrame of t
     if profile is None:
         raise UserError(f"{manifest}: no point has two runs among its runs; a noise profile needs repeated runs")
     return noise.write(profile, manifest.parent / f"{manifest.stem}{noise.SUFFIX}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.analysis.baseline", description=__doc__.split("\n\n")[0])
-    ap.add_argument("name", help="manifest name, e.g. nvidia-h100-80gb-hbm3 (see slug())")
-    ap.add_argument("paths", nargs="*", help="results files or folders under results/ holding the baseline runs")
-    ap.add_argument(
-        "--profile-only", action="store_true", help="rebuild NAME.noise.json from the runs the manifest names"
-    )
-    ap.add_argument("--note", default="", help="why these runs (commit, machine, date)")
-    ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="the results folder (default: results)")
-    args = ap.parse_args(argv)
-    try:
-        if args.profile_only:
-            print(write_profile(manifest_path(args.name, args.results)))
-            return 0
-        if not args.paths:
-            raise UserError("name the results files or folders holding the baseline runs (or --profile-only)")
-        out = write(args.name, args.paths, args.note, args.results)
-        print(out)
-        print(out.parent / f"{out.stem}.noise.json")
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,6 +31,8 @@ COMMANDS = {
     "phases": "bench.cli.phases",
     "provenance": "bench.cli.provenance",
     "versions": "bench.cli.versions",
+    "baseline": "bench.cli.baseline",
+    "noise": "bench.cli.noise",
 }
 # A write that failed because the disk or a quota is full, or a file size limit was reached: the user's to
 # fix (free space), never a bug, whichever command and library was writing.

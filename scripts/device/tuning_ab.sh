@@ -7,7 +7,11 @@
 #     ab       `nox -s gate` by hand: two copies of this tree, each with its own empty .cache/bench,
 #              default-sweep runs interleaved base, head, base, head (2+2)
 #     carried  one default-sweep run from an empty cache taking the committed baseline's launches
-#              (--tuning-from results/_baselines/nvidia-h200.launches.json), for `gate --baseline`
+#              (--tuning-from results/_baselines/nvidia-h200.launches.json), then `gate --baseline`
+#     phases   two default-sweep runs sharing one cache that starts empty: a fresh store, then a warm one
+#     bandwidth  the bandwidth sweep (results/bandwidth-h200-DATE)
+#     baseline   `nox -s baseline` by hand: BASELINE_RUNS (default 5) default-sweep runs from an empty
+#              cache into results/nvidia-h200-DATE, its manifest, noise profile and launch set
 # Each item runs only if its estimate still fits before DEADLINE_S; after every item everything so far
 # (kept in /tmp/tab, which outlives a call on a warm machine) is packed into $OUT/NAME.tgz.
 set -uo pipefail
@@ -20,8 +24,9 @@ store=/tmp/tab
 tree=$(pwd)
 mkdir -p "$store/results" "$store/logs"
 log="$store/logs/${name}-$(date -u +%H%M%S).log"
-declare -A est=([tests]=120 [scan]=260 [ab]=520 [carried]=110)
+declare -A est=([tests]=150 [scan]=260 [ab]=300 [carried]=90 [phases]=120 [bandwidth]=120 [baseline]=300)
 pack() { (cd "$store" && tar czf "$OUT/${name}.tgz" results logs stores 2>/dev/null); }
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr 'A-Z ' 'a-z-')
 fits() { local spent=$(( $(date +%s) - t0 )); (( spent + est[$1] <= deadline )) || { echo "skip $1: $spent s spent, ~${est[$1]} s more would pass $deadline s" | tee -a "$log"; return 1; }; }
 nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw \
   --format=csv | tee -a "$log"
@@ -38,8 +43,8 @@ for item in "$@"; do
   start=$(date +%s)
   case "$item" in
     tests)
-      python3 -m pytest -q -m gpu -o addopts="" -x -p no:cacheprovider -k "${TESTS_K:-not nothing}" tests/gpu/test_kernel_tuning.py \
-        tests/gpu/test_cuda_backends.py 2>&1 | tail -30 | tee -a "$log"
+      python3 -m pytest -q -m gpu -o addopts="" -x -p no:cacheprovider -k "${TESTS_K:-not nothing}" ${TESTS:-tests/gpu} \
+        2>&1 | tail -30 | tee -a "$log"
       if [ "${PIPESTATUS[0]}" != 0 ]; then echo "GPU tests failed: stopping" | tee -a "$log"; pack; exit 1; fi ;;
     scan)
       python3 -m bench tuning scan --sweep default --backend cuda --cache-dir /tmp/scan-cache \
@@ -56,8 +61,27 @@ for item in "$@"; do
       for side in base head; do cp -r "/tmp/ab-$side/.cache/bench/kernel-tuning" "$store/stores/$name/$side" 2>/dev/null; done ;;
     carried)
       rm -rf /tmp/carried-cache
-      bench_run "$tree" "$store/results/carried-h200-${day}-${name}" --cache-dir /tmp/carried-cache \
-        --tuning-from results/_baselines/nvidia-h200.launches.json ;;
+      bench_run "$tree" "$store/results/carried-${gpu}-${day}-${name}" --cache-dir /tmp/carried-cache \
+        --tuning-from "results/_baselines/${gpu}.launches.json"
+      python3 -m bench gate --baseline "$gpu" "$store/results/carried-${gpu}-${day}-${name}" 2>&1 | tail -25 | tee -a "$log" ;;
+    phases)
+      rm -rf /tmp/phases-cache
+      for run in 1 2; do bench_run "$tree" "$store/results/phases-${gpu}-${day}-${name}" --cache-dir /tmp/phases-cache; done
+      python3 -m bench phases "$store/results/phases-${gpu}-${day}-${name}" 2>&1 | tee -a "$log" ;;
+    bandwidth)
+      s=$(date +%s)
+      python3 -m bench run --sweep bandwidth --out "$store/results/bandwidth-${gpu}-${day}" --no-progress \
+        --cache-dir /tmp/phases-cache 2>&1 | grep -v "^kernel tuning" | tail -5 | tee -a "$log"
+      echo "wall $(( $(date +%s) - s )) s" | tee -a "$log" ;;
+    baseline)
+      rm -rf /tmp/baseline-cache
+      folder="results/${gpu}-${day}"
+      for run in $(seq "${BASELINE_RUNS:-5}"); do bench_run "$tree" "$folder" --cache-dir /tmp/baseline-cache; done
+      python3 -m bench baseline make "$gpu" "$folder" --note "nox -s baseline by hand (scripts/device/tuning_ab.sh), $day" 2>&1 | tail -5 | tee -a "$log"
+      python3 -m bench tuning export --results "$folder" --out "results/_baselines/${gpu}.launches.json" 2>&1 | tail -3 | tee -a "$log"
+      mkdir -p "$store/results/_baselines"
+      cp -r "$folder" "$store/results/"
+      cp results/_baselines/"${gpu}".* "$store/results/_baselines/" ;;
     *) echo "unknown plan item $item" | tee -a "$log"; continue ;;
   esac
   est[$item]=$(( $(date +%s) - start ))

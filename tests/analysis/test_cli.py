@@ -156,7 +156,7 @@ def test_baseline_manifest_names_runs_in_results(
     for i in range(3):
         write(tmp_path / "results" / "h100-day1", f"base-{i}", i)
     cand = write(tmp_path / "new", "cand", 9)
-    assert baseline.main(["nvidia-h100-80gb-hbm3", "results/h100-day1", "--note", "three runs"]) == 0
+    assert main(["baseline", "make", "nvidia-h100-80gb-hbm3", "results/h100-day1", "--note", "three runs"]) == 0
     manifest = json.loads((tmp_path / "results" / "_baselines" / "nvidia-h100-80gb-hbm3.json").read_text())
     profile = json.loads((tmp_path / "results" / "_baselines" / "nvidia-h100-80gb-hbm3.noise.json").read_text())
     assert profile["runs"] == ["base-0", "base-1", "base-2"] and profile["classes"]  # the noise beside it
