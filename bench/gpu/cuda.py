@@ -28,6 +28,7 @@ from typing import Any, Self
 import numpy as np
 
 from bench.errors import missing_package
+from bench.parallel import workers
 
 _INSTEAD = "a CPU backend such as 'numpy'"
 
@@ -472,8 +473,8 @@ def compile_kernel(source: str, name: str, arch: str, options: Sequence[str] = (
 
 
 def compile_kernels(sources: Sequence[str], name: str, arch: str, options: Sequence[str] = ()) -> list[Kernel]:
-    """`compile_kernel` for many sources: the ones not cached yet are compiled on a few threads (NVRTC
-    takes ~0.05-0.15 s a source and runs outside the GIL), then loaded here, in order."""
+    """`compile_kernel` for many sources: the ones not cached yet are compiled on a thread per core (NVRTC
+    takes ~0.05-0.25 s a source and runs outside the GIL), then loaded here, in order."""
     device = current_device()
     keys = [(src, name, arch, tuple(options), device) for src in sources]
     with _KERNELS_LOCK:
@@ -483,7 +484,7 @@ def compile_kernels(sources: Sequence[str], name: str, arch: str, options: Seque
         if len(missing) == 1:
             cubins = [compile_one(missing[0])]
         else:
-            with ThreadPoolExecutor(min(len(missing), 8)) as pool:
+            with ThreadPoolExecutor(min(len(missing), workers())) as pool:  # NVRTC runs outside the GIL
                 cubins = list(pool.map(compile_one, missing))
         for key, cubin in zip(missing, cubins, strict=True):
             kernel = Kernel(cubin, name)
