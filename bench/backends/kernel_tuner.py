@@ -9,10 +9,9 @@ scan` uses to time every candidate on every point.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from bench.backends.base import BackendOptions
 from bench.gpu import kernels, nvml, tuning
@@ -22,6 +21,7 @@ from bench.timing.settings import TimingSettings
 
 if TYPE_CHECKING:
     from bench.backends.cuda_backend import CudaScalePoint
+    from bench.backends.gpu_common import GpuPreparedPoint
     from bench.gpu.cuda import Device
 
 
@@ -47,9 +47,7 @@ def time_launches(
     A configuration that does not compile or run is a candidate with its error, not the end of the
     tuning."""
     from bench.gpu.cuda import CudaError
-    from bench.timing.device import measure
 
-    settings = tuning_settings(run_timing)
     out: list[list[float] | str] = [[] for _ in configs]
     try:
         point.bind_many(configs)  # compiled together, on a few threads
@@ -59,13 +57,30 @@ def time_launches(
                 point.bind(cfg)
             except (CudaError, ValueError) as one:
                 out[i] = f"{type(one).__name__}: {one}"
+    return time_each(point, lambda i: point.select(configs[i]), out, rounds, run_timing)
+
+
+def time_each(
+    point: GpuPreparedPoint,
+    select: Callable[[int], object],
+    out: list[list[float] | str],
+    rounds: int,
+    run_timing: TimingSettings,
+) -> list[list[float] | str]:
+    """Contender ``i`` (``select(i)`` makes the point run it) timed on the point's own (rotated) buffers
+    with the run's timing method, for every ``i`` of ``out`` that holds samples (an error string is a
+    contender that cannot run), in ``rounds`` interleaved rounds; samples are appended to ``out``. Shared
+    by the kernel's tuner and the copy's choice between cudaMemcpyAsync and the copy kernel."""
+    from bench.gpu.cuda import CudaError
+    from bench.timing.device import measure
+
+    settings = tuning_settings(run_timing)
     for _ in range(rounds):
-        for i, cfg in enumerate(configs):
-            samples = out[i]
+        for i, samples in enumerate(out):
             if isinstance(samples, str):
                 continue
             try:
-                point.select(cfg)
+                select(i)
                 rotation = point.rotation(point.buffer_sets(run_timing))
                 m = measure(rotation.enqueues, point.stream, settings, device=point.device, nvml_index=None)
                 samples.extend(float(v) for v in m.samples_us)
@@ -248,18 +263,8 @@ class KernelTuner:
 def _candidates(
     configs: list[kernels.KernelConfig], timed: list[list[float] | str], rounds: int
 ) -> list[tuning.Candidate]:
-    """Candidates from `time_launches`'s samples: median, minimum, MAD/median and count, or the error."""
-    out = []
-    for cfg, samples in zip(configs, timed, strict=True):
-        cand = tuning.Candidate(cfg.as_dict(), cfg.label(), rounds=rounds)
-        if isinstance(samples, str):
-            cand.error = samples
-        elif samples:
-            arr = np.asarray(samples, dtype=np.float64)
-            median = float(np.median(arr))
-            cand.median_us, cand.min_us, cand.samples = median, float(arr.min()), len(arr)
-            cand.noise = float(np.median(np.abs(arr - median)) / median) if median > 0 else None
-        else:
-            cand.error = "no samples"
-        out.append(cand)
-    return out
+    """Candidates from `time_launches`'s samples (`tuning.timed_candidate`)."""
+    return [
+        tuning.timed_candidate(cfg.as_dict(), cfg.label(), samples, rounds)
+        for cfg, samples in zip(configs, timed, strict=True)
+    ]
