@@ -32,8 +32,8 @@ import pandas as pd
 
 from bench import comparability
 from bench.comparability import L2_LABEL
-from bench.yardstick import BACKEND as YARDSTICK
-from bench.yardstick import CONTROL_ON
+from bench.copy_yardstick import BACKEND as YARDSTICK
+from bench.copy_yardstick import CONTROL_ON
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from bench import yardstick
+from bench import copy_yardstick
 from bench.backends.base import BackendInfo
 from bench.backends.gpu_common import GpuBackend, GpuPreparedPoint, gpu_device, gpu_info
 from bench.backends.kernel_tuner import time_each
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from bench.gpu.cuda import Device, DeviceBuffer, Stream
     from bench.problem import Problem
 
-DRIVER_COPY = "cudaMemcpyAsync"  # the first contender, and the label of every row written before the contest
+DRIVER_COPY = copy_yardstick.DRIVER_COPY  # the first contender
 CONTEST_ROUNDS = tuning.CHECK_ROUNDS  # interleaved rounds of every contender
 _CTYPES = {"ptr": ctypes.c_void_p, "u64": ctypes.c_uint64}
 
@@ -145,7 +145,7 @@ class MemcpyPoint(GpuPreparedPoint):
 
 
 class MemcpyBackend(GpuBackend):
-    name: ClassVar[str] = yardstick.BACKEND
+    name: ClassVar[str] = copy_yardstick.BACKEND
     precisions: ClassVar[tuple[str, ...]] = PRECISIONS
     verifies_scale: ClassVar[bool] = False  # its output is the input, not the Scale op's
 

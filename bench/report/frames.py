@@ -12,10 +12,11 @@ import json
 import numpy as np
 import pandas as pd
 
+from bench import copy_yardstick
 from bench.precision import info
 from bench.report import summaries
 
-MEMCPY = "memcpy"
+MEMCPY = copy_yardstick.BACKEND
 PRECISION_ORDER = ("fp32", "fp16", "bf16", "int8")  # widest first, as the panels are laid out
 MAX_SIZE_COLUMNS = 20  # heatmap columns: exact sizes up to this many, decades beyond
 

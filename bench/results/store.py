@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench import yardstick
+from bench import copy_yardstick
 from bench.errors import UserError
 from bench.results import journal as jr
 from bench.results.migrate import upgrade
@@ -154,7 +154,7 @@ class RunWriter:
         if row.get("schema_version") != SCHEMA_VERSION:
             return f"a row of schema version {str(row.get('schema_version'))[:20]}, not {SCHEMA_VERSION}"
         odd = next(
-            (c for c in yardstick.SAME_COPY if not isinstance(row.get(c), (str, int, float, type(None)))), None
+            (c for c in copy_yardstick.SAME_COPY if not isinstance(row.get(c), (str, int, float, type(None)))), None
         )
         if odd is not None:
             return f"a row whose {odd} is not a single value"
@@ -223,7 +223,7 @@ class RunWriter:
                 f"{missing[0][1]} {missing[0][0]}); the journal is kept: run the same command with --resume {self.run_id}"
             )
         rows = [self.rows[pid] for pid in planned]
-        table = rows_to_table(yardstick.add_pct_of_memcpy(rows))
+        table = rows_to_table(copy_yardstick.add_pct_of_memcpy(rows))
         write_table_once(table, self.parquet_path, self.run_id)
         self.journal.close()
         try:

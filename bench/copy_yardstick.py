@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 BACKEND = "memcpy"
+DRIVER_COPY = "cudaMemcpyAsync"  # the copy a row ran where it does not say (written before the copy kernel)
 
 # What a row's copy must share with it: the same tensor (shape, precision) timed the same way.
 SAME_TENSOR: tuple[str, ...] = ("shape", "precision")
