@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BACKEND = "memcpy"
 DRIVER_COPY = "cudaMemcpyAsync"  # the copy a row ran where it does not say (written before the copy kernel)
@@ -90,4 +93,33 @@ def add_pct_of_memcpy(rows: list[dict]) -> list[dict]:
         ref = copies.get(copy_key(r))
         ok = r.get("status") == "ok" and r.get("gbps") and ref
         out.append({**r, "pct_of_memcpy": 100.0 * float(r["gbps"]) / _median(ref) if ok else None})
+    return out
+
+
+def time_over_copy(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per row of a results frame (aligned on its index): `time_over_copy` (its median over its copy's, the
+    `memcpy` row of `SAME_COPY`; the median of several) and `launch_bound` (`launch_bound`, False without
+    a copy). Rows without a timed copy get NaN."""
+    import pandas as pd
+
+    present = [c for c in SAME_COPY if c in rows.columns]
+    out = pd.DataFrame({"time_over_copy": float("nan"), "launch_bound": False}, index=rows.index)
+    if rows.empty or "median_us" not in rows.columns or "backend" not in rows.columns:
+        return out
+    key = pd.Series("all", index=rows.index, dtype="string")
+    for c in present:
+        key = key + "|" + rows[c].astype("string").fillna("(none)")
+    ok = (rows["status"] == "ok") if "status" in rows.columns else pd.Series(True, index=rows.index)
+    median = pd.to_numeric(rows["median_us"], errors="coerce")
+    copies = ok & (rows["backend"] == BACKEND) & (median > 0)
+    copy_us = key.map(median[copies].groupby(key[copies]).median())
+    out["time_over_copy"] = (median / copy_us).where(ok)
+    method = rows["timing_method"] if "timing_method" in rows.columns else pd.Series(None, index=rows.index)
+    enqueue = rows["enqueue_bound"] if "enqueue_bound" in rows.columns else pd.Series(None, index=rows.index)
+    out["launch_bound"] = [
+        bool(ok_) and launch_bound(float(c) if c == c else None, m, e is True or e == 1.0)
+        for ok_, c, m, e in zip(
+            ok.to_numpy(), copy_us.to_numpy(dtype=float), method.to_numpy(), enqueue.to_numpy(), strict=True
+        )
+    ]
     return out

@@ -204,3 +204,24 @@ def test_a_copy_whose_winner_differs_between_the_sides_controls_nothing_and_says
     mixed.loc[mixed["run_id"] == "r10", "kernel_config"] = None  # one cand run kept the driver's copy
     points = gate(_side(1, copy=KERNEL_COPY), mixed, sources=SOURCES).comparison.points.query("backend == 'cuda'")
     assert points["drift"].isna().all()  # a side that ran two copies is like nothing
+
+
+def test_the_comparison_shows_a_launch_bound_point_as_time_over_the_copy_and_others_as_bandwidth() -> None:
+    """A copy of 1,000 elements that takes 1.1 µs (under LAUNCH_BOUND_US): its points read 'x...' in the
+    comparison's markdown; the 10,000,000-element points read as a percentage of the copy's bandwidth."""
+    from bench.analysis.compare import compare
+    from bench.report.render import VS_COPY_NOTE, comparison_markdown, versus_copy
+
+    fast_copy = {p: 1.1 for p in WITH_COPY if p.backend == "memcpy" and p.numel == 1_000}
+    base = make_run(WITH_COPY, seed=1, run_id="b", medians=fast_copy)
+    cand = make_run(WITH_COPY, seed=2, run_id="c", medians=fast_copy)
+    points = compare(base, cand).points
+    kernels = points[points["backend"] == "cuda"]
+    small, big = kernels[kernels["numel"] == 1_000], kernels[kernels["numel"] == 10_000_000]
+    assert small["launch_bound_base"].all() and not big["launch_bound_base"].any()
+    assert all(versus_copy(r, "base").startswith("x") for _, r in small.iterrows())
+    assert all(versus_copy(r, "cand").endswith("%") for _, r in big.iterrows())
+    expected = small.iloc[0]["time_copy_base"]
+    assert expected == pytest.approx(small.iloc[0]["base_median_us"] / 1.1, rel=0.05)
+    md = comparison_markdown(compare(base, cand))
+    assert VS_COPY_NOTE in md and f"x{expected:.2f}" in md
