@@ -48,7 +48,11 @@ def launch_bound(copy_us: float | None, timing_method: object, enqueue_bound: ob
     included) and the host's enqueue rate set its time (`enqueue_bound`). Such a point is shown as its
     time over the copy's (x1.23), never as a bandwidth percentage: bytes counted over a time that
     launches set gave 'cuda at 626% of the copy' for a 1x3x3x3 ELEMENTWISE point."""
-    if timing_method == "events" and enqueue_bound is True:
+    try:  # None, NaN and pandas' NA: not known to be enqueue-bound
+        flagged = enqueue_bound is not None and bool(enqueue_bound == enqueue_bound) and bool(enqueue_bound)
+    except TypeError:
+        flagged = False
+    if timing_method == "events" and flagged:
         return True
     return copy_us is not None and math.isfinite(copy_us) and copy_us < LAUNCH_BOUND_US
 
@@ -117,7 +121,7 @@ def time_over_copy(rows: pd.DataFrame) -> pd.DataFrame:
     method = rows["timing_method"] if "timing_method" in rows.columns else pd.Series(None, index=rows.index)
     enqueue = rows["enqueue_bound"] if "enqueue_bound" in rows.columns else pd.Series(None, index=rows.index)
     out["launch_bound"] = [
-        bool(ok_) and launch_bound(float(c) if c == c else None, m, e is True or e == 1.0)
+        bool(ok_) and launch_bound(float(c) if c == c else None, m, e)
         for ok_, c, m, e in zip(
             ok.to_numpy(), copy_us.to_numpy(dtype=float), method.to_numpy(), enqueue.to_numpy(), strict=True
         )

@@ -225,3 +225,22 @@ def test_the_comparison_shows_a_launch_bound_point_as_time_over_the_copy_and_oth
     assert expected == pytest.approx(small.iloc[0]["base_median_us"] / 1.1, rel=0.05)
     md = comparison_markdown(compare(base, cand))
     assert VS_COPY_NOTE in md and f"x{expected:.2f}" in md
+
+
+def test_the_report_reads_launch_bound_rows_as_time_over_the_copy() -> None:
+    """frames.pct_of_copy marks a row launch-bound where its copy takes under LAUNCH_BOUND_US (graph) or
+    its events time was enqueue-bound, with its time over the copy's beside its bandwidth percentage."""
+    from bench.report import frames
+
+    def r(backend, numel, us, method="graph", enqueue=False):
+        moved = 2 * numel * 4 if backend == "memcpy" else 5 * numel * 4
+        return {"backend": backend, "precision": "fp32", "side_label": "all", "numel": numel, "median_us": us,
+                "gbps": moved / (us * 1e3), "timing_method": method, "enqueue_bound": enqueue, "run_id": "r",
+                "mode": "elementwise", "series": backend}  # fmt: skip
+
+    rows = pd.DataFrame([r("memcpy", 27, 1.1), r("cuda", 27, 1.3), r("memcpy", 2**26, 400.0), r("cuda", 2**26, 1000.0)])
+    pct = frames.pct_of_copy(rows).set_index("numel")
+    assert bool(pct.loc[27, "launch_bound"]) and pct.loc[27, "time_ratio"] == pytest.approx(1.3 / 1.1)
+    assert not bool(pct.loc[2**26, "launch_bound"]) and pct.loc[2**26, "pct"] == pytest.approx(100.0)
+    events = pd.DataFrame([r("memcpy", 27, 5.7, "events", True), r("cuda", 27, 6.0, "events", True)])
+    assert frames.pct_of_copy(events)["launch_bound"].all()
