@@ -364,7 +364,7 @@ def _points(prep: Prepared, decision: rule.DecisionRule, median: Family, tail: F
         "copy_moved": yardstick.copy_moved(decision.half, median.drift, median.established)
         | yardstick.copy_moved(decision.half, tail.drift, tail.established),
         "yardstick": copies,
-        "copy_unlike": _copy_unlike(prep, median),
+        "copy_unlike": _cached(prep.cache, ("copy_unlike", bool(copies.any())), lambda: _copy_unlike(prep, median)),
         "verdict": v.verdict,
         "runs_to_decide": _runs_to_decide(median, decision, tests),
         "resolution": np.exp(model.resolution(est, median.high, decision.family_alpha, tests)),
