@@ -15,6 +15,7 @@ reference (`verifies_scale = False`); `output()` checks the winner's copy byte f
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import time
 from collections.abc import Callable
@@ -93,13 +94,17 @@ class MemcpyPoint(GpuPreparedPoint):
 
     def _contest(self, timing: TimingSettings) -> list[tuning.Candidate]:
         """Every contender timed on this point's buffers the way the run times points."""
+        from bench.gpu import cuda
         from bench.gpu.cuda import CudaError
 
         out: list[list[float] | str] = [[] for _ in self._contenders]
+        sources = [copy_kernel.source(c) for c in self._contenders if c is not None]
+        with contextlib.suppress(CudaError, ValueError, RuntimeError, OSError):  # each says its own error below
+            cuda.compile_kernels(sources, copy_kernel.KERNEL_NAME, self.device.arch)  # on a few threads
         for i, config in enumerate(self._contenders):
             try:
                 self._launch_of(config, {})
-            except (CudaError, ValueError) as exc:
+            except (CudaError, ValueError, RuntimeError, OSError) as exc:  # no NVRTC: cudaMemcpyAsync alone
                 out[i] = f"{type(exc).__name__}: {exc}"
         time_each(self, lambda i: self.select(self._contenders[i]), out, CONTEST_ROUNDS, timing)
         return [
@@ -162,10 +167,14 @@ class MemcpyBackend(GpuBackend):
         return 2 * point.tensor_bytes
 
     def info(self) -> BackendInfo:
-        dev = gpu_device(self.options.device)
         from bench.gpu import cuda
 
-        version = f"cudaMemcpyAsync (runtime {dev.runtime_version}) or copy kernel (nvrtc {cuda.nvrtc_version()})"
+        dev = gpu_device(self.options.device)
+        try:
+            nvrtc = f"nvrtc {cuda.nvrtc_version()}"
+        except (cuda.CudaError, RuntimeError, OSError) as exc:  # the contest then has cudaMemcpyAsync alone
+            nvrtc = f"no NVRTC: {type(exc).__name__}"
+        version = f"cudaMemcpyAsync (runtime {dev.runtime_version}) or copy kernel ({nvrtc})"
         return gpu_info(self.name, version, dev, {"copy_kernel_generator": copy_kernel.generator_hash()})
 
     def prepare(self, point: Point, problem: Problem) -> MemcpyPoint:

@@ -412,8 +412,9 @@ def sides_frame(comps: list[Comparison]) -> pd.DataFrame:
         side = comp.cand_label
         mine[f"{side} µs"] = [time_text(r, "cand") for _, r in p.iterrows()]
         mine[f"{side}/{first}"] = [ratio_text(r) for _, r in p.iterrows()]
-        mine[f"{side} verdict"], mine[f"{side} ran"] = p["verdict"], p["ran_cand"]
+        mine[f"{side} verdict"] = p["verdict"]
         mine[f"{side} vs copy"] = [versus_copy(r, "cand") for _, r in p.iterrows()]
+        mine[f"{side} ran"] = p["ran_cand"]
         frames.append(mine.set_index(key))
     out = frames[0]
     for frame in frames[1:]:
@@ -431,6 +432,6 @@ def sides_markdown(comps: list[Comparison]) -> str:
     cols = [c for c in frame.columns if any(c.startswith(f"{label} ") or c.startswith(f"{label}/") for label in labels)]
     rows = ([point_label(r), *(short_text(r[c]) if not isinstance(r[c], float) else _number(r[c]) for c in cols)]
             for _, r in frame.iterrows())  # fmt: skip
-    out = [f"# {' vs '.join(labels)}", "", "Each later side against the first, point by point.", "",
+    out = [f"# {' vs '.join(labels)}", "", "Each later side against the first, point by point.", "", VS_COPY_NOTE, "",
            mdtable.table(["point", *cols], rows), ""]  # fmt: skip
     return "\n".join(out) + "\n" + "\n".join(comparison_markdown(c) for c in comps)
