@@ -2,11 +2,11 @@
 set against it (bandwidth percentage, or time ratio where launches rather than bytes set the time).
 
 Every GPU run times a device-to-device copy of each tensor (backend `memcpy`, the name stored results
-and committed baselines use). The copy is the faster of `cudaMemcpyAsync` and a plain
-copy kernel (bench/backends/memcpy_backend.py), which one won being part of what ran
-(bench.what_ran; rows written before the choice existed read `cudaMemcpyAsync`). It is the best copy the harness knows how to make of those bytes, not a physical
-limit: a Scale point can still beat it where it reads fewer bytes than the model counts, or runs from
-the L2.
+and committed baselines use). The copy is the faster of `cudaMemcpyAsync` and a plain copy kernel
+(bench/backends/memcpy_backend.py), which one won being part of what ran (bench.what_ran; rows written
+before the choice existed read `cudaMemcpyAsync`). It is the best copy the harness knows how to make of
+those bytes, not a physical limit: a Scale point can still beat it where it reads fewer bytes than the
+model counts, or runs from the L2.
 
 Pure: row dicts in, row dicts out; the results store, the analysis and the report all read it.
 """
@@ -32,7 +32,7 @@ SAME_COPY: tuple[str, ...] = ("run_id", "gpu_name", *SAME_TENSOR, *SAME_WAY)
 
 # A copy that takes under this many microseconds per call spends about half its time or more on the
 # per-call floor, not on bytes: on the H200 a graph-replayed copy of 4 KiB took 1.06 us, of 2 MiB 1.65
-# us, of 4 MiB 2.33 us; on the H100 1.18, 1.77 and 2.49 us (archive/results-v2/bandwidth-h200-2026-11-26,
+# us, of 4 MiB 2.33 us; on the H100 1.14, 1.77 and 2.49 us (archive/results-v2/bandwidth-h200-2026-11-26,
 # archive/results-v2/bandwidth-h100-x1-2026-11-26, fp32).
 LAUNCH_BOUND_US = 2.0
 
