@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench
+from bench import copy_yardstick
 from bench.errors import UserError
 
 LIBRARIES = ("numpy", "pandas", "pyarrow", "ml_dtypes", "cuda-python", "cuda-bindings", "nvidia-ml-py",
@@ -136,10 +137,14 @@ class Offer:
     def recommendation(self) -> tuple[str, list[str], str]:
         """(sweep, backends, why) for the main job."""
         if self.gpu and self.tensorrt:
-            return "default", ["tensorrt", "cuda", "memcpy"], f"GPU ({self.gpu_reason}) and TensorRT {self.tensorrt}"
+            return (
+                "default",
+                ["tensorrt", "cuda", copy_yardstick.BACKEND],
+                f"GPU ({self.gpu_reason}) and TensorRT {self.tensorrt}",
+            )
         if self.gpu and self.cuda_python:
             why = f"GPU ({self.gpu_reason}) and cuda-python {self.cuda_python}, no TensorRT that can run here"
-            return "default", ["cuda", "memcpy"], why
+            return "default", ["cuda", copy_yardstick.BACKEND], why
         return "smoke", ["numpy"], f"CPU only ({self.gpu_reason})"
 
 

@@ -11,6 +11,7 @@ import itertools
 import json
 from dataclasses import dataclass, replace
 
+from bench import copy_yardstick
 from bench.backends import create
 from bench.backends.base import Backend, BackendOptions
 from bench.errors import UserError
@@ -31,7 +32,7 @@ class PlannedPoint:
 
 # Backends that move the same bytes whatever the mode and axis: one point per shape and precision, so
 # the copy (the roofline every `% of memcpy` is read against) exists whatever modes the sweep has.
-MODE_FREE_BACKENDS = ("memcpy",)
+MODE_FREE_BACKENDS = (copy_yardstick.BACKEND,)
 
 
 def expand(sweep: Sweep) -> list[Point]:

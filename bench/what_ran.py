@@ -12,7 +12,9 @@ before any statistics do, so compare, gate and report put it beside every verdic
   and the GPU's SM count, so two GPUs of one launch read alike.
 - ``tensorrt`` / ``tensorrt-rtx``: the digest of the engine's layers and tactics (`engine_digest` in
   `builder_settings`, from the engine inspector), else a digest of the stored layer information.
-- ``memcpy``: the copy that ran (`kernel_config['copy']`, ``cudaMemcpyAsync`` where not recorded).
+- ``memcpy`` (the copy yardstick): the copy that won (`kernel_config['copy']`: ``cudaMemcpyAsync`` or
+  ``copy kernel <generator> b512 v2``; ``cudaMemcpyAsync`` where not recorded, as rows written before
+  the copy kernel existed).
 - anything else (``numpy``): the backend's name.
 
 Rows that ran nothing (skipped, failed before running, built only) have no label (None).
@@ -27,6 +29,8 @@ from functools import lru_cache
 from typing import Any
 
 import pandas as pd
+
+from bench import copy_yardstick
 
 RAN_STATUSES = ("ok", "mismatch")  # a mismatch ran (wrongly): what ran explains it too
 COLUMN = "what_ran"
@@ -77,8 +81,8 @@ def label(row: Mapping[str, Any]) -> str | None:
             return f"engine {digest[:12]}"
         layers = row.get("layer_info")
         return f"layers {_digest(layers)}" if isinstance(layers, str) and layers else None
-    if backend == "memcpy":
-        return str(config.get("copy") or "cudaMemcpyAsync")
+    if copy_yardstick.is_copy(backend):
+        return str(config.get("copy") or copy_yardstick.DRIVER_COPY)
     return backend or None
 
 

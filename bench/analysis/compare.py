@@ -214,7 +214,8 @@ class Family:
     drift: np.ndarray
     established: np.ndarray
     moved: np.ndarray  # per copy: its own move is established (two-sided test of no change)
-    copies: np.ndarray  # the rows that are controls (the yardstick's, when it controls)
+    copies: np.ndarray  # the yardstick's rows (when it controls): judged as their own family
+    controls: np.ndarray  # of them, those that ran the same copy on both sides: only they control
 
 
 def evaluate(
@@ -233,8 +234,15 @@ def evaluate(
     if copies.any():
         p_moved = np.minimum(2.0 * stats.t_upper_p(np.abs(est.d[copies]) / est.se[copies], est.df[copies]), 1.0)
         moved[copies] = stats.benjamini_hochberg(p_moved) < decision.family_alpha
+    controls = _cached(
+        prep.cache,
+        ("controls", bool(copies.any())),
+        lambda: yardstick.like_copies(copies, prep.described["ran_base"], prep.described["ran_cand"]),
+    )
     copy_of = _cached(
-        prep.cache, ("copy_of", bool(copies.any())), lambda: yardstick.copy_index(copies, prep.control_keys)
+        prep.cache,
+        ("copy_of", bool(copies.any())),
+        lambda: yardstick.copy_index(controls, prep.control_keys, copies),
     )
     drift, established = yardstick.control_drift(copy_of, est.d, moved)
     low, high = yardstick.bands(decision.half, drift, established)
@@ -249,7 +257,9 @@ def evaluate(
             v = model.decide(est.d[family], part, decision.half, decision.family_alpha)
             for name in ("verdict", "adj_slower", "adj_faster", "adj_same"):
                 getattr(verdicts, name)[family] = getattr(v, name)
-    return Family(est, judged, verdicts, low, high, np.where(copies, np.nan, drift), established, moved, copies)
+    return Family(
+        est, judged, verdicts, low, high, np.where(copies, np.nan, drift), established, moved, copies, controls
+    )
 
 
 def compare_prepared(
@@ -294,8 +304,8 @@ def compare_prepared(
     )
     if copies.any():
         labels = _cached(prep.cache, "drift_labels", lambda: yardstick.drift_labels(prep.described))
-        comp.drift = yardstick.summarize(labels, copies, np.exp(median.est.d), median.moved)
-        comp.tail_drift = yardstick.summarize(labels, copies, np.exp(tail.est.d), tail.moved)
+        comp.drift = yardstick.summarize(labels, median.controls, np.exp(median.est.d), median.moved)
+        comp.tail_drift = yardstick.summarize(labels, median.controls, np.exp(tail.est.d), tail.moved)
     return comp
 
 
@@ -335,6 +345,10 @@ def _points(prep: Prepared, decision: rule.DecisionRule, median: Family, tail: F
         "cand_p90_us": np.exp(b["mean_p90"].to_numpy(dtype=np.float64) + tail.est.d),
         "pct_copy_base": b["pct_of_memcpy"].to_numpy(dtype=np.float64),
         "pct_copy_cand": c["pct_of_memcpy"].to_numpy(dtype=np.float64),
+        "time_copy_base": b["time_over_copy"].to_numpy(dtype=np.float64),
+        "time_copy_cand": c["time_over_copy"].to_numpy(dtype=np.float64),
+        "launch_bound_base": b["launch_bound"].to_numpy(dtype=bool),
+        "launch_bound_cand": c["launch_bound"].to_numpy(dtype=bool),
         "ratio": np.exp(est.d),
         "ci_low": np.exp(median.judged.ci_low),
         "ci_high": np.exp(median.judged.ci_high),
@@ -350,6 +364,7 @@ def _points(prep: Prepared, decision: rule.DecisionRule, median: Family, tail: F
         "copy_moved": yardstick.copy_moved(decision.half, median.drift, median.established)
         | yardstick.copy_moved(decision.half, tail.drift, tail.established),
         "yardstick": copies,
+        "copy_unlike": _cached(prep.cache, ("copy_unlike", bool(copies.any())), lambda: _copy_unlike(prep, median)),
         "verdict": v.verdict,
         "runs_to_decide": _runs_to_decide(median, decision, tests),
         "resolution": np.exp(model.resolution(est, median.high, decision.family_alpha, tests)),
@@ -372,6 +387,20 @@ def _points(prep: Prepared, decision: rule.DecisionRule, median: Family, tail: F
         ),
     )
     return pd.concat([described, pd.DataFrame(columns, index=described.index)], axis=1)
+
+
+def _copy_unlike(prep: Prepared, family: Family) -> np.ndarray:
+    """Per point, '' or why its copy does not control it: the copy ran differently on the two sides."""
+    out = np.full(len(family.copies), "", dtype=object)
+    if not family.copies.any():
+        return out
+    any_copy = yardstick.copy_index(family.copies, prep.control_keys)
+    ran_b, ran_c = prep.described["ran_base"].to_numpy(dtype=object), prep.described["ran_cand"].to_numpy(dtype=object)
+    for i in np.flatnonzero((any_copy >= 0) & ~family.copies):
+        j = any_copy[i]
+        if not family.controls[j]:
+            out[i] = f"its copy ran {ran_b[j] or 'nothing'} in base and {ran_c[j] or 'nothing'} in cand: not a control"
+    return out
 
 
 def _runs_to_decide(family: Family, decision: rule.DecisionRule, tests: int) -> np.ndarray:

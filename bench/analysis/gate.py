@@ -347,6 +347,13 @@ def _unjudgeable(comp: Comparison, gated_group) -> tuple[pd.DataFrame, pd.DataFr
 
 def _notes(comp: Comparison, gated_group, gated: pd.DataFrame) -> list[str]:
     notes = [d.sentence() for d in comp.drift]
+    unlike = gated["copy_unlike"].astype(str) if "copy_unlike" in gated else pd.Series([], dtype=str)
+    if (unlike != "").any():
+        example = unlike[unlike != ""].iloc[0]
+        notes.append(
+            f"{int((unlike != '').sum())} gated point(s) are not controlled: their copy ran a different copy on the "
+            f"two sides (e.g. {example}), so its move says nothing about the machine; judged with the plain band"
+        )
     for gid, info in comp.groups.items():
         if gated_group(gid) and info.noise:
             notes.append(f"noise, {info.group.describe()}: {info.noise}")

@@ -15,7 +15,7 @@ from bench.analysis import model, rule
 COLUMNS = (
     "verdict", "band_low", "band_high", "ci_low", "ci_high", "noise_base", "noise_cand", "drift", "drift_established",
     "copy_moved", "runs_to_decide", "ratio", "tail_verdict", "tail_ratio", "tail_ci_low", "tail_ci_high",
-    "tail_runs_to_decide", "p_adj", "ran_changed", "ran_base", "ran_cand",
+    "tail_runs_to_decide", "p_adj", "copy_unlike", "ran_changed", "ran_base", "ran_cand",
 )  # fmt: skip
 
 
@@ -36,6 +36,8 @@ def reasons(points: pd.DataFrame, decision: rule.DecisionRule, tests: int) -> li
             parts.append(_tail(col, i, tail))
         if col["copy_moved"][i]:
             parts.append(f"its memcpy moved {col['drift'][i]:.3f}x, beyond the threshold: not judged by the gate")
+        if col["copy_unlike"][i]:
+            parts.append(str(col["copy_unlike"][i]))
         if col["ran_changed"][i]:
             parts.append(f"what ran changed: {col['ran_base'][i]} -> {col['ran_cand'][i]}")
         out.append("; ".join(parts))

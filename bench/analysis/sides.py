@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench import comparability, what_ran
+from bench import comparability, copy_yardstick, what_ran
 from bench.analysis import model, noise, noise_sources, replicates, yardstick
 from bench.errors import UserError
 
@@ -58,9 +58,13 @@ def reduce(df: pd.DataFrame, keys: list[str], by: str | None, role: str) -> Side
     )  # fmt: skip
     df = replicates.estimate(df)
     df = df.assign(l2_mode=comparability.l2_modes(df), what_ran=what_ran.column(df))
+    versus = copy_yardstick.time_over_copy(df.reset_index(drop=True))  # labels may repeat: values by position
+    df = df.assign(time_over_copy=versus["time_over_copy"].to_numpy(), launch_bound=versus["launch_bound"].to_numpy())
     # Results rows have ~90 columns; copying them dominates. A fresh index: comparability.groups selects
     # rows by index label, and sides concatenated without ignore_index repeat labels.
-    df = df[[c for c in [*wanted, "what_ran"] if c in df.columns]].reset_index(drop=True)
+    df = df[[c for c in [*wanted, "what_ran", "time_over_copy", "launch_bound"] if c in df.columns]].reset_index(
+        drop=True
+    )
     ok = df[df["status"] == "ok"]
     frames, info = [], {}
     for group, rows in comparability.groups(ok, by):
@@ -128,6 +132,8 @@ def _timed_points(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out["n_samples"] = grouped["n_samples"].sum()
     out["cv"] = grouped["cv"].median() if "cv" in rows.columns else np.nan
     out["pct_of_memcpy"] = grouped["pct_of_memcpy"].median() if "pct_of_memcpy" in rows.columns else np.nan
+    out["time_over_copy"] = grouped["time_over_copy"].median() if "time_over_copy" in rows.columns else np.nan
+    out["launch_bound"] = grouped["launch_bound"].any() if "launch_bound" in rows.columns else False
     labels = rows["what_ran"].fillna("") if "what_ran" in rows else pd.Series("", index=rows.index)
     out["ran"] = labels.groupby([rows[c] for c in index], sort=False).agg(lambda v: "; ".join(sorted(set(v) - {""})))
     good = rows[rows["problem"].isna()].groupby(index, sort=False, dropna=False)

@@ -14,7 +14,11 @@ harness's buffers), and a control that excuses whatever the copy did would let s
 - a point whose own copy moved beyond the threshold (established) cannot be judged at all: the gate
   refuses it by name;
 - the gate states the machine's drift (median over the copies, with the range), and refuses everything
-  when the median drift is beyond the threshold and at least half of the copies establish it.
+  when the median drift is beyond the threshold and at least half of the copies establish it;
+- a copy controls only like with like: the copy is the faster of cudaMemcpyAsync and a copy kernel
+  (bench/backends/memcpy_backend.py), so a copy whose winner differs between the sides (its what-ran
+  label, bench.what_ran) measured two different copies, and its move says nothing about the machine. It
+  controls nothing (`like_copies`): its points are judged with the plain band, and their reasons say why.
 
 memcpy points are judged but not gated by default (they measure the machine, not the change).
 """
@@ -28,9 +32,8 @@ import pandas as pd
 
 from bench import comparability
 from bench.comparability import L2_LABEL
-
-YARDSTICK = "memcpy"
-CONTROL_ON = ("timing_method", "l2_mode", "unit", "shape", "precision")
+from bench.copy_yardstick import BACKEND as YARDSTICK
+from bench.copy_yardstick import CONTROL_ON
 
 
 @dataclass(frozen=True)
@@ -75,14 +78,23 @@ def is_copy(points: pd.DataFrame) -> np.ndarray:
     )
 
 
-def copy_index(copies: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Per row, the position of its copy (same shape, precision, timing method, L2 state, unit); -1 where
-    there is none, and for the copies themselves."""
+def like_copies(copies: np.ndarray, ran_base: np.ndarray, ran_cand: np.ndarray) -> np.ndarray:
+    """The copies that ran the same copy on both sides (one what-ran label each side, the same one): only
+    they can control. A side whose runs ran several copies ('a; b') is not like anything."""
+    ran_b, ran_c = np.asarray(ran_base, dtype=object), np.asarray(ran_cand, dtype=object)
+    one = np.array([bool(b) and "; " not in str(b) for b in ran_b], dtype=bool)
+    return np.asarray(copies, dtype=bool) & one & (ran_b == ran_c)
+
+
+def copy_index(copies: np.ndarray, keys: np.ndarray, every_copy: np.ndarray | None = None) -> np.ndarray:
+    """Per row, the position of its copy among ``copies`` (same shape, precision, timing method, L2 state,
+    unit); -1 where there is none, and for the copies themselves (``every_copy``: all the yardstick's rows,
+    when ``copies`` is only those that control)."""
     first: dict[object, int] = {}
     for i in np.flatnonzero(copies):
         first.setdefault(keys[i], int(i))
     out = np.array([first.get(k, -1) for k in keys], dtype=np.int64)
-    out[copies] = -1
+    out[copies if every_copy is None else every_copy] = -1
     return out
 
 

@@ -7,6 +7,8 @@ import importlib
 import os
 from typing import TYPE_CHECKING
 
+from bench import copy_yardstick
+
 if TYPE_CHECKING:
     from bench.backends.base import Backend, BackendOptions
 
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "numpy": "bench.backends.numpy_backend:NumpyBackend",
     "cuda": "bench.backends.cuda_backend:CudaBackend",
-    "memcpy": "bench.backends.memcpy_backend:MemcpyBackend",
+    copy_yardstick.BACKEND: "bench.backends.memcpy_backend:MemcpyBackend",
     "tensorrt": "bench.backends.tensorrt.backend:TensorRTBackend",
     "tensorrt-rtx": "bench.backends.tensorrt.backend:TensorRTRTXBackend",
 }

@@ -9,10 +9,9 @@ scan` uses to time every candidate on every point.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from bench.backends.base import BackendOptions
 from bench.gpu import kernels, nvml, tuning
@@ -22,6 +21,7 @@ from bench.timing.settings import TimingSettings
 
 if TYPE_CHECKING:
     from bench.backends.cuda_backend import CudaScalePoint
+    from bench.backends.gpu_common import GpuPreparedPoint
     from bench.gpu.cuda import Device
 
 
@@ -49,59 +49,82 @@ def time_launches(
     """Each configuration timed on the point's own (rotated) buffers with the run's timing method, in
     ``rounds`` rounds: its samples (pooled over the rounds), or the error that stopped it. A
     configuration that does not compile or run is a candidate with its error, not the end of the
-    tuning. Graph timing (warm or rotated L2) times them all interleaved in one graph
-    (bench.timing.interleaved); event timing and a flushed L2 time each one with the point's own loop."""
+    tuning."""
     from bench.gpu.cuda import CudaError
 
     out: list[list[float] | str] = [[] for _ in configs]
     try:
-        point.bind_many(configs)  # compiled together, on a few threads
+        point.bind_many(configs)  # compiled together, on a thread per core
     except (CudaError, ValueError):
         for i, cfg in enumerate(configs):
             try:
                 point.bind(cfg)
             except (CudaError, ValueError) as one:
                 out[i] = f"{type(one).__name__}: {one}"
+    return time_each(point, lambda i: point.select(configs[i]), out, rounds, run_timing)
+
+
+def time_each(
+    point: GpuPreparedPoint,
+    select: Callable[[int], object],
+    out: list[list[float] | str],
+    rounds: int,
+    run_timing: TimingSettings,
+) -> list[list[float] | str]:
+    """Contender ``i`` (``select(i)`` makes the point run it) timed on the point's own (rotated) buffers
+    with the run's timing method, for every ``i`` of ``out`` that holds samples (an error string is a
+    contender that cannot run), in ``rounds`` rounds; samples are appended to ``out``. Shared by the
+    kernel's tuner and the copy's choice between cudaMemcpyAsync and the copy kernel.
+
+    Graph timing (warm or rotated L2) times them all interleaved in one graph (bench.timing.
+    interleaved); event timing, a flushed L2, or a graph that cannot be captured time each one with the
+    point's own loop."""
+    from bench.gpu.cuda import CudaError
+
     runnable = [i for i, o in enumerate(out) if not isinstance(o, str)]
     if run_timing.method == "graph" and not run_timing.l2_flush and runnable:
         try:
-            samples = _interleaved(point, [configs[i] for i in runnable], rounds, run_timing)
+            samples = _interleaved(point, select, runnable, rounds, run_timing)
         except (CudaError, RuntimeError) as exc:
-            store.announce(f"kernel tuning: interleaved timing failed ({type(exc).__name__}: {exc}); one by one")
+            store.announce(f"timing contenders interleaved failed ({type(exc).__name__}: {exc}); one by one")
             point.stream.synchronize()
         else:
             for i, got in zip(runnable, samples, strict=True):
-                out[i] = got
+                out[i].extend(got)  # type: ignore[union-attr]
             return out
-    return _one_by_one(point, configs, out, rounds, run_timing)
+    return _one_by_one(point, select, out, rounds, run_timing)
 
 
 def _interleaved(
-    point: CudaScalePoint, configs: list[kernels.KernelConfig], rounds: int, run_timing: TimingSettings
+    point: GpuPreparedPoint,
+    select: Callable[[int], object],
+    runnable: list[int],
+    rounds: int,
+    run_timing: TimingSettings,
 ) -> list[list[float]]:
     from bench.timing.interleaved import time_interleaved
 
     sets = point.buffer_sets(run_timing)
     launches = []
-    for cfg in configs:
-        point.select(cfg)
+    for i in runnable:
+        select(i)
         # set 0 of a rotation is `point.enqueue`, which runs whatever is selected when it is called (at
-        # capture, the last configuration): each launch's own set 0 is bound to it here
-        launches.append([point.bind(cfg)[0], *point.rotation(sets).enqueues[1:]])
+        # capture: the last contender); each contender's own set 0 is bound to it here
+        launches.append([point.enqueue_on({}), *point.rotation(sets).enqueues[1:]])
     least, most = INTERLEAVED_REPLAYS
     return time_interleaved(
         launches,
         point.stream,
         floor_us=run_timing.sample_floor_us,
-        budget_s=INTERLEAVED_BUDGET_S * len(configs) * rounds,
+        budget_s=INTERLEAVED_BUDGET_S * len(runnable) * rounds,
         min_replays=least * rounds,
         max_replays=most * rounds,
     )
 
 
 def _one_by_one(
-    point: CudaScalePoint,
-    configs: list[kernels.KernelConfig],
+    point: GpuPreparedPoint,
+    select: Callable[[int], object],
     out: list[list[float] | str],
     rounds: int,
     run_timing: TimingSettings,
@@ -111,12 +134,11 @@ def _one_by_one(
 
     settings = tuning_settings(run_timing)
     for _ in range(rounds):
-        for i, cfg in enumerate(configs):
-            samples = out[i]
+        for i, samples in enumerate(out):
             if isinstance(samples, str):
                 continue
             try:
-                point.select(cfg)
+                select(i)
                 rotation = point.rotation(point.buffer_sets(run_timing))
                 m = measure(rotation.enqueues, point.stream, settings, device=point.device, nvml_index=None)
                 samples.extend(float(v) for v in m.samples_us)
@@ -299,18 +321,8 @@ class KernelTuner:
 def _candidates(
     configs: list[kernels.KernelConfig], timed: list[list[float] | str], rounds: int
 ) -> list[tuning.Candidate]:
-    """Candidates from `time_launches`'s samples: median, minimum, MAD/median and count, or the error."""
-    out = []
-    for cfg, samples in zip(configs, timed, strict=True):
-        cand = tuning.Candidate(cfg.as_dict(), cfg.label(), rounds=rounds)
-        if isinstance(samples, str):
-            cand.error = samples
-        elif samples:
-            arr = np.asarray(samples, dtype=np.float64)
-            median = float(np.median(arr))
-            cand.median_us, cand.min_us, cand.samples = median, float(arr.min()), len(arr)
-            cand.noise = float(np.median(np.abs(arr - median)) / median) if median > 0 else None
-        else:
-            cand.error = "no samples"
-        out.append(cand)
-    return out
+    """Candidates from `time_launches`'s samples (`tuning.timed_candidate`)."""
+    return [
+        tuning.timed_candidate(cfg.as_dict(), cfg.label(), samples, rounds)
+        for cfg, samples in zip(configs, timed, strict=True)
+    ]

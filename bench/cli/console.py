@@ -6,10 +6,13 @@ import sys
 import time
 from collections import Counter
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
+
+from bench import copy_yardstick
 
 # Piped (a log, a file, CI), tables fit PIPED_WIDTH columns, folding their text: a log keeps every value whole
 # at a width a reader's window shows. (Not $COLUMNS: test runners and CI set it to what their own terminal was.)
@@ -89,18 +92,19 @@ def summary_table(rows: list[dict], limit: int = 40) -> Table | None:
     if not any(r["status"] == "ok" for r in rows):
         return None
     table = Table(title="timed points", show_lines=False, collapse_padding=True)
-    for col in ("backend", "shape", "mode", "prec", "axis", "method", "median us", "noise", "GB/s", "% memcpy"):
-        right = col in ("median us", "noise", "GB/s", "% memcpy")
+    for col in ("backend", "shape", "mode", "prec", "axis", "method", "median us", "noise", "GB/s", "vs copy"):
+        right = col in ("median us", "noise", "GB/s", "vs copy")
         table.add_column(col, justify="right" if right else "left", overflow="fold")  # fold: never cut a value
     ok = [r for r in rows if r["status"] == "ok"]
-    for r in ok[:limit]:
+    versus = copy_yardstick.time_over_copy(pd.DataFrame(ok))
+    for r, ratio, bound in zip(ok[:limit], versus["time_over_copy"], versus["launch_bound"], strict=False):
         table.add_row(
             r["backend"], r["shape"], r["mode"], r["precision"], r["channel_axis"], r.get("timing_method") or "-",
             _fmt(r.get("median_us"), ".2f"), _fmt(r.get("noise"), ".1%") + ("" if r.get("noise_target_met") is not False else " !"),
             _fmt(r.get("gbps"), ".0f"),
-            _fmt(r.get("pct_of_memcpy"), ".0f"),
+            copy_yardstick.versus_copy(r.get("pct_of_memcpy"), ratio, bound).replace("n/a", "-"),
         )  # fmt: skip
-    caption = []
+    caption = ["vs copy: % of the copy's bandwidth, or its time over the copy's (x1.23) where launches set it"]
     if len(ok) > limit:
         caption.append(f"... and {len(ok) - limit} more timed points in the parquet file")
     if any(r.get("noise_target_met") is False for r in ok[:limit]):

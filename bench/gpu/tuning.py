@@ -45,6 +45,7 @@ speed, never outputs.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -225,6 +226,21 @@ class Candidate:
     @property
     def timed(self) -> bool:
         return self.median_us is not None and self.error is None
+
+
+def timed_candidate(config: dict[str, Any], label: str, samples: Sequence[float] | str, rounds: int) -> Candidate:
+    """A candidate from its samples (median, minimum, MAD/median, count), or from the error that stopped it."""
+    cand = Candidate(config, label, rounds=rounds)
+    if isinstance(samples, str):
+        cand.error = samples
+    elif len(samples):
+        s = sorted(float(v) for v in samples)
+        median = statistics.median(s)
+        cand.median_us, cand.min_us, cand.samples = median, s[0], len(s)
+        cand.noise = statistics.median(abs(v - median) for v in s) / median if median > 0 else None
+    else:
+        cand.error = "no samples"
+    return cand
 
 
 def _fastest(cands: Sequence[Candidate]) -> float:

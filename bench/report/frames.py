@@ -12,10 +12,11 @@ import json
 import numpy as np
 import pandas as pd
 
+from bench import copy_yardstick
 from bench.precision import info
 from bench.report import summaries
 
-MEMCPY = "memcpy"
+MEMCPY = copy_yardstick.BACKEND
 PRECISION_ORDER = ("fp32", "fp16", "bf16", "int8")  # widest first, as the panels are laid out
 MAX_SIZE_COLUMNS = 20  # heatmap columns: exact sizes up to this many, decades beyond
 
@@ -78,13 +79,28 @@ def roofline(rows: pd.DataFrame) -> pd.DataFrame:
 
 def pct_of_copy(rows: pd.DataFrame) -> pd.DataFrame:
     """Kernel rows with `copy_gbps` (the roofline at their side, precision and size) and `pct` (their GB/s
-    as a percentage of it); rows with no copy of the same size on their side are left out."""
-    roof = roofline(rows)[["precision", "side_label", "numel", "gbps"]].rename(columns={"gbps": "copy_gbps"})
+    as a percentage of it), `copy_us` (the copy's time there), `time_ratio` (their time over it) and
+    `launch_bound` (bench.copy_yardstick.launch_bound: where launches set the time, `time_ratio` is what
+    to show); rows with no copy of the same size on their side are left out."""
+    at = ["precision", "side_label", "numel"]
+    roof = roofline(rows)[[*at, "gbps"]].rename(columns={"gbps": "copy_gbps"})
     k = with_finite(kernels(rows), "gbps")
     if k.empty or roof.empty:
-        return k.assign(copy_gbps=pd.Series(dtype=float), pct=pd.Series(dtype=float)).iloc[:0]
-    joined = k.reset_index().merge(roof, on=["precision", "side_label", "numel"], how="inner").set_index("index")
+        empty = {c: pd.Series(dtype=float) for c in ("copy_gbps", "pct", "copy_us", "time_ratio")}
+        return k.assign(**empty, launch_bound=pd.Series(dtype=bool)).iloc[:0]
+    joined = k.reset_index().merge(roof, on=at, how="inner")
+    joined = joined.merge(
+        copy_time(rows)[[*at, "median_us"]].rename(columns={"median_us": "copy_us"}), on=at, how="left"
+    )
+    joined = joined.set_index("index")
     joined["pct"] = joined["gbps"] / joined["copy_gbps"] * 100.0
+    joined["time_ratio"] = joined["median_us"] / joined["copy_us"]
+    method = joined["timing_method"] if "timing_method" in joined else pd.Series(None, index=joined.index)
+    enqueue = joined["enqueue_bound"] if "enqueue_bound" in joined else pd.Series(None, index=joined.index)
+    joined["launch_bound"] = [
+        copy_yardstick.launch_bound(float(c), m, e)
+        for c, m, e in zip(joined["copy_us"].to_numpy(dtype=float), method.to_numpy(), enqueue.to_numpy(), strict=True)
+    ]
     return joined
 
 

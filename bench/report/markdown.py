@@ -157,15 +157,22 @@ def _section(
         "Achieved bandwidth" + (" against the copy" if len(roof) else ""),
         "x: elements (log), y: GB/s = bytes_moved / median time (input read and output written once, weights read "
         "once); "
-        + ("the wide pale line is the copy (memcpy) of the same tensor, the roofline; " if len(roof) else "")
+        + (
+            "the wide pale line is the copy (`memcpy`: the faster of cudaMemcpyAsync and a plain copy kernel, timed "
+            "the same way) of the same tensor, the best copy of those bytes the harness makes, not a physical "
+            "limit; "
+            if len(roof)
+            else ""
+        )
         + l2,
         readings.bandwidth_reading(section),
     )
     below = readings.below_copy(section)
     if len(below):
         md += [
-            f"Sizes where kernel lines stay under {readings.BELOW_COPY:.0f}% of the copy, and the bound that holds "
-            "the lowest one there (a line: the median over its rows' % of the copy):",
+            f"Sizes where kernel lines stay under {readings.BELOW_COPY:.0f}% of the copy's bandwidth, and the bound "
+            "that holds the lowest one there (a line: the median over its rows' % of the copy; launch-bound rows, "
+            "read as time over the copy's above, are left out):",
             "",
             tables.markdown(list(below.columns), below.itertuples(index=False), width=200),
             "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench import copy_yardstick
 from bench.analysis.rule import VERDICTS
 from bench.report import bounds, frames, summaries
 from bench.report.sections import Section, Side
@@ -132,17 +133,29 @@ def bandwidth_reading(section: Section) -> str:
 
 
 def copy_parts(section: Section) -> list[str]:
-    """Per kernel series, its rows' % of the copy at the largest size that has a copy."""
+    """Per kernel series, its rows' % of the copy at the largest size that has a copy, and its launch-bound
+    rows (bench.copy_yardstick.launch_bound) as time over the copy's: bytes per second mean nothing there."""
     out = []
     for series, g in frames.pct_of_copy(section.rows).groupby("series", sort=True):
-        at = g[g["numel"] == g["numel"].max()]
-        s = summaries.spread(at["pct"])
-        lo, hi = at.loc[at["pct"].idxmin()], at.loc[at["pct"].idxmax()]
-        out.append(
-            f"{series} at its largest size with a copy ({_n(at['numel'].iloc[0])} elements): the "
-            f"{summaries.count(s.n, 'row')} there reach a median {s.median:.1f}% of the copy, from {s.low:.1f}% "
-            f"({point_text(lo)}) to {s.high:.1f}% ({point_text(hi)})"
-        )
+        bound = g[g["launch_bound"]]
+        g = g[~g["launch_bound"]]
+        if len(g):
+            at = g[g["numel"] == g["numel"].max()]
+            s = summaries.spread(at["pct"])
+            lo, hi = at.loc[at["pct"].idxmin()], at.loc[at["pct"].idxmax()]
+            out.append(
+                f"{series} at its largest size with a copy ({_n(at['numel'].iloc[0])} elements): the "
+                f"{summaries.count(s.n, 'row')} there reach a median {s.median:.1f}% of the copy's bandwidth, from "
+                f"{s.low:.1f}% ({point_text(lo)}) to {s.high:.1f}% ({point_text(hi)})"
+            )
+        if len(bound):
+            s = summaries.spread(bound["time_ratio"])
+            out.append(
+                f"{series}'s {summaries.count(s.n, 'row')} at {summaries.count(bound['numel'].nunique(), 'size')} "
+                f"up to {_n(bound['numel'].max())} elements are launch-bound (the copy takes under "
+                f"{copy_yardstick.LAUNCH_BOUND_US:g} µs, or the host's enqueue rate set an events time): they take a "
+                f"median x{s.median:.2f} the copy's time, from x{s.low:.2f} to x{s.high:.2f}"
+            )
     return out
 
 
@@ -154,6 +167,7 @@ def below_copy(section: Section, threshold: float = BELOW_COPY) -> pd.DataFrame:
     """Per kernel series and size, the lines (mode, precision) under `threshold`% of the copy, the lowest
     of them and the bound that applies to it (bench.report.bounds.bound_text)."""
     pct = frames.pct_of_copy(section.rows)
+    pct = pct[~pct["launch_bound"]] if len(pct) else pct  # launch-bound rows: shown as time ratios (copy_parts)
     if pct.empty:
         return pd.DataFrame()
     l2 = frames.l2_bytes(section.rows)

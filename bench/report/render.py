@@ -3,7 +3,8 @@
 Order for people: the sides and the decision rule, the summary (verdict counts, split by whether what
 ran changed), then a compact table per comparable group that fits 100 columns (point, base, cand, ratio
 [CI], verdict) showing the largest changes in BOTH directions. Markdown holds every point, with each
-side's time and CI, the tail, % of the copy, the noise, and what ran (both labels where it changed), the
+side's time and CI, the tail, the point against the copy (its bytes per second over the copy's, or its
+time over the copy's where launches set the time: bench.copy_yardstick), the noise, and what ran (both labels where it changed), the
 points whose launch or tactics changed in a table of their own. Every piece of user data (point labels,
 sweep names, error messages, group descriptions) reaches rich as Text, never as markup: a label with
 "[/]" or "[cuda]" must print as written.
@@ -21,7 +22,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from bench import mdtable
+from bench import copy_yardstick, mdtable
 from bench.analysis.compare import Comparison
 from bench.analysis.rule import VERDICTS
 from bench.analysis.sides import GROUP
@@ -60,6 +61,14 @@ def ratio_text(row: pd.Series) -> str:
 
 def time_text(row: pd.Series, side: str) -> str:
     return f"{row[f'{side}_median_us']:.3f} [{row[f'{side}_ci_low_us']:.3f}, {row[f'{side}_ci_high_us']:.3f}]"
+
+
+def versus_copy(row: pd.Series, side: str) -> str:
+    """One side of a point against its copy: '87%' (bytes per second over the copy's) or, where launches set
+    the time (bench.copy_yardstick.launch_bound), 'x1.23' (time over the copy's)."""
+    return copy_yardstick.versus_copy(
+        row.get(f"pct_copy_{side}"), row.get(f"time_copy_{side}"), bool(row.get(f"launch_bound_{side}", False))
+    )
 
 
 def _pct(x: float) -> str:
@@ -234,8 +243,16 @@ def _detail(error: object) -> str:
     return f": {text}" if text else ""
 
 
-MD_HEADER = ["point", "base µs [95% CI]", "cand µs [95% CI]", "ratio [95% CI]", "verdict", "p90 ratio", "% of copy",
+MD_HEADER = ["point", "base µs [95% CI]", "cand µs [95% CI]", "ratio [95% CI]", "verdict", "p90 ratio", "vs copy",
              "noise/run", "runs", "p_adj", "why"]  # fmt: skip
+
+
+VS_COPY_NOTE = (
+    "*vs copy* (base / cand): a point's bytes moved per second (input, output and weights once) over those of the "
+    "copy of the same tensor (the faster of cudaMemcpyAsync and the copy kernel), in %; where launches rather "
+    f"than bytes set the time (the copy under {copy_yardstick.LAUNCH_BOUND_US:g} µs, or events timing bound by "
+    "the host's enqueue rate), the point's time over the copy's (x1.23)."
+)
 
 
 def _md_row(r: pd.Series, changed: bool) -> list[str]:
@@ -247,7 +264,7 @@ def _md_row(r: pd.Series, changed: bool) -> list[str]:
         ratio_text(r),
         verdict,
         f"{r['tail_ratio']:.3f} ({r['tail_verdict']})",
-        f"{_number(r['pct_copy_base'])} / {_number(r['pct_copy_cand'])}",
+        f"{versus_copy(r, 'base')} / {versus_copy(r, 'cand')}",
         f"{_pct(r['noise_base'])} / {_pct(r['noise_cand'])}",
         f"{r['runs_base']}/{r['runs_cand']}",
         f"{r['p_adj']:.2g}",
@@ -258,7 +275,7 @@ def _md_row(r: pd.Series, changed: bool) -> list[str]:
 
 def _points_tables(comp: Comparison, points: pd.DataFrame, max_rows: int | None) -> list[str]:
     """The group's points whose launch/tactics changed (both labels), then those that ran the same."""
-    out = []
+    out = [VS_COPY_NOTE, ""]
     for changed, title in ((True, "launch/tactics changed"), (False, "same launch/tactics")):
         part = points[points["ran_changed"] == changed]
         if not len(part):
@@ -390,15 +407,14 @@ def sides_frame(comps: list[Comparison]) -> pd.DataFrame:
         p = comp.points
         mine = p[[*key, "mode", "precision", "shape", "channel_axis", "timing_method"]].copy()
         mine[f"{first} µs"] = [time_text(r, "base") for _, r in p.iterrows()]
-        mine[f"{first} % of copy"], mine[f"{first} ran"] = p["pct_copy_base"], p["ran_base"]
+        mine[f"{first} vs copy"] = [versus_copy(r, "base") for _, r in p.iterrows()]
+        mine[f"{first} ran"] = p["ran_base"]
         side = comp.cand_label
         mine[f"{side} µs"] = [time_text(r, "cand") for _, r in p.iterrows()]
         mine[f"{side}/{first}"] = [ratio_text(r) for _, r in p.iterrows()]
-        mine[f"{side} verdict"], mine[f"{side} % of copy"], mine[f"{side} ran"] = (
-            p["verdict"],
-            p["pct_copy_cand"],
-            p["ran_cand"],
-        )
+        mine[f"{side} verdict"] = p["verdict"]
+        mine[f"{side} vs copy"] = [versus_copy(r, "cand") for _, r in p.iterrows()]
+        mine[f"{side} ran"] = p["ran_cand"]
         frames.append(mine.set_index(key))
     out = frames[0]
     for frame in frames[1:]:
@@ -416,6 +432,6 @@ def sides_markdown(comps: list[Comparison]) -> str:
     cols = [c for c in frame.columns if any(c.startswith(f"{label} ") or c.startswith(f"{label}/") for label in labels)]
     rows = ([point_label(r), *(short_text(r[c]) if not isinstance(r[c], float) else _number(r[c]) for c in cols)]
             for _, r in frame.iterrows())  # fmt: skip
-    out = [f"# {' vs '.join(labels)}", "", "Each later side against the first, point by point.", "",
+    out = [f"# {' vs '.join(labels)}", "", "Each later side against the first, point by point.", "", VS_COPY_NOTE, "",
            mdtable.table(["point", *cols], rows), ""]  # fmt: skip
     return "\n".join(out) + "\n" + "\n".join(comparison_markdown(c) for c in comps)

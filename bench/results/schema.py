@@ -137,7 +137,7 @@ COLUMNS: dict[str, pa.DataType] = {
     # throughput
     "bytes_moved": pa.int64(),  # fewest bytes a call moves: input read + output written + weights read once
     "gbps": pa.float64(),  # bytes_moved / median, GB/s (1e9)
-    "pct_of_memcpy": pa.float64(),  # gbps / gbps of this run's memcpy of the same tensor * 100
+    "pct_of_memcpy": pa.float64(),  # gbps / gbps of this run's copy of the same tensor * 100 (bench.copy_yardstick)
     # correctness
     "max_abs_err": pa.float64(),
     "tolerance": pa.float64(),

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench import copy_yardstick
 from bench.errors import UserError
 from bench.results import journal as jr
 from bench.results.migrate import upgrade
@@ -153,7 +154,7 @@ class RunWriter:
         if row.get("schema_version") != SCHEMA_VERSION:
             return f"a row of schema version {str(row.get('schema_version'))[:20]}, not {SCHEMA_VERSION}"
         odd = next(
-            (c for c in COPY_OF_THE_SAME_TENSOR if not isinstance(row.get(c), (str, int, float, type(None)))), None
+            (c for c in copy_yardstick.SAME_COPY if not isinstance(row.get(c), (str, int, float, type(None)))), None
         )
         if odd is not None:
             return f"a row whose {odd} is not a single value"
@@ -222,7 +223,7 @@ class RunWriter:
                 f"{missing[0][1]} {missing[0][0]}); the journal is kept: run the same command with --resume {self.run_id}"
             )
         rows = [self.rows[pid] for pid in planned]
-        table = rows_to_table(add_memcpy_ratio(rows))
+        table = rows_to_table(copy_yardstick.add_pct_of_memcpy(rows))
         write_table_once(table, self.parquet_path, self.run_id)
         self.journal.close()
         try:
@@ -269,30 +270,6 @@ def write_table_once(table: pa.Table, path: Path, run_id: str) -> None:
             f"cannot write {path}: {exc.strerror or exc}; the run's journal is intact: free space, then run "
             f"the same command with --resume {run_id}"
         ) from None
-
-
-# The columns that say which memcpy row copied the same tensor as a row, the same way (see add_memcpy_ratio).
-COPY_OF_THE_SAME_TENSOR = ("run_id", "gpu_name", "numel", "precision", "l2_mode", "timing_method")
-
-
-def add_memcpy_ratio(rows: list[dict]) -> list[dict]:
-    """pct_of_memcpy: achieved bandwidth over that of the memcpy row copying the same tensor in the same
-    run, on the same GPU model, timed the same way (method, L2 state). For every mode but ELEMENTWISE
-    the weights are a few bytes, and this is the memcpy's time over the row's time."""
-
-    def key(r: dict) -> tuple:
-        return tuple(r.get(c) for c in COPY_OF_THE_SAME_TENSOR)
-
-    copies: dict[tuple, list[float]] = {}
-    for r in rows:
-        if r.get("backend") == "memcpy" and r.get("status") == "ok" and r.get("gbps"):
-            copies.setdefault(key(r), []).append(float(r["gbps"]))
-    out = []
-    for r in rows:
-        ref = copies.get(key(r))
-        ok = r.get("status") == "ok" and r.get("gbps") and ref
-        out.append({**r, "pct_of_memcpy": 100.0 * float(r["gbps"]) / float(np.median(ref)) if ok else None})
-    return out
 
 
 # -- reading -------------------------------------------------------------------------------------------

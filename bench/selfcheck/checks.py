@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 import bench
+from bench import copy_yardstick
 from bench.backends import create
 from bench.backends.base import Backend, BackendOptions
 from bench.backends.tensorrt import features as feat
@@ -56,7 +57,7 @@ FALLBACKS = ("returned None", "returned False")  # the adapter's words when Tens
 
 
 def mid_point(backend: str) -> Point:
-    mode = "uniform" if backend == "memcpy" else "channel"  # memcpy moves the same bytes in every mode
+    mode = "uniform" if copy_yardstick.is_copy(backend) else "channel"  # memcpy moves the same bytes in every mode
     return Point(MID_SHAPE, mode, "fp32", None, backend)
 
 
@@ -107,12 +108,12 @@ class Checks:
         if samples.size == 0 or not np.all(np.isfinite(samples)) or np.any(samples <= 0):
             raise Failed(f"{samples.size} samples, not all finite and positive: {samples[:5].tolist()}")
         median = float(np.median(samples))
-        bytes_moved = 2 * point.tensor_bytes if point.backend == "memcpy" else point.bytes_moved
+        bytes_moved = 2 * point.tensor_bytes if copy_yardstick.is_copy(point.backend) else point.bytes_moved
         gbps = bytes_moved / (median * 1e-6) / 1e9
         text = (f"median {median:.2f} us ({m.timing_method}), {gbps:.0f} GB/s, noise {m.noise:.1%}, "
                 f"{samples.size} samples of {m.batch} calls")  # fmt: skip
         copy = self.memcpy.get(method)
-        if copy is not None and point.backend != "memcpy":
+        if copy is not None and not copy_yardstick.is_copy(point.backend):
             copy_gbps = 2 * point.tensor_bytes / (float(np.median(copy.samples_us)) * 1e-6) / 1e9
             text += f"; {100 * gbps / copy_gbps:.0f}% of memcpy's {copy_gbps:.0f} GB/s"
         if m.hit_time_cap:
@@ -141,7 +142,7 @@ class Checks:
 
                 def run(method: str = method) -> str:
                     text, m = self.timed(prepared, method, MID_TIMING, point)
-                    if backend.name == "memcpy":
+                    if copy_yardstick.is_copy(backend.name):
                         self.memcpy[method] = m
                     return text
 
@@ -151,7 +152,7 @@ class Checks:
     def gpu_core(self) -> None:
         seeds = [s for s in seed_points() if s.valid]
         names = [f"cuda: {s.label} as the page prints it" for s in seeds]
-        mids = [f"{b} {'x'.join(map(str, MID_SHAPE))} {mid_point(b).mode} fp32: {what}" for b in ("memcpy", "cuda")
+        mids = [f"{b} {'x'.join(map(str, MID_SHAPE))} {mid_point(b).mode} fp32: {what}" for b in (copy_yardstick.BACKEND, "cuda")
                 for what in ("output", *TIMING_METHODS)]  # fmt: skip
         if self.machine.gpu is None:
             self.report.not_run(GPU_CORE, names + mids, f"no GPU: {self.machine.gpu_reason}")
@@ -165,7 +166,7 @@ class Checks:
                     return self.exact(seed, prepared.output())
 
             self.check(GPU_CORE, name, run)
-        for backend in (self.backend("memcpy"), cuda):  # memcpy first: the others are read against it
+        for backend in (self.backend(copy_yardstick.BACKEND), cuda):  # memcpy first: the others are read against it
             try:
                 self.mid_size(GPU_CORE, backend)
             except Exception as exc:

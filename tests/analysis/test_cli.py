@@ -221,7 +221,7 @@ def test_compare_several_sides_against_the_first(
     text = md.read_text()
     assert (
         text.startswith("# a vs b vs slow")
-        and "| point | a µs | a % of copy | a ran | b µs | b/a | b verdict |" in text
+        and "| point | a µs | a vs copy | a ran | b µs | b/a | b verdict | b vs copy | b ran |" in text
     )
     assert main(["compare", str(runs["base"]), str(runs["same"]), str(runs["slow"]), "--format", "csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))

@@ -142,7 +142,8 @@ def test_bandwidth_reading_quotes_every_row_against_the_copy(one_gpu) -> None:
     cuda = ok[(ok["backend"] == "cuda") & (ok["numel"] == ok["numel"].max())]
     pct = cuda["gbps"] / [copy[(p, n)] for p, n in zip(cuda["precision"], cuda["numel"], strict=True)] * 100
     assert (
-        f"the {len(pct)} rows there reach a median {np.median(pct):.1f}% of the copy, from {pct.min():.1f}% (" in body
+        f"the {len(pct)} rows there reach a median {np.median(pct):.1f}% of the copy's bandwidth, from {pct.min():.1f}% ("
+        in body
     )
     assert f"to {pct.max():.1f}% (" in body
 
