@@ -21,6 +21,7 @@ from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
 
 if TYPE_CHECKING:
+    from bench.device_data import SharedInput
     from bench.gpu.cuda import Device, DeviceBuffer, Stream
     from bench.point import Point
     from bench.problem import Problem
@@ -95,6 +96,7 @@ class GpuPreparedPoint(PreparedPoint):
         self._buffers: list[DeviceBuffer] = []
         self._rotation: BufferRotation | None = None
         self._arenas: dict[tuple[int, int], tuple[int, int]] = {}  # (buffer, sets) -> (copies, stride)
+        self._held: SharedInput | None = None  # the worker's device input this point reads (never freed here)
         self.stream: Stream = Stream()
 
     def alloc(self, nbytes: int) -> DeviceBuffer:
@@ -124,6 +126,19 @@ class GpuPreparedPoint(PreparedPoint):
         finally:
             for buf in throwaway:
                 buf.free()
+
+    def input_buffer(self) -> DeviceBuffer:
+        """The point's input on the device: the worker's shared one where the problem has it there (held
+        until `close`, which releases it and never frees it; its output is primed alone, as the input was
+        made before the point existed), else primed with the output and uploaded."""
+        data = self.problem.device
+        if data is not None:
+            self.prime(data.input.nbytes)
+            self._held = data.input.acquire()
+            return data.input.buffer
+        x = self.problem.x
+        self.prime(x.nbytes, x.nbytes)
+        return self.upload(x)
 
     def upload(self, host: np.ndarray) -> DeviceBuffer:
         buf = self.alloc(host.nbytes)
@@ -188,14 +203,20 @@ class GpuPreparedPoint(PreparedPoint):
 
     def output(self) -> np.ndarray:
         """Poison the output, run once, download: every element the op fails to write shows."""
+        self.device_output()
+        host = np.empty(self.out_shape, dtype=self.out_dtype)
+        return self.out.download(host, self.stream)
+
+    def device_output(self) -> int:
+        """Poison the output, run once and wait: the output's device pointer, for a check on the device."""
         from bench.gpu import cuda
 
         cuda.memset_async(self.out.ptr, poison_byte(self.point.precision), self.out.nbytes, self.stream)
         cuda.clear_last_error()
         self.enqueue(self.stream)
         cuda.check_last_error(f"{type(self).__name__}.enqueue")
-        host = np.empty(self.out_shape, dtype=self.out_dtype)
-        return self.out.download(host, self.stream)
+        self.stream.synchronize()
+        return self.out.ptr
 
     def shed_host_data(self) -> bool:
         """Timing enqueues on device buffers only: the input, weights and reference on the host can go."""
@@ -222,6 +243,9 @@ class GpuPreparedPoint(PreparedPoint):
             self._buffers.clear()
             self._arenas.clear()
             self._rotation = None
+            held, self._held = getattr(self, "_held", None), None
+            if held is not None:
+                held.release()
             if stream is not None:
                 stream.close()
 
