@@ -97,9 +97,10 @@ class PointFailure(Exception):
         self.exc, self.origin = exc, origin
 
 
-def _release(prepared: PreparedPoint, backend: Backend) -> None:
-    """Close a prepared point. After a sticky CUDA error every CUDA call fails, freeing memory too: that
-    failure belongs to the lost context, which the point's row already records, so it is not raised again."""
+def _release(prepared: PreparedPoint | device_data.DeviceData | device_data.DeviceInputs, backend: Backend) -> None:
+    """Close a prepared point (or device data). After a sticky CUDA error every CUDA call fails, freeing
+    memory too: that failure belongs to the lost context, which the point's row already records, so it is
+    not raised again."""
     try:
         prepared.close()
     except Exception:
@@ -283,7 +284,7 @@ class PointWorker:
             return self._verify(prepared, problem, backend, row, phases, on_device)
         finally:
             if problem is not None and problem.device is not None:
-                problem.device.close()  # the reference's weights; the input stays with its holders
+                _release(problem.device, backend)  # the reference's weights; the input stays with its holders
 
     def _verify(
         self,
@@ -343,6 +344,10 @@ class PointWorker:
         self._input = None
         if self._device_inputs is not None:
             inputs, self._device_inputs = self._device_inputs, None
-            inputs.close()
+            made_for = next((b for b in self.backends.values() if b.verifies_on_device), None)
+            if made_for is not None:
+                _release(inputs, made_for)
+            else:
+                inputs.close()
         for backend in self.backends.values():
             backend.close()
