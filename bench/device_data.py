@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bench import precision as prec
+from bench import reference
 from bench.point import Point
 from bench.problem import Problem, Verification
 
@@ -64,6 +65,18 @@ class SharedInput:
 def input_key(point: Point) -> tuple:
     """What a device input is made from: the same key, the same bits."""
     return (tuple(point.shape), point.data, point.precision)
+
+
+def axis_resolves(point: Point) -> bool:
+    """Whether the point's channel axis is in range: where it is not, TensorRT is let to refuse it, and the
+    reference raises only when asked for (after the build, as on the host path)."""
+    if point.mode == "uniform":
+        return True
+    try:
+        reference.resolve_axis(point.shape, point.channel_axis)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass

@@ -12,11 +12,12 @@ float32 input of a shape is made inside the point's error handling and only one 
 at a time; a float build-only point makes no input at all.
 
 Where the data lives (`RunSpec.verify`): with 'device' (the default), a backend that can
-(`Backend.verifies_on_device`: cuda, memcpy) gets its input made on the GPU, one shape's input kept there
-for its points, and its output judged there (bench.device_data); the host makes only the weights. Other
-backends, and every backend with 'host', get the NumPy path. The phases keep their meaning either way:
-`data` makes the input, `reference` the reference (on the device: its largest |value|, which int8's
-output scale needs before the build), `verify` runs the point once and compares.
+(`Backend.verifies_on_device`: cuda, memcpy) gets its input made on the GPU, one shape's input kept
+there for its points, and its output judged there (bench.device_data); the host makes only the weights.
+Other backends (numpy, TensorRT), and every backend with 'host', get the NumPy path. The phases keep
+their meaning either way: `data` makes the input, `reference` the reference (on the device: its largest
+|value|, which int8's output scale needs before the build; where the channel axis is out of range, after
+the build, as on the host), `verify` runs the point once and compares.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ class PointWorker:
             self._device_inputs = device_data.DeviceInputs(gpu_device(backend.options.device))
         with _Phase(phases, "data", "harness"):
             problem = self._device_inputs.attach(make_problem(point, with_input=False))
-        if getattr(backend, "verifies_scale", True):
+        if getattr(backend, "verifies_scale", True) and device_data.axis_resolves(point):
             with _Phase(phases, "reference", "harness"):
                 self._device_inputs.add_reference(problem)
                 problem.device.ref_max_abs()  # type: ignore[union-attr]
@@ -301,10 +302,14 @@ class PointWorker:
             if self.spec.build_only:
                 return None, rows.finished(row, "built", phases)
             if on_device:
+                verifies_scale = getattr(backend, "verifies_scale", True)
+                if verifies_scale and problem.device.reference is None:  # type: ignore[union-attr]
+                    with _Phase(phases, "reference", "harness"):  # an axis out of range raises here, as on the host
+                        self._device_inputs.add_reference(problem)  # type: ignore[union-attr]
                 with _Phase(phases, "verify", "backend"):
                     out_ptr = prepared.device_output()  # type: ignore[attr-defined]
                 with _Phase(phases, "verify", "harness"):
-                    check = device_data.verify(problem, out_ptr, getattr(backend, "verifies_scale", True))
+                    check = device_data.verify(problem, out_ptr, verifies_scale)
             else:
                 with _Phase(phases, "reference", "harness"):
                     problem.expected  # noqa: B018 (computed here so its cost is its own phase)
