@@ -6,7 +6,7 @@ milliseconds. The rules are the host path's, bit for bit where bits are defined 
 says which):
 
 - `DeviceInputs` (one per worker) makes a shape's input on the device from its data spec and stored
-  precision, and keeps it for the points after (one at a time). Every prepared point that uses it holds
+  precision, and keeps it for the shape's other points (one shape at a time). Every prepared point that uses it holds
   it (`SharedInput.acquire`/`release`): a point kept open between rounds keeps its input alive after the
   worker has moved to another shape, and no point frees what others read.
 - `DeviceData` is what a `Problem` carries instead of a host input: the shared input and, for a backend
@@ -101,12 +101,13 @@ class DeviceData:
 
 
 class DeviceInputs:
-    """A worker's maker of device inputs: one stream, one shape's input kept at a time."""
+    """A worker's maker of device inputs: one stream, and the inputs of one shape and data spec at a time
+    (one per precision: the runner runs a shape's points together, their precisions interleaved)."""
 
     def __init__(self, device: Device) -> None:
         self.device = device
         self._stream: Stream | None = None
-        self._kept: SharedInput | None = None
+        self._kept: dict[tuple, SharedInput] = {}
 
     @property
     def stream(self) -> Stream:
@@ -117,22 +118,24 @@ class DeviceInputs:
         return self._stream
 
     def drop_unless(self, point: Point) -> None:
-        """Release the kept input unless ``point`` uses it (before a point's memory is counted)."""
-        if self._kept is not None and self._kept.key != input_key(point):
-            kept, self._kept = self._kept, None
-            kept.release()
+        """Release the inputs kept for another shape or data spec than ``point``'s (before its memory is
+        counted); a point still open holds its own."""
+        keep = input_key(point)[:2]
+        for key in [k for k in self._kept if k[:2] != keep]:
+            self._kept.pop(key).release()
 
     def input_for(self, point: Point) -> SharedInput:
         """The device input of ``point``'s shape, data spec and precision, made where it is not kept."""
         from bench.gpu import data_kernels
 
         self.drop_unless(point)
-        if self._kept is None:
+        key = input_key(point)
+        if key not in self._kept:
             buf, in_scale = data_kernels.make_input(
                 point.data.kind, point.data.seed, math.prod(point.shape), point.precision, self.device.arch, self.stream
             )
-            self._kept = SharedInput(input_key(point), buf, in_scale)
-        return self._kept
+            self._kept[key] = SharedInput(key, buf, in_scale)
+        return self._kept[key]
 
     def attach(self, problem: Problem) -> Problem:
         """``problem`` (weights only) with its input on the device (and int8's input scale)."""
@@ -164,9 +167,8 @@ class DeviceInputs:
         )
 
     def close(self) -> None:
-        if self._kept is not None:
-            kept, self._kept = self._kept, None
-            kept.release()
+        while self._kept:
+            self._kept.popitem()[1].release()
         if self._stream is not None:
             stream, self._stream = self._stream, None
             stream.close()

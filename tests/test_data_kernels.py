@@ -134,3 +134,33 @@ def test_the_numpy_backend_is_judged_on_the_host_whatever_verify_says(tmp_path):
     assert df["correct"].all()
     assert {json.loads(e)["verified_on"] for e in df["environment"]} == {"host"}
     assert (df["max_abs_err"] <= df["tolerance"]).all()
+
+
+def test_a_worker_keeps_one_shapes_inputs_one_per_precision_and_makes_each_once(monkeypatch):
+    made: list[tuple] = []
+
+    def fake_make_input(kind, seed, numel, precision, arch, stream):
+        made.append((numel, precision))
+        return _Buffer(), (0.5 if precision == "int8" else None)
+
+    class _Device:
+        arch = "sm_90"
+
+    monkeypatch.setattr(D, "make_input", fake_make_input)
+    inputs = device_data.DeviceInputs(_Device())  # type: ignore[arg-type]
+    inputs._stream = object()  # type: ignore[assignment]  (no GPU: the fake maker ignores it)
+    a16, a8 = (Point((2, 3, 4), "channel", p, None, "cuda") for p in ("fp16", "int8"))
+    first = inputs.input_for(a16)
+    assert inputs.input_for(Point((2, 3, 4), "uniform", "fp16", None, "memcpy")) is first
+    quantized = inputs.input_for(a8)
+    assert inputs.input_for(a16) is first and quantized.in_scale == 0.5
+    assert made == [(24, "fp16"), (24, "int8")]  # each precision of the shape made once
+    held = first.acquire()  # a point kept open between rounds
+    inputs.input_for(Point((5, 5), "uniform", "fp16", None, "cuda"))  # the next shape
+    assert not quantized.alive and quantized.buffer.freed == 1
+    assert first.alive and first.buffer.freed == 0
+    held.release()
+    assert first.buffer.freed == 1
+    inputs._stream = None
+    inputs.close()
+    assert len(made) == 3
