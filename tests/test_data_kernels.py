@@ -14,6 +14,7 @@ import pytest
 from run_helpers import run_planned
 
 from bench import device_data, reference
+from bench.backends import gpu_common
 from bench.cli.main import main
 from bench.gpu import data_kernels as D
 from bench.planning import PlannedPoint
@@ -146,7 +147,9 @@ def test_a_worker_keeps_one_shapes_inputs_one_per_precision_and_makes_each_once(
     class _Device:
         arch = "sm_90"
 
+    primed: list[list[int]] = []
     monkeypatch.setattr(D, "make_input", fake_make_input)
+    monkeypatch.setattr(gpu_common, "prime_allocations", lambda sizes, stream: primed.append(list(sizes)))
     inputs = device_data.DeviceInputs(_Device())  # type: ignore[arg-type]
     inputs._stream = object()  # type: ignore[assignment]  (no GPU: the fake maker ignores it)
     a16, a8 = (Point((2, 3, 4), "channel", p, None, "cuda") for p in ("fp16", "int8"))
@@ -164,3 +167,4 @@ def test_a_worker_keeps_one_shapes_inputs_one_per_precision_and_makes_each_once(
     inputs._stream = None
     inputs.close()
     assert len(made) == 3
+    assert primed == [[48], [24], [50]]  # each input primed at its own size before it was made

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -66,6 +66,21 @@ def poison_byte(precision: str) -> int:
     return 0x80 if precision == "int8" else 0xFF
 
 
+def prime_allocations(sizes: Sequence[int], stream: Stream) -> None:
+    """Allocate, fill and free throwaway buffers of ``sizes``: what `GpuPreparedPoint.prime` does before a
+    point's own buffers, and what a shape's shared device input (bench.device_data) gets before its own."""
+    from bench.gpu.cuda import DeviceBuffer, memset_async
+
+    throwaway = [DeviceBuffer(n) for n in sizes]
+    try:
+        for buf in throwaway:
+            memset_async(buf.ptr, 0, buf.nbytes, stream)
+        stream.synchronize()
+    finally:
+        for buf in throwaway:
+            buf.free()
+
+
 ROTATION_ALIGN = 256  # bytes: each copy of a buffer starts where cudaMalloc's own buffers would
 
 
@@ -116,21 +131,12 @@ class GpuPreparedPoint(PreparedPoint):
         (reports/gate/README.md, the L2 placement probe). In whole runs it helps but does not cure:
         that point took 6.2-6.3 us in six primed runs (archive/results-v2/h100-primed-2026-11-26). Why is not known;
         it costs a cudaMalloc, a memset and a cudaFree per buffer, once per prepared point."""
-        from bench.gpu.cuda import DeviceBuffer, memset_async
-
-        throwaway = [DeviceBuffer(n) for n in sizes]
-        try:
-            for buf in throwaway:
-                memset_async(buf.ptr, 0, buf.nbytes, self.stream)
-            self.stream.synchronize()
-        finally:
-            for buf in throwaway:
-                buf.free()
+        prime_allocations(sizes, self.stream)
 
     def input_buffer(self) -> DeviceBuffer:
         """The point's input on the device: the worker's shared one where the problem has it there (held
-        until `close`, which releases it and never frees it; its output is primed alone, as the input was
-        made before the point existed), else primed with the output and uploaded."""
+        until `close`, which releases it and never frees it; the output is primed alone, the input was
+        primed when it was made), else primed with the output and uploaded."""
         data = self.problem.device
         if data is not None:
             self.prime(data.input.nbytes)

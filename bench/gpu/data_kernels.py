@@ -280,10 +280,10 @@ def make_input(
     (None for float precisions). The caller owns the buffer."""
     from bench.gpu import cuda
 
-    in_scale = scale_of_amax(input_amax(kind, seed, numel, arch, stream)) if precision == "int8" else None
     itemsize = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}[precision]
-    buf = cuda.DeviceBuffer(numel * itemsize)
+    buf = cuda.DeviceBuffer(numel * itemsize)  # first: where a caller's primed throwaway just was
     try:
+        in_scale = scale_of_amax(input_amax(kind, seed, numel, arch, stream)) if precision == "int8" else None
         kernel = _kernel(input_source(kind, precision), "make_input", arch)
         args = [(buf.ptr, _P), (numel, _U64), (inputs.seed_key(seed), _U32), (in_scale or 0.0, _F64)]
         _launch(kernel, numel, args, stream)
