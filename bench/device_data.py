@@ -1,14 +1,15 @@
 """A point's data made and judged on the GPU (`--verify device`): the host makes only the weights.
 
-On the H200's default sweep the host's NumPy work (the input, its casts, the float64 reference and the
-comparison) took more of the points' own time than their timing did; on the GPU the same work takes
-milliseconds. The rules are the host path's, bit for bit where bits are defined (bench.gpu.data_kernels
+On the H200's default sweep (`bench phases results/carried-h200-2026-12-04`) the host's NumPy work (the
+input, its casts, the float64 reference and the comparison) took more of the points' own time than their
+timing did; on the GPU that work is a few passes over device memory, and the input is no longer uploaded
+per point. The rules are the host path's, bit for bit where bits are defined (bench.gpu.data_kernels
 says which):
 
 - `DeviceInputs` (one per worker) makes a shape's input on the device from its data spec and stored
-  precision, and keeps it for the shape's other points (one shape at a time). Every prepared point that uses it holds
-  it (`SharedInput.acquire`/`release`): a point kept open between rounds keeps its input alive after the
-  worker has moved to another shape, and no point frees what others read.
+  precision, and keeps it for the shape's other points (one shape at a time). Every prepared point that
+  uses it holds it (`SharedInput.acquire`/`release`): a point kept open between rounds keeps its input
+  alive after the worker has moved to another shape, and no point frees what others read.
 - `DeviceData` is what a `Problem` carries instead of a host input: the shared input and, for a backend
   judged against the Scale reference, the reference on the device (its largest |value| gives int8's
   output scale and the float tolerance before the backend runs).
