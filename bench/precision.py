@@ -83,5 +83,10 @@ def dequantize(codes: np.ndarray, scale: float) -> np.ndarray:
 
 def amax_scale(real: np.ndarray) -> float:
     """Per-tensor symmetric scale from the data's range (TensorRT's dynamic range / 127)."""
-    amax = float(np.max(np.abs(real))) if real.size else 0.0
+    return scale_of_amax(float(np.max(np.abs(real))) if real.size else 0.0)
+
+
+def scale_of_amax(amax: float) -> float:
+    """The symmetric int8 scale of a tensor whose largest |value| is ``amax`` (1/127 for an all-zero one),
+    wherever that amax was measured (the host, or a reduction on the GPU)."""
     return (amax if amax > 0 else 1.0) / INT8_QMAX

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench import inputs, reference
 from bench import precision as prec
-from bench import reference
 from bench.parallel import map_spans
 from bench.point import Point
+
+if TYPE_CHECKING:
+    from bench.device_data import DeviceData
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Problem:
     scale: np.ndarray
     power: np.ndarray
     in_scale: float | None = None  # int8 input quantization scale
+    device: DeviceData | None = None  # the input (x is None) and its reference on the GPU: bench.device_data
 
     @cached_property
     def _reference(self) -> np.ndarray:
@@ -55,9 +60,11 @@ class Problem:
         """int8 output quantization scale, from the reference's range (a calibrated dynamic range)."""
         if self.point.precision != "int8":
             return None
+        if self.device is not None:
+            return prec.scale_of_amax(self.device.ref_max_abs())
         ref = self._reference.reshape(-1)
         amax = max(map_spans(ref.size, ref.size, lambda a, b: _max_abs_finite(ref[a:b])))
-        return (amax if amax > 0 else 1.0) / prec.INT8_QMAX
+        return prec.scale_of_amax(amax)
 
     @cached_property
     def expected(self) -> np.ndarray:
@@ -73,6 +80,15 @@ class Problem:
 
         map_spans(ref.size, ref.size, part)
         return best.reshape(self._reference.shape)
+
+    @property
+    def input_nbytes(self) -> int:
+        """Bytes of the input as stored, wherever it lives."""
+        if self.device is not None:
+            return self.device.input.nbytes
+        if self.x is None:
+            raise ValueError("this problem was made without its input (a build)")
+        return self.x.nbytes
 
     @property
     def power_is_one(self) -> bool:
@@ -140,15 +156,7 @@ def _weights(point: Point, count: int, wdtype: np.dtype) -> tuple[np.ndarray, np
 
 def _input(point: Point) -> np.ndarray:
     """The input in real units, float32 (before rounding to the storage dtype)."""
-    kind = point.data.kind
-    if kind == "arange":
-        return np.arange(1, 1 + point.numel, dtype=np.float32).reshape(point.shape)
-    if kind == "zeros":
-        return np.zeros(point.shape, dtype=np.float32)
-    if kind == "random":
-        rng = np.random.default_rng([point.data.seed, 0xDA7A])
-        return rng.standard_normal(point.shape, dtype=np.float32)
-    raise ValueError(f"data.kind must be 'random', 'arange' or 'zeros', got {kind!r}")
+    return inputs.input_values(point.data.kind, point.data.seed, tuple(point.shape))
 
 
 def needs_input(point: Point, build_only: bool) -> bool:

@@ -125,9 +125,30 @@ def build_columns(b: BuildInfo) -> dict:
     }
 
 
+VERIFIED_ON = "verified_on"  # the `environment` JSON field saying where the output was judged
+
+
+def verification_columns(max_abs_err: float, tolerance: float, correct: bool, where: str) -> dict:
+    """The check's columns, and where it ran ('host': NumPy, 'device': the GPU, bench.device_data) as the
+    `verified_on` field of the row's `environment` JSON (the results schema keeps its columns; a row
+    without the field was checked on the host, the only place checks ran before)."""
+    return {"max_abs_err": max_abs_err, "tolerance": tolerance, "correct": correct, VERIFIED_ON: where}
+
+
+def with_verification(row: dict) -> dict:
+    """``row`` with its `verified_on` (set by `verification_columns`) moved into its `environment` JSON."""
+    if VERIFIED_ON not in row:
+        return row
+    out = dict(row)
+    where = out.pop(VERIFIED_ON)
+    env = json.loads(out["environment"]) if isinstance(out.get("environment"), str) else {}
+    out["environment"] = json.dumps({**env, VERIFIED_ON: where}, sort_keys=True, default=str)
+    return out
+
+
 def finished(row: dict, status: str, phases: dict[str, float] | None = None, **extra: Any) -> dict:
     """The row with its outcome and the time it finished."""
-    out = {**row, **extra, "status": status, "timestamp": now_iso()}
+    out = with_verification({**row, **extra, "status": status, "timestamp": now_iso()})
     if phases is not None:
         out["phase_s"] = {p: phases.get(p) for p in PHASES}
     return out

@@ -117,6 +117,8 @@ class Backend(ABC):
     can_build_only: ClassVar[bool] = False  # builds without executing (TensorRT ahead-of-time)
     needs_gpu: ClassVar[bool] = False  # executes on a CUDA GPU: a start-up failure says so
     times_on_host: ClassVar[bool] = False  # timed with the host clock: other CPU work would disturb it
+    # its input can be made, and its output judged, on the GPU (bench.device_data: `--verify device`)
+    verifies_on_device: ClassVar[bool] = False
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         self.options = options or BackendOptions()

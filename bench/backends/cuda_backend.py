@@ -69,11 +69,10 @@ class CudaScalePoint(GpuPreparedPoint):
             self.nan_safe = not problem.power_is_one or not all(
                 np.isfinite(w.astype(np.float64)).all() for w in weights
             )
-            self.prime(problem.x.nbytes, problem.x.nbytes)  # input and output: see GpuPreparedPoint.prime
-            self.x = self.upload(problem.x)
+            self.x = self.input_buffer()  # input and output primed: see GpuPreparedPoint.prime
             self.out_dtype = numpy_dtype(p.precision)
             self.out_shape = tuple(p.shape)
-            self.out = self.alloc(problem.x.nbytes)
+            self.out = self.alloc(problem.input_nbytes)
             choice = tuner.choose(self)
             t0 = time.perf_counter()
             self.select(choice.config)
@@ -191,6 +190,7 @@ class CudaScalePoint(GpuPreparedPoint):
 
 class CudaBackend(GpuBackend):
     name: ClassVar[str] = "cuda"
+    verifies_on_device: ClassVar[bool] = True
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16", "int8")
 
     def __init__(self, options: BackendOptions | None = None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,6 +21,7 @@ from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
 
 if TYPE_CHECKING:
+    from bench.device_data import SharedInput
     from bench.gpu.cuda import Device, DeviceBuffer, Stream
     from bench.point import Point
     from bench.problem import Problem
@@ -65,6 +66,21 @@ def poison_byte(precision: str) -> int:
     return 0x80 if precision == "int8" else 0xFF
 
 
+def prime_allocations(sizes: Sequence[int], stream: Stream) -> None:
+    """Allocate, fill and free throwaway buffers of ``sizes``: what `GpuPreparedPoint.prime` does before a
+    point's own buffers, and what a shape's shared device input (bench.device_data) gets before its own."""
+    from bench.gpu.cuda import DeviceBuffer, memset_async
+
+    throwaway = [DeviceBuffer(n) for n in sizes]
+    try:
+        for buf in throwaway:
+            memset_async(buf.ptr, 0, buf.nbytes, stream)
+        stream.synchronize()
+    finally:
+        for buf in throwaway:
+            buf.free()
+
+
 ROTATION_ALIGN = 256  # bytes: each copy of a buffer starts where cudaMalloc's own buffers would
 
 
@@ -95,6 +111,7 @@ class GpuPreparedPoint(PreparedPoint):
         self._buffers: list[DeviceBuffer] = []
         self._rotation: BufferRotation | None = None
         self._arenas: dict[tuple[int, int], tuple[int, int]] = {}  # (buffer, sets) -> (copies, stride)
+        self._held: SharedInput | None = None  # the worker's device input this point reads (never freed here)
         self.stream: Stream = Stream()
 
     def alloc(self, nbytes: int) -> DeviceBuffer:
@@ -114,16 +131,20 @@ class GpuPreparedPoint(PreparedPoint):
         (reports/gate/README.md, the L2 placement probe). In whole runs it helps but does not cure:
         that point took 6.2-6.3 us in six primed runs (archive/results-v2/h100-primed-2026-11-26). Why is not known;
         it costs a cudaMalloc, a memset and a cudaFree per buffer, once per prepared point."""
-        from bench.gpu.cuda import DeviceBuffer, memset_async
+        prime_allocations(sizes, self.stream)
 
-        throwaway = [DeviceBuffer(n) for n in sizes]
-        try:
-            for buf in throwaway:
-                memset_async(buf.ptr, 0, buf.nbytes, self.stream)
-            self.stream.synchronize()
-        finally:
-            for buf in throwaway:
-                buf.free()
+    def input_buffer(self) -> DeviceBuffer:
+        """The point's input on the device: the worker's shared one where the problem has it there (held
+        until `close`, which releases it and never frees it; the output is primed alone, the input was
+        primed when it was made), else primed with the output and uploaded."""
+        data = self.problem.device
+        if data is not None:
+            self.prime(data.input.nbytes)
+            self._held = data.input.acquire()
+            return data.input.buffer
+        x = self.problem.x
+        self.prime(x.nbytes, x.nbytes)
+        return self.upload(x)
 
     def upload(self, host: np.ndarray) -> DeviceBuffer:
         buf = self.alloc(host.nbytes)
@@ -188,14 +209,20 @@ class GpuPreparedPoint(PreparedPoint):
 
     def output(self) -> np.ndarray:
         """Poison the output, run once, download: every element the op fails to write shows."""
+        self.device_output()
+        host = np.empty(self.out_shape, dtype=self.out_dtype)
+        return self.out.download(host, self.stream)
+
+    def device_output(self) -> int:
+        """Poison the output, run once and wait: the output's device pointer, for a check on the device."""
         from bench.gpu import cuda
 
         cuda.memset_async(self.out.ptr, poison_byte(self.point.precision), self.out.nbytes, self.stream)
         cuda.clear_last_error()
         self.enqueue(self.stream)
         cuda.check_last_error(f"{type(self).__name__}.enqueue")
-        host = np.empty(self.out_shape, dtype=self.out_dtype)
-        return self.out.download(host, self.stream)
+        self.stream.synchronize()
+        return self.out.ptr
 
     def shed_host_data(self) -> bool:
         """Timing enqueues on device buffers only: the input, weights and reference on the host can go."""
@@ -222,6 +249,9 @@ class GpuPreparedPoint(PreparedPoint):
             self._buffers.clear()
             self._arenas.clear()
             self._rotation = None
+            held, self._held = getattr(self, "_held", None), None
+            if held is not None:
+                held.release()
             if stream is not None:
                 stream.close()
 

@@ -48,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--build-only", action="store_true", help="build engines without executing (TensorRT; no GPU needed)"
     )
+    parser.add_argument(
+        "--verify",
+        choices=("device", "host"),
+        default="device",
+        help="where the cuda and memcpy backends' inputs are made and outputs judged: 'device' (on the GPU, "
+        "bit-identical inputs, float64 reference; default) or 'host' (NumPy); other backends: always the host",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_placement_arguments(parser)
 
@@ -128,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
     needed = tuple(sorted({pp.point.backend for pp in planned if pp.runs}))
     resuming = args.resume is not None  # `--resume ''` is a resume of no run, refused by its id check
     run_id = resolve_resume(out, args.resume) if resuming else new_run_id()
-    spec = RunSpec(run_id, sweep.name, plan_id(identity), timing, bool(args.build_only), options, needed)
+    spec = RunSpec(
+        run_id, sweep.name, plan_id(identity), timing, bool(args.build_only), options, needed, verify=args.verify
+    )
     executor = executor_for(spec, placement(args))
     code = {k: v for k, v in provenance().items() if k in CODE_FIELDS}
     writer: RunWriter | None = None

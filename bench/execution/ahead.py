@@ -11,7 +11,10 @@ and timed; the thread running points is pinned to the timing core only while it 
 Nothing is made ahead where it could disturb a measurement or the machine: for backends timed with the
 host clock (their timing loop shares the host's caches and memory bandwidth with the data threads), for
 builds, for later rounds (the point is usually kept open), when the share has no core besides the timing
-core, and when the point's data would take more than a quarter of the free host memory.
+core, and when the point's data would take more than a quarter of the free host memory. Nor for a point
+whose data is made on the GPU (`--verify device`, bench.device_data): its input and reference are GPU
+work, made by the thread that times, between points, never beside a measurement; the host's share (the
+weights) is small, and a host input made ahead would be made for nobody.
 """
 
 from __future__ import annotations
@@ -76,7 +79,10 @@ class AheadWorker(PointWorker):
             return False
         if point.backend not in self.backends:
             return False
-        if self.backends[point.backend].times_on_host:
+        backend = self.backends[point.backend]
+        if backend.times_on_host:
+            return False
+        if self._on_device(point, backend):  # its data is made on the GPU, by the thread that times
             return False
         free = resources.host_available()
         need = resources.host_bytes(point)

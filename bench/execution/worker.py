@@ -10,6 +10,14 @@ only a lost CUDA context (a sticky error) stops this worker, because nothing aft
 Memory: a point's footprint is checked against what is free before anything is allocated; the shared
 float32 input of a shape is made inside the point's error handling and only one shape's input is kept
 at a time; a float build-only point makes no input at all.
+
+Where the data lives (`RunSpec.verify`): with 'device' (the default), a backend that can
+(`Backend.verifies_on_device`: cuda, memcpy) gets its input made on the GPU, one shape's input kept
+there for its points, and its output judged there (bench.device_data); the host makes only the weights.
+Other backends (numpy, TensorRT), and every backend with 'host', get the NumPy path. The phases keep
+their meaning either way: `data` makes the input, `reference` the reference (on the device: its largest
+|value|, which int8's output scale needs before the build; where the channel axis is out of range, after
+the build, as on the host), `verify` runs the point once and compares.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import resources, rows
+from bench import device_data, resources, rows
 from bench.backends import create
 from bench.backends.base import Backend, BackendInfo, PreparedPoint
 from bench.errors import UserError
@@ -90,9 +98,10 @@ class PointFailure(Exception):
         self.exc, self.origin = exc, origin
 
 
-def _release(prepared: PreparedPoint, backend: Backend) -> None:
-    """Close a prepared point. After a sticky CUDA error every CUDA call fails, freeing memory too: that
-    failure belongs to the lost context, which the point's row already records, so it is not raised again."""
+def _release(prepared: PreparedPoint | device_data.DeviceData | device_data.DeviceInputs, backend: Backend) -> None:
+    """Close a prepared point (or device data). After a sticky CUDA error every CUDA call fails, freeing
+    memory too: that failure belongs to the lost context, which the point's row already records, so it is
+    not raised again."""
     try:
         prepared.close()
     except Exception:
@@ -134,6 +143,7 @@ class PointWorker:
             "worker": name if name != "local" else f"local:{socket.gethostname()}",
         }
         self._input: tuple[tuple, np.ndarray] | None = None  # (shape, data spec) -> float32 input
+        self._device_inputs: device_data.DeviceInputs | None = None  # one shape's input on the GPU
         self._open: dict[tuple[str, str], _Open] = {}
 
     def start(self) -> dict[str, BackendInfo]:
@@ -177,6 +187,8 @@ class PointWorker:
         keep_open = False
         try:
             if kept is None:
+                if self._device_inputs is not None:  # another shape's input is not this point's to pay for
+                    self._device_inputs.drop_unless(point)
                 refusal = self._does_not_fit(point, backend, row)
                 if refusal is not None:
                     return TaskResult(task, refusal)
@@ -233,6 +245,25 @@ class PointWorker:
             x_real = self._input_for(point) if with_input else None
             return make_problem(point, x_real, with_input=with_input)
 
+    def _on_device(self, point: Point, backend: Backend) -> bool:
+        """Whether this point's data is made and judged on the GPU (see the module docstring)."""
+        return self.spec.verify == "device" and backend.verifies_on_device and not self.spec.build_only
+
+    def _device_problem(self, point: Point, backend: Backend, phases: dict[str, float]) -> Problem:
+        """The point's weights on the host, its input made (or kept) on the GPU, and where the backend is
+        judged against the Scale reference, that reference's largest |value| (int8's output scale)."""
+        if self._device_inputs is None:
+            from bench.backends.gpu_common import gpu_device
+
+            self._device_inputs = device_data.DeviceInputs(gpu_device(backend.options.device))
+        with _Phase(phases, "data", "harness"):
+            problem = self._device_inputs.attach(make_problem(point, with_input=False))
+        if getattr(backend, "verifies_scale", True) and device_data.axis_resolves(point):
+            with _Phase(phases, "reference", "harness"):
+                self._device_inputs.add_reference(problem)
+                problem.device.ref_max_abs()  # type: ignore[union-attr]
+        return problem
+
     def _timing(self) -> contextlib.AbstractContextManager:
         """Entered around a point's timing: a worker that makes data ahead pins the timing thread here."""
         return contextlib.nullcontext()
@@ -242,20 +273,52 @@ class PointWorker:
     ) -> tuple[PreparedPoint | None, dict]:
         """Data, build, reference and verification of one point. Returns (prepared, row) when it is ready to
         time, else (None, final row)."""
-        problem = self._problem(point, needs_input(point, self.spec.build_only), phases)
-        with _Phase(phases, "build", "backend"):
-            prepared = backend.prepare(point, problem)
+        on_device = self._on_device(point, backend)
+        problem: Problem | None = None
+        try:
+            if on_device:
+                problem = self._device_problem(point, backend, phases)
+            else:
+                problem = self._problem(point, needs_input(point, self.spec.build_only), phases)
+            with _Phase(phases, "build", "backend"):
+                prepared = backend.prepare(point, problem)
+            return self._verify(prepared, problem, backend, row, phases, on_device)
+        finally:
+            if problem is not None and problem.device is not None:
+                _release(problem.device, backend)  # the reference's weights; the input stays with its holders
+
+    def _verify(
+        self,
+        prepared: PreparedPoint,
+        problem: Problem,
+        backend: Backend,
+        row: dict,
+        phases: dict[str, float],
+        on_device: bool,
+    ) -> tuple[PreparedPoint | None, dict]:
+        """Run a built point once and judge its output (on the host, or on the device)."""
         try:
             row = {**row, **rows.build_columns(prepared.build)}
             if self.spec.build_only:
                 return None, rows.finished(row, "built", phases)
-            with _Phase(phases, "reference", "harness"):
-                problem.expected  # noqa: B018 (computed here so its cost is its own phase)
-            with _Phase(phases, "verify", "backend"):
-                out = prepared.output()
-            with _Phase(phases, "verify", "harness"):
-                check = verify(backend, problem, out)
-            row.update(max_abs_err=check.max_abs_err, tolerance=check.tolerance, correct=check.correct)
+            if on_device:
+                verifies_scale = getattr(backend, "verifies_scale", True)
+                if verifies_scale and problem.device.reference is None:  # type: ignore[union-attr]
+                    with _Phase(phases, "reference", "harness"):  # an axis out of range raises here, as on the host
+                        self._device_inputs.add_reference(problem)  # type: ignore[union-attr]
+                with _Phase(phases, "verify", "backend"):
+                    out_ptr = prepared.device_output()  # type: ignore[attr-defined]
+                with _Phase(phases, "verify", "harness"):
+                    check = device_data.verify(problem, out_ptr, verifies_scale)
+            else:
+                with _Phase(phases, "reference", "harness"):
+                    problem.expected  # noqa: B018 (computed here so its cost is its own phase)
+                with _Phase(phases, "verify", "backend"):
+                    out = prepared.output()
+                with _Phase(phases, "verify", "harness"):
+                    check = verify(backend, problem, out)
+            where = "device" if on_device else "host"
+            row.update(rows.verification_columns(check.max_abs_err, check.tolerance, check.correct, where))
             if not check.correct:
                 msg = f"output differs from the reference: max |err| {check.max_abs_err:.3g} > tolerance {check.tolerance:.3g}"
                 return None, rows.finished(row, "mismatch", phases, error=msg, error_origin="backend")
@@ -284,5 +347,12 @@ class PointWorker:
             kept.prepared.close()
         self._open.clear()
         self._input = None
+        if self._device_inputs is not None:
+            inputs, self._device_inputs = self._device_inputs, None
+            made_for = next((b for b in self.backends.values() if b.verifies_on_device), None)
+            if made_for is not None:
+                _release(inputs, made_for)
+            else:
+                inputs.close()
         for backend in self.backends.values():
             backend.close()

@@ -4,6 +4,7 @@ cores, and it times only on its timing core. Real NumPy points, in this process.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import ClassVar
 
 import pytest
@@ -82,3 +83,25 @@ def test_nothing_is_made_ahead_where_it_could_disturb_or_has_no_core():
     finally:
         for w in (host_timed, one_core, builds):
             w.close()
+
+
+class OnDeviceNumpy(OffHostNumpy):
+    """Declared as a backend whose data is made and judged on the GPU (as cuda and memcpy are)."""
+
+    verifies_on_device = True
+
+
+@needs_two_cores
+def test_a_point_whose_data_is_made_on_the_gpu_is_not_made_ahead_unless_verified_on_the_host():
+    (a,) = tasks("fp16")
+    two = affinity.CoreShare(affinity.available()[:2])
+    device_spec = spec_for([PlannedPoint(a.point)], FAST)
+    assert device_spec.verify == "device"
+    on_device = AheadWorker(device_spec, two, backends={"numpy": OnDeviceNumpy()})
+    on_host = AheadWorker(replace(device_spec, verify="host"), two, backends={"numpy": OnDeviceNumpy()})
+    try:
+        assert on_device.make_ahead(a) is False  # its input is GPU work: nothing on the host to make
+        assert on_host.make_ahead(a) is True
+        assert on_host.execute(a).row["status"] == "ok"
+    finally:
+        on_device.close(), on_host.close()

@@ -64,6 +64,9 @@ class _TensorRTAdapter(Backend):
     flavour: ClassVar[str]
     can_build_only: ClassVar[bool] = True
     needs_gpu: ClassVar[bool] = True  # to execute; --build-only with TensorRT-RTX needs none
+    # its points read their input through GpuPreparedPoint.input_buffer, so a device input would do; they
+    # stay on the host path until the device path has run against a TensorRT that executes on a lent GPU
+    verifies_on_device: ClassVar[bool] = False
 
     _trt: ModuleType | None = None
     _features: feat.TrtFeatures | None = None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from bench.backends.gpu_common import GpuPreparedPoint
 from bench.backends.tensorrt.build import BuiltEngine
 from bench.backends.tensorrt.capture import MessageLog, TensorRTError
+from bench.precision import numpy_dtype
 
 if TYPE_CHECKING:
     from bench.gpu.cuda import Device, DeviceBuffer, Stream
@@ -62,13 +63,12 @@ class TrtPreparedPoint(GpuPreparedPoint):
                 got = _engine_shape(engine, name, shape_query)
                 if got != shape:  # TensorRT keeps the network's shapes: a mismatch is a harness bug
                     raise TensorRTError(f"engine tensor {name!r} has shape {got}, expected {shape}")
-            self.prime(problem.x.nbytes, problem.x.nbytes)  # input and output: see GpuPreparedPoint.prime
-            src = self.upload(problem.x)
+            src = self.input_buffer()  # input and output primed: see GpuPreparedPoint.prime
             self.src = src
             # the output has the input's storage dtype and shape (int8 codes for int8, bf16 via ml_dtypes)
-            self.out_dtype = problem.x.dtype
+            self.out_dtype = numpy_dtype(problem.point.precision)
             self.out_shape = shape
-            self.out = self.alloc(problem.x.nbytes)
+            self.out = self.alloc(problem.input_nbytes)
             self._names = (built.input_name, built.output_name)
             self._bindings: list[int] = self._bind(src.ptr, self.out.ptr)
         except BaseException:
