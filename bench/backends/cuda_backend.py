@@ -1,4 +1,4 @@
-"""Backend `cuda`: the Scale op as an NVRTC-compiled kernel (bench.gpu.kernels), the "what a user would
+"""Backend `cuda`: the Scale op as an NVRTC-compiled kernel (bench.gpu.kernel_source), the "what a user would
 write instead" baseline. Every mode, channel axis and precision, int8 included (int8 codes in and out).
 
 The kernel's launch configuration is tuned per GPU (bench.gpu.tuning): the first point of a tuning
@@ -18,7 +18,7 @@ from bench import reference
 from bench.backends.base import BackendInfo, BackendOptions
 from bench.backends.gpu_common import GpuBackend, GpuPreparedPoint, gpu_device, gpu_info
 from bench.backends.kernel_tuner import KernelTuner
-from bench.gpu import kernels
+from bench.gpu import kernel_layout, kernel_source
 from bench.point import Point
 from bench.precision import numpy_dtype
 
@@ -43,9 +43,11 @@ class CudaScalePoint(GpuPreparedPoint):
                 got = getattr(problem, name).size
                 if got != expected:
                     raise ValueError(f"{name} has {got} values, {p.mode} mode on {p.shape_str} expects {expected}")
-            self.layouts = {"vector": kernels.scale_layout(p.shape, p.mode, p.channel_axis, p.precision)}
-            if p.numel <= kernels.DIRECT_MAX:
-                self.layouts["direct"] = kernels.scale_layout(p.shape, p.mode, p.channel_axis, p.precision, "direct")
+            self.layouts = {"vector": kernel_layout.scale_layout(p.shape, p.mode, p.channel_axis, p.precision)}
+            if p.numel <= kernel_layout.DIRECT_MAX:
+                self.layouts["direct"] = kernel_layout.scale_layout(
+                    p.shape, p.mode, p.channel_axis, p.precision, "direct"
+                )
             weights = (problem.shift, problem.scale, problem.power)
             # what a launch needs of the host data, kept: binding a copy (`enqueue_on`) after the point shed it
             self._power_is_one = problem.power_is_one
@@ -79,16 +81,18 @@ class CudaScalePoint(GpuPreparedPoint):
             "source": choice.source,
             "tuning_key": choice.key,
         }
-        self.build.builder_settings = {"kernel": kernels.KERNEL_NAME, "arch": device.arch, **d}
+        self.build.builder_settings = {"kernel": kernel_source.KERNEL_NAME, "arch": device.arch, **d}
 
-    def select(self, config: kernels.KernelConfig) -> dict[str, Any]:
+    def select(self, config: kernel_layout.KernelConfig) -> dict[str, Any]:
         """Run ``config`` from now on (how the tests check every candidate); returns what runs."""
         self._launch, self._details = self.bind(config)
         self._config = config
         self._rotation = None  # copies bound to the previous launch
         return self._details
 
-    def bind(self, config: kernels.KernelConfig, moved: dict[int, int] | None = None) -> tuple[Any, dict[str, Any]]:
+    def bind(
+        self, config: kernel_layout.KernelConfig, moved: dict[int, int] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """The launch of ``config`` on this point (compiled once per source), and what it runs; ``moved``
         replaces buffer pointers (a copy of the point's buffers, see `enqueue_on`)."""
         return self.bind_many([config], moved)[0]
@@ -102,7 +106,7 @@ class CudaScalePoint(GpuPreparedPoint):
         return self.bind(self._config, moved)[0]
 
     def bind_many(
-        self, configs: list[kernels.KernelConfig], moved: dict[int, int] | None = None
+        self, configs: list[kernel_layout.KernelConfig], moved: dict[int, int] | None = None
     ) -> list[tuple[Any, dict[str, Any]]]:
         """`bind` for several configurations, compiled together (NVRTC on a few threads)."""
         from bench.gpu import cuda
@@ -110,17 +114,17 @@ class CudaScalePoint(GpuPreparedPoint):
         plans = []
         for config in configs:
             layout, eff = self._layout_of(config), self.effective(config)
-            spec = kernels.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)
+            spec = kernel_source.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)
             plans.append((layout, eff, spec))
         compiled = cuda.compile_kernels(
-            [kernels.kernel_source(spec) for _, _, spec in plans], kernels.KERNEL_NAME, self.device.arch
+            [kernel_source.kernel_source(spec) for _, _, spec in plans], kernel_source.KERNEL_NAME, self.device.arch
         )
         out = []
         for (layout, eff, spec), kernel in zip(plans, compiled, strict=True):
-            launch = kernels.launch_config(layout, eff, self.device.sm_count, self.device.max_threads_per_sm)
+            launch = kernel_layout.launch_config(layout, eff, self.device.sm_count, self.device.max_threads_per_sm)
             bufs = self._weight_buffers(layout)
             args = [((moved or {}).get(b.ptr, b.ptr), ctypes.c_void_p) for b in (self.x, self.out, *bufs)]
-            scalars = kernels.kernel_args(layout, launch, *self._io_scales, self._uniform)
+            scalars = kernel_layout.kernel_args(layout, launch, *self._io_scales, self._uniform)
             args += [(v, _CTYPES[kind]) for kind, v in scalars]
             details = {
                 **eff.as_dict(),
@@ -132,29 +136,29 @@ class CudaScalePoint(GpuPreparedPoint):
                 "index64": layout.index64,
                 "power_is_one": spec.power_is_one,
                 "nan_safe": spec.nan_safe,
-                "family": kernels.FAMILY,
+                "family": kernel_source.FAMILY,
             }
             out.append((kernel.bind(launch.grid, launch.block, args), details))
         return out
 
-    def _layout_of(self, config: kernels.KernelConfig) -> kernels.ScaleLayout:
+    def _layout_of(self, config: kernel_layout.KernelConfig) -> kernel_layout.ScaleLayout:
         return self.layouts[config.variant if config.variant in self.layouts else "vector"]
 
-    def effective(self, config: kernels.KernelConfig) -> kernels.KernelConfig:
+    def effective(self, config: kernel_layout.KernelConfig) -> kernel_layout.KernelConfig:
         """``config`` as it runs on this point (what its row records): the direct variant only where the
-        point has a direct layout, and `kernels.effective_config`'s adjustments."""
+        point has a direct layout, and `kernel_layout.effective_config`'s adjustments."""
         variant = config.variant if config.variant in self.layouts else "vector"
-        return kernels.effective_config(
-            self._layout_of(config), kernels.KernelConfig(**{**config.as_dict(), "variant": variant})
+        return kernel_layout.effective_config(
+            self._layout_of(config), kernel_layout.KernelConfig(**{**config.as_dict(), "variant": variant})
         )
 
-    def _weight_buffers(self, layout: kernels.ScaleLayout) -> list[DeviceBuffer]:
+    def _weight_buffers(self, layout: kernel_layout.ScaleLayout) -> list[DeviceBuffer]:
         """(shift, scale, power) as ``layout`` reads them, uploaded once per layout."""
         key = (layout.weights, layout.expand)
         if key not in self._weights:
             p = self.problem.point
             self._weights[key] = [
-                self.upload(kernels.expand_weights(layout, p.shape, p.channel_axis, getattr(self.problem, n)))
+                self.upload(kernel_layout.expand_weights(layout, p.shape, p.channel_axis, getattr(self.problem, n)))
                 for n in ("shift", "scale", "power")
             ]
         return self._weights[key]
@@ -185,7 +189,11 @@ class CudaBackend(GpuBackend):
             self.name,
             version,
             dev,
-            {"kernel_family": kernels.FAMILY, "kernel_generator": kernels.generator_hash(), "kernel_tuning": how},
+            {
+                "kernel_family": kernel_source.FAMILY,
+                "kernel_generator": kernel_source.generator_hash(),
+                "kernel_tuning": how,
+            },
         )
 
     def prepare(self, point: Point, problem: Problem) -> CudaScalePoint:
