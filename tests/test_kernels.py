@@ -270,7 +270,7 @@ def test_candidate_sources_cover_every_weight_kind_and_variant() -> None:
 def test_every_candidate_source_compiles_with_nvrtc_for_hopper(monkeypatch) -> None:
     """Each distinct candidate source, with its block set to 1024: the block size only sets BLOCK and
     the launch bound, and 1024 threads is the tightest register budget (64 a thread)."""
-    from bench.gpu.cuda import compile_cubin
+    from bench.gpu.kernel_cache import compile_cubin
 
     specs = {replace(s, block=1024) for s in _all_candidate_specs()}
     monkeypatch.setattr(K, "EXPAND_MAX", 4)  # the per-lane kinds, and 64-bit indices, once each
@@ -283,26 +283,26 @@ def test_every_candidate_source_compiles_with_nvrtc_for_hopper(monkeypatch) -> N
 
 @needs_nvrtc
 def test_compiled_cubins_are_kept_checked_and_recompiled_when_damaged(tmp_path, monkeypatch) -> None:
-    from bench.gpu import cuda
+    from bench.gpu import cuda, kernel_cache
 
     spec = KS.kernel_spec(K.scale_layout((2, 3, 4, 5), "channel", None, "fp32"), K.KernelConfig(), True, False)
     source = KS.kernel_source(spec)
-    cuda.set_cubin_cache(tmp_path)
+    kernel_cache.set_cubin_cache(tmp_path)
     try:
-        first = cuda.compile_cubin(source, KS.KERNEL_NAME, "sm_90")
+        first = kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90")
         [stored] = list(tmp_path.glob("*.cubin"))
-        real = cuda._nvrtc_compile
-        monkeypatch.setattr(cuda, "_nvrtc_compile", lambda *a: pytest.fail("compiled although cached"))
-        assert cuda.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # read back, not compiled
+        real = cuda.nvrtc_compile
+        monkeypatch.setattr(cuda, "nvrtc_compile", lambda *a: pytest.fail("compiled although cached"))
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # read back, not compiled
         stored.write_bytes(stored.read_bytes()[:-7] + b"garbage")  # damaged on disk
-        monkeypatch.setattr(cuda, "_nvrtc_compile", real)
-        assert cuda.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # compiled again, file replaced
-        assert cuda.compile_cubin(source, KS.KERNEL_NAME, "sm_80") != first  # the architecture is in the key
-        cuda.set_cubin_cache(tmp_path / "file")
+        monkeypatch.setattr(cuda, "nvrtc_compile", real)
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # compiled again, file replaced
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_80") != first  # the architecture is in the key
+        kernel_cache.set_cubin_cache(tmp_path / "file")
         (tmp_path / "file").write_text("not a folder")
-        assert cuda.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # an unusable cache costs a compile
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # an unusable cache costs a compile
     finally:
-        cuda.set_cubin_cache(None)
+        kernel_cache.set_cubin_cache(None)
 
 
 def test_every_source_defines_the_entry_point_the_launcher_looks_up() -> None:

@@ -109,14 +109,14 @@ class CudaScalePoint(GpuPreparedPoint):
         self, configs: list[kernel_layout.KernelConfig], moved: dict[int, int] | None = None
     ) -> list[tuple[Any, dict[str, Any]]]:
         """`bind` for several configurations, compiled together (NVRTC on a few threads)."""
-        from bench.gpu import cuda
+        from bench.gpu import kernel_cache
 
         plans = []
         for config in configs:
             layout, eff = self._layout_of(config), self.effective(config)
             spec = kernel_source.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)
             plans.append((layout, eff, spec))
-        compiled = cuda.compile_kernels(
+        compiled = kernel_cache.compile_kernels(
             [kernel_source.kernel_source(spec) for _, _, spec in plans], kernel_source.KERNEL_NAME, self.device.arch
         )
         out = []
@@ -174,9 +174,9 @@ class CudaBackend(GpuBackend):
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
         self.tuner = KernelTuner(self.options)  # parses --kernel-config: a bad one stops the run before any work
-        from bench.gpu import cuda
+        from bench.gpu import kernel_cache
 
-        cuda.set_cubin_cache(self.options.cache_dir / "nvrtc")
+        kernel_cache.set_cubin_cache(self.options.cache_dir / "nvrtc")
 
     def info(self) -> BackendInfo:
         from bench.gpu import cuda
