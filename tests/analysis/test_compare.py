@@ -152,9 +152,8 @@ def test_split_by_l2_mode_puts_untimed_rows_on_their_runs_side() -> None:
     own and goes with what its run's settings asked for."""
     skip = {POINTS[0]: ("skipped", "not supported")}
     warm = make_run(POINTS, seed=1, run_id="w", statuses=skip, timestamp="2026-11-21T00:00:00+00:00")
-    warm["l2_mode"] = None  # a schema 2 row: l2_flush False only
-    warm["l2_flush"] = warm["l2_flush"].astype(object)
-    warm.loc[warm["status"] != "ok", "l2_flush"] = None
+    warm["l2_flush"] = warm["l2_flush"].astype(object)  # a schema 2 row as migrated: warm where it was timed
+    warm.loc[warm["status"] != "ok", ["l2_mode", "l2_flush"]] = None
     warm["timing_settings"] = [{"l2_flush": False, "rotate_buffers": False}] * len(warm)
     rotated = make_run(
         POINTS, seed=2, run_id="r", statuses=skip, l2_mode="rotated", timestamp="2026-11-26T00:00:00+00:00"
