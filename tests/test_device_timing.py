@@ -156,3 +156,20 @@ def test_buffer_sets_pass_twice_the_l2_or_stay_far_below_it() -> None:
     tiny = target // ROTATE_MAX_SETS - 1
     assert buffer_sets(tiny, l2) == 1 and tiny * ROTATE_MAX_SETS < target  # would need too many copies
     assert buffer_sets(0, l2) == 1
+
+
+def test_rotation_sets_only_where_the_l2_mode_is_rotated_and_asks_the_size_only_then() -> None:
+    from bench.timing.settings import TimingSettings
+
+    l2 = 50 << 20
+    asked = []
+
+    def size() -> int:
+        asked.append(1)
+        return 10 << 20
+
+    assert D.rotation_sets(TimingSettings(rotate_buffers=False), size, l2) == 1
+    assert D.rotation_sets(TimingSettings(l2_flush=True, rotate_buffers=False), size, l2) == 1
+    assert not asked  # a warm or flushed L2 times one set: its size is never needed
+    assert D.rotation_sets(TimingSettings(), size, l2) == D.buffer_sets(10 << 20, l2) == 10
+    assert D.rotation_sets(TimingSettings(), lambda: 0, l2) == 1  # nothing to copy

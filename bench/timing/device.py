@@ -75,6 +75,15 @@ def buffer_sets(set_bytes: int, l2_bytes: int, *, max_sets: int = ROTATE_MAX_SET
     return n if n <= max_sets else 1
 
 
+def rotation_sets(timing: TimingSettings, set_bytes: Callable[[], int], l2_bytes: int) -> int:
+    """How many copies of a point's buffers ``timing``'s calls cycle over: `buffer_sets` of one set's size
+    where the L2 mode is 'rotated', else 1 (one set: warm, or flushed before every call). ``set_bytes``
+    is asked only when rotating (a backend may upload buffers to answer it)."""
+    if timing.l2_mode != "rotated":
+        return 1
+    return buffer_sets(set_bytes(), l2_bytes)
+
+
 def is_enqueue_bound(enqueue_us: float | None, device_us: float, margin: float = ENQUEUE_BOUND_MARGIN) -> bool | None:
     """The host needs about as long to enqueue one call as the device to run it (at least ``margin`` of
     it): back-to-back launches from this host leave the GPU waiting. The margin matters for 'events',
