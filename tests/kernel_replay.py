@@ -4,7 +4,12 @@ launch arithmetic of `bench.gpu.kernel_layout` with it."""
 
 from __future__ import annotations
 
-from bench.gpu.kernel_layout import KernelConfig, Launch, ScaleLayout
+from bench.gpu.kernel_layout import KernelConfig, Launch, MagicDivider, ScaleLayout
+
+
+def magic_divide(div: MagicDivider, n: int) -> int:
+    """n // div.d by the kernel's `fdiv32` arithmetic (the sum is taken in 64 bits, as the kernel does)."""
+    return ((((n * div.m) >> 32) + n) >> div.s) & 0xFFFFFFFF
 
 
 def thread_vectors(layout: ScaleLayout, config: KernelConfig, launch: Launch, block: int, thread: int) -> list[int]:

@@ -186,16 +186,6 @@ class Stream(Owned):
         rt = _rt()
         self.handle: Any = _check(rt.cudaStreamCreateWithFlags(rt.cudaStreamNonBlocking), "cudaStreamCreateWithFlags")
         self._cu: Any = None
-        self._owned = True
-
-    @classmethod
-    def wrap(cls, handle: int) -> Stream:
-        """A non-owning view of a stream made elsewhere (e.g. torch's ``cuda_stream``); close() leaves it."""
-        self = cls.__new__(cls)
-        self.handle = _rt().cudaStream_t(int(handle))
-        self._cu = None
-        self._owned = False
-        return self
 
     @property
     def cu_handle(self) -> Any:
@@ -210,8 +200,7 @@ class Stream(Owned):
     def close(self) -> None:
         if self.handle is not None:
             handle, self.handle, self._cu = self.handle, None, None
-            if self._owned:
-                _check(_rt().cudaStreamDestroy(handle), "cudaStreamDestroy")
+            _check(_rt().cudaStreamDestroy(handle), "cudaStreamDestroy")
 
 
 class Event(Owned):
@@ -318,8 +307,8 @@ class CompileError(CudaError):
     """NVRTC rejected the source; the message carries NVRTC's log."""
 
 
-def nvrtc_compile(source: str, name: str, arch: str, options: Sequence[str], output: str) -> bytes:
-    """Compile with NVRTC for ``arch`` and return its CUBIN or PTX; CompileError carries NVRTC's log.
+def nvrtc_compile(source: str, name: str, arch: str, options: Sequence[str]) -> bytes:
+    """Compile with NVRTC for ``arch`` ('sm_90') and return the cubin; CompileError carries NVRTC's log.
     Needs no GPU. `bench.gpu.kernel_cache` keeps the cubins on disk and the loaded kernels in the process."""
     nv = _nvrtc()
     prog = _check(nv.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 0, [], []), "nvrtcCreateProgram")
@@ -332,20 +321,12 @@ def nvrtc_compile(source: str, name: str, arch: str, options: Sequence[str], out
             _check(nv.nvrtcGetProgramLog(prog, log), "nvrtcGetProgramLog")
             text = log.rstrip(b"\x00").decode(errors="replace")
             raise CompileError(f"nvrtcCompileProgram failed for {name} ({arch}): {_error_name(err)}\n{text}")
-        get_size, get = (
-            (nv.nvrtcGetCUBINSize, nv.nvrtcGetCUBIN) if output == "cubin" else (nv.nvrtcGetPTXSize, nv.nvrtcGetPTX)
-        )
-        size = _check(get_size(prog), f"nvrtcGet{output.upper()}Size")
+        size = _check(nv.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
         data = b" " * size
-        _check(get(prog, data), f"nvrtcGet{output.upper()}")
+        _check(nv.nvrtcGetCUBIN(prog, data), "nvrtcGetCUBIN")
         return data
     finally:
         _check(nv.nvrtcDestroyProgram(prog), "nvrtcDestroyProgram")
-
-
-def compile_ptx(source: str, name: str, arch: str, options: Sequence[str] = ()) -> str:
-    """CUDA C++ to PTX for ``arch`` ('compute_90'): what the kernel asks of the SMs, readable. Needs no GPU."""
-    return nvrtc_compile(source, name, arch, options, "ptx").rstrip(b"\x00").decode(errors="replace")
 
 
 @dataclass

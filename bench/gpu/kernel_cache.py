@@ -35,12 +35,12 @@ def compile_cubin(source: str, name: str, arch: str, options: Sequence[str] = ()
     """Compile CUDA C++ to a cubin for ``arch`` ('sm_90') with NVRTC, or read it from the cubin cache.
     Needs no GPU. A cache that cannot be read or written costs a compile, never the run."""
     if not _FOLDER:
-        return cuda.nvrtc_compile(source, name, arch, options, "cubin")
+        return cuda.nvrtc_compile(source, name, arch, options)
     key = hashlib.sha256(json.dumps([source, name, arch, list(options), cuda.nvrtc_version()]).encode()).hexdigest()
     path = _FOLDER[0] / f"{key[:32]}.cubin"
     cubin = _read_cubin(path)
     if cubin is None:
-        cubin = cuda.nvrtc_compile(source, name, arch, options, "cubin")
+        cubin = cuda.nvrtc_compile(source, name, arch, options)
         _write_cubin(path, cubin)
     return cubin
 

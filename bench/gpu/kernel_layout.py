@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -74,10 +74,6 @@ class MagicDivider:
     d: int
     m: int
     s: int
-
-    def divide(self, n: int) -> int:
-        """The kernel's arithmetic, in Python (the sum is taken in 64 bits, as the kernel does)."""
-        return ((((n * self.m) >> 32) + n) >> self.s) & 0xFFFFFFFF
 
 
 def magic_divider(d: int) -> MagicDivider:
@@ -126,19 +122,6 @@ class ScaleLayout:
         if self.weights == "periodic":
             return self.d1
         return None
-
-    @property
-    def weight_count(self) -> int:
-        """Values per weight array the kernel reads (after expansion)."""
-        if self.weights == "uniform":
-            return 1
-        if self.weights in ("channel", "lane_channel"):
-            return self.d2
-        if self.weights == "table":
-            return self.numel
-        if self.weights == "periodic":
-            return self.expand or min(self.d1e, self.numel)
-        return self.d1e
 
 
 def _channel_geometry(shape: tuple[int, ...], mode: str, channel_axis: int | None) -> tuple[int, int]:
@@ -239,10 +222,6 @@ class KernelConfig:
 
     def as_dict(self) -> dict[str, str | int]:
         return asdict(self)
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
 
 
 DEFAULT_CONFIG = KernelConfig()
