@@ -119,6 +119,7 @@ def test_gpu_modules_import_without_loading_cuda_python_or_pynvml() -> None:
     code = (
         "import sys\n"
         "import bench.gpu.cuda, bench.gpu.nvml, bench.gpu.kernel_layout, bench.gpu.kernel_source, bench.timing.device\n"
+        "import bench.gpu.kernel_generator, bench.gpu.kernel_cache, bench.gpu.cuda_values\n"
         "import bench.backends.cuda_backend, bench.backends.memcpy_backend, bench.backends.gpu_common\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('cuda', 'pynvml')]\n"
         "assert not bad, bad\n"

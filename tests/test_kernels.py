@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench import reference
+from bench.gpu import kernel_generator as KG
 from bench.gpu import kernel_layout as K
 from bench.gpu import kernel_source as KS
 from bench.gpu import tuning as T
@@ -315,13 +316,13 @@ def test_every_source_defines_the_entry_point_the_launcher_looks_up() -> None:
 def test_generator_hash_covers_the_launch_arithmetic_and_the_source_generator(tmp_path) -> None:
     """The tuning store keys decisions on the generator hash: an edit to either module that decides what
     a launch runs must change it."""
-    assert set(KS.GENERATOR_MODULES) == {Path(K.__file__), Path(KS.__file__)}
-    assert KS.generator_hash() == KS.modules_hash(KS.GENERATOR_MODULES)
-    copies = tuple(tmp_path / p.name for p in KS.GENERATOR_MODULES)
-    for original, copy in zip(KS.GENERATOR_MODULES, copies, strict=True):
+    assert set(KG.GENERATOR_MODULES) == {Path(K.__file__), Path(KS.__file__)}
+    assert KG.generator_hash() == KG.modules_hash(KG.GENERATOR_MODULES)
+    copies = tuple(tmp_path / p.name for p in KG.GENERATOR_MODULES)
+    for original, copy in zip(KG.GENERATOR_MODULES, copies, strict=True):
         copy.write_bytes(original.read_bytes())
-    assert KS.modules_hash(copies) == KS.generator_hash()
+    assert KG.modules_hash(copies) == KG.generator_hash()
     for copy in copies:
-        before = KS.modules_hash(copies)
+        before = KG.modules_hash(copies)
         copy.write_bytes(copy.read_bytes() + b"# edited\n")
-        assert KS.modules_hash(copies) != before, copy.name
+        assert KG.modules_hash(copies) != before, copy.name

@@ -18,7 +18,7 @@ from bench import reference
 from bench.backends.base import BackendInfo, BackendOptions
 from bench.backends.gpu_common import GpuBackend, GpuPreparedPoint, gpu_device, gpu_info
 from bench.backends.kernel_tuner import KernelTuner
-from bench.gpu import kernel_layout, kernel_source
+from bench.gpu import kernel_generator, kernel_layout, kernel_source
 from bench.point import Point
 from bench.precision import numpy_dtype
 
@@ -191,7 +191,7 @@ class CudaBackend(GpuBackend):
             dev,
             {
                 "kernel_family": kernel_source.FAMILY,
-                "kernel_generator": kernel_source.generator_hash(),
+                "kernel_generator": kernel_generator.generator_hash(),
                 "kernel_tuning": how,
             },
         )

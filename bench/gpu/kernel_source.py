@@ -18,18 +18,14 @@ kernels, one arithmetic: every configuration computes bit for bit the same outpu
 - Divisions by run-time sizes use the magic numbers of `kernel_layout.magic_divider` (`fdiv32`), or
   plain 64-bit division for tensors of 2^31 elements or more.
 - No CUDA header is included, so NVRTC compiles the source anywhere.
-- `generator_hash` names the code that decides what runs (this module and the launch arithmetic):
-  a tuning decision is valid only for the launches and source it timed.
+- `bench.gpu.kernel_generator.generator_hash` names this module's text and the launch arithmetic's: a
+  tuning decision is valid only for the launches and source it timed.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
-from bench.gpu import kernel_layout
 from bench.gpu.kernel_layout import (
     CACHE_HINTS,
     WEIGHT_KINDS,
@@ -42,7 +38,7 @@ from bench.precision import INT8_QMAX
 from bench.precision import info as precision_info
 
 KERNEL_NAME = "scale_kernel"
-FAMILY = "scale-v2"  # the kernel family's name; the tuning store also keys on `generator_hash`
+FAMILY = "scale-v2"  # the kernel family's name; the tuning store also keys on kernel_generator.generator_hash
 
 
 @dataclass(frozen=True)
@@ -84,28 +80,6 @@ def kernel_spec(layout: ScaleLayout, config: KernelConfig, power_is_one: bool, n
         reuse=cfg.grid == "reuse",
         cache=cfg.cache,
     )
-
-
-# The modules whose text decides what a launch runs: the launch arithmetic (layout, grid, arguments) and
-# the source written for it. A tuning decision is valid only for the code it timed.
-GENERATOR_MODULES = (Path(kernel_layout.__file__), Path(__file__))
-
-
-@cache
-def generator_hash() -> str:
-    """Hash of the text of `GENERATOR_MODULES`: an edit to either invalidates the tuning decisions made
-    before it (the tuning store and launch sets key on it, and every cuda row records it)."""
-    return modules_hash(GENERATOR_MODULES)
-
-
-def modules_hash(paths: tuple[Path, ...]) -> str:
-    """16 hex digits of the SHA-256 of the files' names and texts, in order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        text = path.read_bytes()
-        digest.update(f"{path.name}\0{len(text)}\0".encode())
-        digest.update(text)
-    return digest.hexdigest()[:16]
 
 
 _COMMON = r"""

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.gpu import kernel_generator
 from bench.gpu import kernel_layout as K
 from bench.gpu import kernel_source as KS
 from bench.gpu.tuning import Candidate
@@ -43,7 +44,7 @@ class GpuIdentity:
     name: str
     uuid: str
     driver: str
-    generator: str = field(default_factory=KS.generator_hash)
+    generator: str = field(default_factory=kernel_generator.generator_hash)
     timing: str = "graph-rotated"  # '<method>-<l2 mode>' of the run the candidates were timed for
 
     def folder(self, cache_dir: Path) -> Path:
