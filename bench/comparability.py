@@ -58,16 +58,13 @@ def key_columns(by: str | None = None) -> list[str]:
 
 
 def l2_modes(df: pd.DataFrame, *, untimed_from_settings: bool = False) -> pd.Series:
-    """Each row's L2 state as text: `l2_mode` where recorded, else what `l2_flush` implies (rows written
-    before rotated buffers existed ran on one set), else '(none)'. ``untimed_from_settings``: a row that
-    was not timed (skipped, failed) gets what its run's timing settings asked for, so that `--by l2_mode`
-    puts it on its run's side."""
-    flush = (
-        df["l2_flush"].map(lambda v: "flushed" if v is True else ("warm" if v is False else pd.NA))
-        if "l2_flush" in df.columns
-        else pd.Series(pd.NA, index=df.index)
-    ).astype("string")
-    mode = df["l2_mode"].astype("string").fillna(flush) if "l2_mode" in df.columns else flush
+    """Each row's L2 state as text: `l2_mode` as stored, else '(none)'. Every timed row read through the
+    store has one (bench.results.migrate gives the rows of files written before it was recorded theirs).
+    ``untimed_from_settings``: a row that was not timed (skipped, failed) gets what its run's timing
+    settings asked for, so that `--by l2_mode` puts it on its run's side."""
+    mode = (
+        df["l2_mode"].astype("string") if "l2_mode" in df.columns else pd.Series(pd.NA, index=df.index, dtype="string")
+    )
     if untimed_from_settings and "timing_settings" in df.columns:
         asked = df["timing_settings"].map(_asked_l2_mode).astype("string")
         mode = mode.fillna(asked)

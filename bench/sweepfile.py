@@ -54,7 +54,6 @@ class Sweep:
     source: str  # the file path, or 'cli'
     cases: tuple[Case, ...]
     measure: TimingSettings = field(default_factory=TimingSettings)
-    description: str = ""
 
 
 # -- value parsers: each raises ValueError with what is allowed; callers add where it came from --------
@@ -297,9 +296,7 @@ def parse_sweep(doc: dict, source: str) -> Sweep:
         if not case.axes.shape:
             raise UserError(f"{source}: case '{case.name}' has no shape; set shape in [axes] or in the case")
     name = str(doc.get("name", Path(source).stem))
-    return Sweep(
-        name=name, source=source, cases=tuple(cases), measure=measure, description=str(doc.get("description", ""))
-    )
+    return Sweep(name=name, source=source, cases=tuple(cases), measure=measure)
 
 
 def resolve_sweep_path(name_or_path: str) -> Path:

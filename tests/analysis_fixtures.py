@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.results.schema import COLUMNS, SCHEMA_VERSION
 from bench.stats import rel_mad, summarize
+from bench.timing.settings import l2_mode_of
 
 ITEMSIZE = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
@@ -116,7 +117,7 @@ def make_run(
             error=error,
             timing_method=timing_method,
             l2_flush=l2_flush,
-            l2_mode=l2_mode,
+            l2_mode=l2_mode if l2_mode is not None else l2_mode_of(l2_flush, rotate_buffers=False),
             bytes_moved=bytes_moved,
             samples_us=[],
         )

@@ -39,7 +39,7 @@ needs_nvrtc = pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not instal
 @needs_nvrtc
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 def test_every_copy_kernel_launch_compiles_with_nvrtc(arch) -> None:
-    from bench.gpu.cuda import compile_cubin, compile_ptx
+    from bench.gpu.kernel_cache import compile_cubin, compile_ptx
 
     for config in C.CANDIDATES:
         assert compile_cubin(C.source(config), C.KERNEL_NAME, arch)[:4] == b"\x7fELF", config

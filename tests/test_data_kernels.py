@@ -37,7 +37,7 @@ needs_nvrtc = pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not instal
 @needs_nvrtc
 @pytest.mark.parametrize("arch", ["sm_90", "sm_80"])
 def test_every_data_kernel_source_compiles(arch):
-    from bench.gpu.cuda import compile_cubin
+    from bench.gpu.kernel_cache import compile_cubin
 
     sources = D.all_sources()
     kinds = len(D.KINDS) * 4 + 4 * len(D.WEIGHT_PRECISIONS) * 2 + 1
@@ -49,7 +49,7 @@ def test_every_data_kernel_source_compiles(arch):
 
 @needs_nvrtc
 def test_the_kernels_are_compiled_without_contraction_and_with_every_name():
-    from bench.gpu.cuda import compile_ptx
+    from bench.gpu.kernel_cache import compile_ptx
 
     ptx = compile_ptx(D.reference_source("fp32", "fp32", False), "ref", "compute_90", D.OPTIONS)
     assert "fma.rn.f64" not in ptx and "mul.rn.f64" in ptx and "add.rn.f64" in ptx

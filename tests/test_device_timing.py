@@ -9,23 +9,24 @@ import sys
 import pytest
 
 from bench.gpu import nvml
+from bench.timing import batching as B
 from bench.timing import device as D
 
 
 def test_batch_reaches_the_floor_within_bounds() -> None:
-    assert D.batch_for(1.0, 20.0) == 20
-    assert D.batch_for(7.0, 20.0) == 3
-    assert D.batch_for(500.0, 20.0) == 1  # a long call is its own sample
-    assert D.batch_for(0.0, 20.0) == D.MAX_BATCH  # a call too short to measure: as many as allowed
-    assert D.batch_for(1e-6, 20.0, max_batch=100) == 100
-    assert D.batch_for(10.0, 20.0, min_batch=8) == 8
+    assert B.batch_for(1.0, 20.0) == 20
+    assert B.batch_for(7.0, 20.0) == 3
+    assert B.batch_for(500.0, 20.0) == 1  # a long call is its own sample
+    assert B.batch_for(0.0, 20.0) == B.MAX_BATCH  # a call too short to measure: as many as allowed
+    assert B.batch_for(1e-6, 20.0, max_batch=100) == 100
+    assert B.batch_for(10.0, 20.0, min_batch=8) == 8
 
 
 def test_graph_batches_amortize_the_graph_launch_but_not_for_long_calls() -> None:
-    assert D.desired_batch("graph", 1.0, 20.0) == D.GRAPH_MIN_BATCH
-    assert D.desired_batch("events", 1.0, 20.0) == 20
-    assert D.desired_batch("graph", 150.0, 20.0) == 2  # 100 calls would make a 15 ms sample
-    assert D.desired_batch("graph", 5000.0, 20.0) == 1
+    assert B.desired_batch("graph", 1.0, 20.0) == B.GRAPH_MIN_BATCH
+    assert B.desired_batch("events", 1.0, 20.0) == 20
+    assert B.desired_batch("graph", 150.0, 20.0) == 2  # 100 calls would make a 15 ms sample
+    assert B.desired_batch("graph", 5000.0, 20.0) == 1
 
 
 @pytest.mark.parametrize("method", ["graph", "events"])
@@ -34,20 +35,28 @@ def test_batch_sizing_converges_to_a_sample_above_the_floor(method: str, overhea
     """A sample of k calls costs a fixed overhead plus k calls; starting from one call's time (which
     includes the overhead), sizing must end at a sample >= the floor within SIZING_ROUNDS."""
     floor = 20.0
-    k = D.desired_batch(method, overhead_us + call_us, floor)
+    k = B.desired_batch(method, overhead_us + call_us, floor)
     for _ in range(D.SIZING_ROUNDS):
-        new = D.next_batch(method, k, overhead_us + k * call_us, floor)
+        new = B.next_batch(method, k, overhead_us + k * call_us, floor)
         if new is None:
             break
         assert new > k
         k = new
     assert overhead_us + k * call_us >= floor
-    assert D.next_batch(method, k, overhead_us + k * call_us, floor) is None
+    assert B.next_batch(method, k, overhead_us + k * call_us, floor) is None
+
+
+def test_first_batch_is_one_call_when_cold_and_a_whole_round_of_buffer_sets_otherwise() -> None:
+    assert B.sample_batch("graph", 1.0, 20.0, sets=1, cold=True) == 1  # a second call would find the data in L2
+    assert B.sample_batch("events", 1.0, 20.0, sets=1, cold=False) == 20
+    assert B.sample_batch("events", 1.0, 20.0, sets=3, cold=False) == 21  # each of the 3 sets gets 7 calls
+    assert B.sample_batch("graph", 1.0, 20.0, sets=7, cold=False) == 105  # GRAPH_MIN_BATCH, rounded up
+    assert B.sample_batch("graph", 5000.0, 20.0, sets=4, cold=False) == 4
 
 
 def test_next_batch_grows_when_a_sample_reads_zero() -> None:
-    assert D.next_batch("events", 4, 0.0, 20.0) == 64
-    assert D.next_batch("events", D.MAX_BATCH, 0.0, 20.0) is None
+    assert B.next_batch("events", 4, 0.0, 20.0) == 64
+    assert B.next_batch("events", B.MAX_BATCH, 0.0, 20.0) is None
 
 
 def test_graph_is_kept_unless_capture_failed_and_the_reason_is_recorded() -> None:
@@ -109,7 +118,8 @@ def test_gpu_available_reports_why_not_instead_of_raising() -> None:
 def test_gpu_modules_import_without_loading_cuda_python_or_pynvml() -> None:
     code = (
         "import sys\n"
-        "import bench.gpu.cuda, bench.gpu.nvml, bench.gpu.kernels, bench.timing.device\n"
+        "import bench.gpu.cuda, bench.gpu.nvml, bench.gpu.kernel_layout, bench.gpu.kernel_source, bench.timing.device\n"
+        "import bench.gpu.kernel_generator, bench.gpu.kernel_cache, bench.gpu.cuda_values\n"
         "import bench.backends.cuda_backend, bench.backends.memcpy_backend, bench.backends.gpu_common\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('cuda', 'pynvml')]\n"
         "assert not bad, bad\n"
@@ -147,3 +157,20 @@ def test_buffer_sets_pass_twice_the_l2_or_stay_far_below_it() -> None:
     tiny = target // ROTATE_MAX_SETS - 1
     assert buffer_sets(tiny, l2) == 1 and tiny * ROTATE_MAX_SETS < target  # would need too many copies
     assert buffer_sets(0, l2) == 1
+
+
+def test_rotation_sets_only_where_the_l2_mode_is_rotated_and_asks_the_size_only_then() -> None:
+    from bench.timing.settings import TimingSettings
+
+    l2 = 50 << 20
+    asked = []
+
+    def size() -> int:
+        asked.append(1)
+        return 10 << 20
+
+    assert D.rotation_sets(TimingSettings(rotate_buffers=False), size, l2) == 1
+    assert D.rotation_sets(TimingSettings(l2_flush=True, rotate_buffers=False), size, l2) == 1
+    assert not asked  # a warm or flushed L2 times one set: its size is never needed
+    assert D.rotation_sets(TimingSettings(), size, l2) == D.buffer_sets(10 << 20, l2) == 10
+    assert D.rotation_sets(TimingSettings(), lambda: 0, l2) == 1  # nothing to copy

@@ -15,7 +15,8 @@ import pytest
 
 from bench.backends import kernel_tuner as KT
 from bench.backends.base import BackendOptions
-from bench.gpu import kernels as K
+from bench.gpu import kernel_generator as KG
+from bench.gpu import kernel_layout as K
 from bench.gpu import tuning as T
 from bench.gpu import tuning_store as S
 from bench.gpu.launch_sets import LaunchSet
@@ -116,12 +117,12 @@ def test_imported_launches_win_and_a_foreign_set_is_dropped_with_a_line(tmp_path
     p = _prepared()
     launch = K.KernelConfig("vector", 512, 1, "oneshot", "evict_first")
     mine = LaunchSet(
-        "NVIDIA H200", K.generator_hash(), "graph-rotated", {p.problem.point.key: launch.as_dict()}, "base"
+        "NVIDIA H200", KG.generator_hash(), "graph-rotated", {p.problem.point.key: launch.as_dict()}, "base"
     )
     choice = KT.KernelTuner(BackendOptions(cache_dir=tmp_path, launches=mine)).choose(p)
     assert (choice.source, choice.config) == ("imported", launch)
     assert not S.all_records(tmp_path)  # nothing decided here
-    foreign = LaunchSet("NVIDIA H100", K.generator_hash(), "graph-rotated", mine.launches, "h100 runs")
+    foreign = LaunchSet("NVIDIA H100", KG.generator_hash(), "graph-rotated", mine.launches, "h100 runs")
     assert KT.KernelTuner(BackendOptions(cache_dir=tmp_path, launches=foreign)).choose(p).source == "tuned"
     assert "not using the launches of h100 runs: they were decided on a NVIDIA H100" in capsys.readouterr().err
 

@@ -6,12 +6,16 @@ import itertools
 import math
 import re
 from dataclasses import replace
+from pathlib import Path
 
+import kernel_replay
 import numpy as np
 import pytest
 
 from bench import reference
-from bench.gpu import kernels as K
+from bench.gpu import kernel_generator as KG
+from bench.gpu import kernel_layout as K
+from bench.gpu import kernel_source as KS
 from bench.gpu import tuning as T
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -60,7 +64,7 @@ def test_magic_division_matches_integer_division_over_the_32_bit_range(d: int) -
     rng = np.random.default_rng(d)
     ns = [0, 1, d - 1, d, d + 1, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1, *rng.integers(0, 2**32, 2000).tolist()]
     div = K.magic_divider(d)
-    assert all(div.divide(n) == n // d for n in ns if n < 2**32)
+    assert all(kernel_replay.magic_divide(div, n) == n // d for n in ns if n < 2**32)
 
 
 def test_magic_divider_rejects_divisors_out_of_range() -> None:
@@ -123,8 +127,8 @@ def test_every_launch_covers_each_vector_once_and_reads_the_reference_weights(
         seen = np.zeros(work, dtype=np.int64)
         tails = []
         for b, t in itertools.product(range(launch.grid), range(launch.block)):
-            seen[K.thread_vectors(lay, eff, launch, b, t)] += 1
-            e = K.thread_tail(lay, launch, b, t) if eff.variant == "vector" else None
+            seen[kernel_replay.thread_vectors(lay, eff, launch, b, t)] += 1
+            e = kernel_replay.thread_tail(lay, launch, b, t) if eff.variant == "vector" else None
             if e is not None:
                 tails.append(e)
         assert (seen == 1).all(), (shape, mode, axis, cfg)
@@ -133,14 +137,14 @@ def test_every_launch_covers_each_vector_once_and_reads_the_reference_weights(
         w = np.arange(np.prod(reference.weight_shape(shape, mode, axis)), dtype=np.float32) + 1
         want = np.broadcast_to(reference.broadcast_weights(shape, mode, shift=w, channel_axis=axis)[1], shape)
         expanded = K.expand_weights(lay, shape, axis, w) if mode != "uniform" else w
-        idx = np.array([K.weight_index(lay, e) for e in range(lay.numel)])
+        idx = np.array([kernel_replay.weight_index(lay, e) for e in range(lay.numel)])
         np.testing.assert_array_equal(expanded[idx], want.reshape(-1))
 
 
 def test_periodic_and_channel_vectors_read_their_lanes_weights_in_one_go() -> None:
     for shape, mode, axis in _cases([(4, 8, 6, 6), (2, 16, 9, 9), (5, 3, 56)]):
         lay = K.scale_layout(shape, mode, axis, "fp16")
-        idx = np.array([K.weight_index(lay, e) for e in range(lay.numel)])
+        idx = np.array([kernel_replay.weight_index(lay, e) for e in range(lay.numel)])
         for v in range(lay.nvec):
             lanes = idx[v * lay.vec : (v + 1) * lay.vec]
             if lay.weights == "periodic":  # consecutive, from a vector-aligned start: one 16-byte load
@@ -190,14 +194,14 @@ def test_config_and_spec_reject_what_the_kernel_cannot_run() -> None:
     with pytest.raises(ValueError, match="grid"):
         K.KernelConfig(grid="fractal")
     with pytest.raises(ValueError, match="reuse needs"):
-        K.KernelSpec("fp32", "lane_channel", True, reuse=True)
+        KS.KernelSpec("fp32", "lane_channel", True, reuse=True)
     with pytest.raises(ValueError, match="precision"):
-        K.KernelSpec("fp8", "uniform", True)
+        KS.KernelSpec("fp8", "uniform", True)
 
 
 def test_kernel_args_follow_the_signature_of_the_source() -> None:
-    src = K.kernel_source(K.KernelSpec("fp32", "channel", True))
-    signature = src[src.index(f"{K.KERNEL_NAME}(") : src.index(")\n{")]
+    src = KS.kernel_source(KS.KernelSpec("fp32", "channel", True))
+    signature = src[src.index(f"{KS.KERNEL_NAME}(") : src.index(")\n{")]
     names = re.findall(r"(?:u64|u32|float) (\w+)", signature)
     assert tuple(names) == K.ARG_NAMES
     lay = K.scale_layout((2, 3, 4, 5), "channel", None, "int8")
@@ -206,17 +210,17 @@ def test_kernel_args_follow_the_signature_of_the_source() -> None:
 
 
 def test_source_options_show_in_the_source() -> None:
-    spec = K.KernelSpec("int8", "periodic", True, nan_safe=False, cache="streaming", reuse=True, vpt=4, block=256)
-    src = K.kernel_source(spec)
+    spec = KS.KernelSpec("int8", "periodic", True, nan_safe=False, cache="streaming", reuse=True, vpt=4, block=256)
+    src = KS.kernel_source(spec)
     assert "ld.global.cs.v4.u32" in src and "st.global.cs.v4.u32" in src
     assert "#define VPT 4" in src and "#define BLOCK 256" in src and "stride" in src
     assert "t == t" not in src and "powf" not in src and "#include" not in src
-    nan_safe = K.kernel_source(K.KernelSpec("int8", "periodic", False))
+    nan_safe = KS.kernel_source(KS.KernelSpec("int8", "periodic", False))
     assert "t = (t == t) ? t : 0.0f" in nan_safe and "powf" in nan_safe
-    assert "createpolicy.fractional.L2::evict_first" in K.kernel_source(
-        K.KernelSpec("fp32", "uniform", True, cache="evict_first")
+    assert "createpolicy.fractional.L2::evict_first" in KS.kernel_source(
+        KS.KernelSpec("fp32", "uniform", True, cache="evict_first")
     )
-    assert "typedef u64 IDX" in K.kernel_source(K.KernelSpec("fp32", "channel", True, index64=True))
+    assert "typedef u64 IDX" in KS.kernel_source(KS.KernelSpec("fp32", "channel", True, index64=True))
 
 
 def test_int8_conversions_without_the_conversion_unit_are_exact() -> None:
@@ -239,7 +243,7 @@ def test_int8_conversions_without_the_conversion_unit_are_exact() -> None:
     np.testing.assert_array_equal(low, np.clip(np.rint(t.astype(np.float64)), -127, 127).astype(np.int8))
 
 
-def _all_candidate_specs() -> list[K.KernelSpec]:
+def _all_candidate_specs() -> list[KS.KernelSpec]:
     """The source of every candidate of every tuning class the odd shapes and the default sweep's
     shapes fall in (each size class forced), every precision, power 1 and not."""
     specs = set()
@@ -253,7 +257,7 @@ def _all_candidate_specs() -> list[K.KernelSpec]:
             for cfg in T.candidates(vector, size, direct):
                 lay = direct if cfg.variant == "direct" else vector
                 for power_is_one in (True, False):
-                    specs.add(K.kernel_spec(lay, cfg, power_is_one, nan_safe=False))
+                    specs.add(KS.kernel_spec(lay, cfg, power_is_one, nan_safe=False))
     return sorted(specs, key=repr)
 
 
@@ -267,35 +271,58 @@ def test_candidate_sources_cover_every_weight_kind_and_variant() -> None:
 def test_every_candidate_source_compiles_with_nvrtc_for_hopper(monkeypatch) -> None:
     """Each distinct candidate source, with its block set to 1024: the block size only sets BLOCK and
     the launch bound, and 1024 threads is the tightest register budget (64 a thread)."""
-    from bench.gpu.cuda import compile_cubin
+    from bench.gpu.kernel_cache import compile_cubin
 
     specs = {replace(s, block=1024) for s in _all_candidate_specs()}
     monkeypatch.setattr(K, "EXPAND_MAX", 4)  # the per-lane kinds, and 64-bit indices, once each
-    specs |= {K.KernelSpec(p, w, False, index64=True) for p in PRECISIONS for w in ("lane_channel", "lane_periodic")}
+    specs |= {KS.KernelSpec(p, w, False, index64=True) for p in PRECISIONS for w in ("lane_channel", "lane_periodic")}
     for spec in sorted(specs, key=repr):
-        assert compile_cubin(K.kernel_source(spec), K.KERNEL_NAME, "sm_90")[:4] == b"\x7fELF", spec
+        cubin = compile_cubin(KS.kernel_source(spec), KS.KERNEL_NAME, "sm_90")
+        assert cubin[:4] == b"\x7fELF" and KS.KERNEL_NAME.encode() in cubin, spec
     assert len(specs) > 200
 
 
 @needs_nvrtc
 def test_compiled_cubins_are_kept_checked_and_recompiled_when_damaged(tmp_path, monkeypatch) -> None:
-    from bench.gpu import cuda
+    from bench.gpu import cuda, kernel_cache
 
-    spec = K.kernel_spec(K.scale_layout((2, 3, 4, 5), "channel", None, "fp32"), K.KernelConfig(), True, False)
-    source = K.kernel_source(spec)
-    cuda.set_cubin_cache(tmp_path)
+    spec = KS.kernel_spec(K.scale_layout((2, 3, 4, 5), "channel", None, "fp32"), K.KernelConfig(), True, False)
+    source = KS.kernel_source(spec)
+    kernel_cache.set_cubin_cache(tmp_path)
     try:
-        first = cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90")
+        first = kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90")
         [stored] = list(tmp_path.glob("*.cubin"))
-        real = cuda._nvrtc_compile
-        monkeypatch.setattr(cuda, "_nvrtc_compile", lambda *a: pytest.fail("compiled although cached"))
-        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90") == first  # read back, not compiled
+        real = cuda.nvrtc_compile
+        monkeypatch.setattr(cuda, "nvrtc_compile", lambda *a: pytest.fail("compiled although cached"))
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # read back, not compiled
         stored.write_bytes(stored.read_bytes()[:-7] + b"garbage")  # damaged on disk
-        monkeypatch.setattr(cuda, "_nvrtc_compile", real)
-        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90") == first  # compiled again, file replaced
-        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_80") != first  # the architecture is in the key
-        cuda.set_cubin_cache(tmp_path / "file")
+        monkeypatch.setattr(cuda, "nvrtc_compile", real)
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # compiled again, file replaced
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_80") != first  # the architecture is in the key
+        kernel_cache.set_cubin_cache(tmp_path / "file")
         (tmp_path / "file").write_text("not a folder")
-        assert cuda.compile_cubin(source, K.KERNEL_NAME, "sm_90") == first  # an unusable cache costs a compile
+        assert kernel_cache.compile_cubin(source, KS.KERNEL_NAME, "sm_90") == first  # an unusable cache costs a compile
     finally:
-        cuda.set_cubin_cache(None)
+        kernel_cache.set_cubin_cache(None)
+
+
+def test_every_source_defines_the_entry_point_the_launcher_looks_up() -> None:
+    for spec in _all_candidate_specs():
+        source = KS.kernel_source(spec)
+        assert f'extern "C" __global__ void __launch_bounds__(BLOCK) {KS.KERNEL_NAME}(' in source, spec
+        assert source.count("__global__") == 1, spec
+
+
+def test_generator_hash_covers_the_launch_arithmetic_and_the_source_generator(tmp_path) -> None:
+    """The tuning store keys decisions on the generator hash: an edit to either module that decides what
+    a launch runs must change it."""
+    assert set(KG.GENERATOR_MODULES) == {Path(K.__file__), Path(KS.__file__)}
+    assert KG.generator_hash() == KG.modules_hash(KG.GENERATOR_MODULES)
+    copies = tuple(tmp_path / p.name for p in KG.GENERATOR_MODULES)
+    for original, copy in zip(KG.GENERATOR_MODULES, copies, strict=True):
+        copy.write_bytes(original.read_bytes())
+    assert KG.modules_hash(copies) == KG.generator_hash()
+    for copy in copies:
+        before = KG.modules_hash(copies)
+        copy.write_bytes(copy.read_bytes() + b"# edited\n")
+        assert KG.modules_hash(copies) != before, copy.name

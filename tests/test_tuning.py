@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.errors import UserError
-from bench.gpu import kernels as K
+from bench.gpu import kernel_generator as KG
+from bench.gpu import kernel_layout as K
 from bench.gpu import launch_sets as LS
 from bench.gpu import tuning as T
 from bench.gpu import tuning_store as S
@@ -169,7 +170,7 @@ def test_class_and_point_records_round_trip_through_their_json_files(tmp_path: P
     path = S.save_record(ID, tmp_path, record)
     ppath = S.save_record(ID, tmp_path, point)
     assert path == S.class_path(ID, tmp_path, KEY) and ppath == S.point_path(ID, tmp_path, "abc123")
-    for part in ("nvidia-h100-80gb-hbm3", "580.159.04", K.generator_hash(), "graph-rotated"):
+    for part in ("nvidia-h100-80gb-hbm3", "580.159.04", KG.generator_hash(), "graph-rotated"):
         assert part in str(path)
     loaded = S.load_record(path)
     assert loaded == record and loaded.config == K.KernelConfig("vector", 1024, 2)

@@ -28,7 +28,6 @@ import numpy as np
 DEFAULT_THRESHOLD = 0.03
 DEFAULT_ALPHA = 0.01
 VERDICTS = ("slower", "faster", "same", "undecided", "ambiguous")
-NO_VERDICT = ("undecided", "ambiguous")  # the data decided nothing about these points
 FAMILIES = ("median", "p90")  # what is judged per point; each family gets alpha / len(FAMILIES)
 
 

@@ -355,22 +355,3 @@ def sides(df: pd.DataFrame, column: str) -> dict[str, pd.DataFrame]:
         else sorted(values.unique())
     )
     return {str(v): df[values == v] for v in order}
-
-
-def split_by(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(base, cand) for `--by COLUMN` on one folder; exactly two distinct values, else UserError."""
-    parts = sides(df, column)
-    if len(parts) != 2:
-        found = ", ".join(repr(v) for v in parts) or "none"
-        raise UserError(
-            f"--by {column}: needs exactly two distinct values to compare, found {len(parts)}: {found}; "
-            "filter the inputs or choose another column"
-        )
-    (_, base), (_, cand) = parts.items()
-    return base, cand
-
-
-def side_labels(df: pd.DataFrame, column: str) -> tuple[str, str]:
-    """The two values split_by put on each side, for titles."""
-    base_label, cand_label = list(sides(df, column))[:2]
-    return base_label, cand_label

@@ -1,4 +1,4 @@
-"""Backend `cuda`: the Scale op as an NVRTC-compiled kernel (bench.gpu.kernels), the "what a user would
+"""Backend `cuda`: the Scale op as an NVRTC-compiled kernel (bench.gpu.kernel_source), the "what a user would
 write instead" baseline. Every mode, channel axis and precision, int8 included (int8 codes in and out).
 
 The kernel's launch configuration is tuned per GPU (bench.gpu.tuning): the first point of a tuning
@@ -19,7 +19,7 @@ from bench import reference
 from bench.backends.base import BackendInfo, BackendOptions
 from bench.backends.gpu_common import GpuBackend, GpuPreparedPoint, gpu_device, gpu_info
 from bench.backends.kernel_tuner import KernelTuner
-from bench.gpu import kernels
+from bench.gpu import kernel_generator, kernel_layout, kernel_source
 from bench.point import Point
 from bench.precision import numpy_dtype
 
@@ -50,16 +50,18 @@ class CudaScalePoint(GpuPreparedPoint):
         super().__init__(problem, device)
         p = problem.point
         self._weights: dict[tuple[str, int], list[DeviceBuffer]] = {}
-        self._plans: dict[kernels.KernelConfig, _Plan] = {}
+        self._plans: dict[kernel_layout.KernelConfig, _Plan] = {}
         try:
             expected = int(np.prod(reference.weight_shape(p.shape, p.mode, p.channel_axis)))
             for name in ("shift", "scale", "power"):
                 got = getattr(problem, name).size
                 if got != expected:
                     raise ValueError(f"{name} has {got} values, {p.mode} mode on {p.shape_str} expects {expected}")
-            self.layouts = {"vector": kernels.scale_layout(p.shape, p.mode, p.channel_axis, p.precision)}
-            if p.numel <= kernels.DIRECT_MAX:
-                self.layouts["direct"] = kernels.scale_layout(p.shape, p.mode, p.channel_axis, p.precision, "direct")
+            self.layouts = {"vector": kernel_layout.scale_layout(p.shape, p.mode, p.channel_axis, p.precision)}
+            if p.numel <= kernel_layout.DIRECT_MAX:
+                self.layouts["direct"] = kernel_layout.scale_layout(
+                    p.shape, p.mode, p.channel_axis, p.precision, "direct"
+                )
             weights = (problem.shift, problem.scale, problem.power)
             # what a launch needs of the host data, kept: binding a copy (`enqueue_on`) after the point shed it
             self._power_is_one = problem.power_is_one
@@ -92,16 +94,18 @@ class CudaScalePoint(GpuPreparedPoint):
             "source": choice.source,
             "tuning_key": choice.key,
         }
-        self.build.builder_settings = {"kernel": kernels.KERNEL_NAME, "arch": device.arch, **d}
+        self.build.builder_settings = {"kernel": kernel_source.KERNEL_NAME, "arch": device.arch, **d}
 
-    def select(self, config: kernels.KernelConfig) -> dict[str, Any]:
+    def select(self, config: kernel_layout.KernelConfig) -> dict[str, Any]:
         """Run ``config`` from now on (how the tests check every candidate); returns what runs."""
         self._launch, self._details = self.bind(config)
         self._config = config
         self._rotation = None  # copies bound to the previous launch
         return self._details
 
-    def bind(self, config: kernels.KernelConfig, moved: dict[int, int] | None = None) -> tuple[Any, dict[str, Any]]:
+    def bind(
+        self, config: kernel_layout.KernelConfig, moved: dict[int, int] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """The launch of ``config`` on this point (compiled once per source), and what it runs; ``moved``
         replaces buffer pointers (a copy of the point's buffers, see `enqueue_on`)."""
         return self.bind_many([config], moved)[0]
@@ -115,17 +119,17 @@ class CudaScalePoint(GpuPreparedPoint):
         return self.bind(self._config, moved)[0]
 
     def bind_many(
-        self, configs: list[kernels.KernelConfig], moved: dict[int, int] | None = None
+        self, configs: list[kernel_layout.KernelConfig], moved: dict[int, int] | None = None
     ) -> list[tuple[Any, dict[str, Any]]]:
-        """`bind` for several configurations, the new ones compiled together (NVRTC on a few threads)."""
+        """`bind` for several configurations, the new ones compiled together (NVRTC on a thread per core)."""
         self._plan(configs)
         return [self._bind_plan(self._plans[config], moved) for config in configs]
 
-    def _plan(self, configs: list[kernels.KernelConfig]) -> None:
+    def _plan(self, configs: list[kernel_layout.KernelConfig]) -> None:
         """Compile and lay out each configuration not planned yet: what a launch of it needs but the
         buffer pointers. A rotated sample binds the same plan to up to a thousand copies of the
         buffers; planning once keeps that to packing pointers."""
-        from bench.gpu import cuda
+        from bench.gpu import kernel_cache
 
         new = [c for c in dict.fromkeys(configs) if c not in self._plans]
         if not new:
@@ -133,13 +137,13 @@ class CudaScalePoint(GpuPreparedPoint):
         specs = []
         for config in new:
             layout, eff = self._layout_of(config), self.effective(config)
-            specs.append((layout, eff, kernels.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)))
-        compiled = cuda.compile_kernels(
-            [kernels.kernel_source(spec) for _, _, spec in specs], kernels.KERNEL_NAME, self.device.arch
+            specs.append((layout, eff, kernel_source.kernel_spec(layout, eff, self._power_is_one, self.nan_safe)))
+        compiled = kernel_cache.compile_kernels(
+            [kernel_source.kernel_source(spec) for _, _, spec in specs], kernel_source.KERNEL_NAME, self.device.arch
         )
         for config, (layout, eff, spec), kernel in zip(new, specs, compiled, strict=True):
-            launch = kernels.launch_config(layout, eff, self.device.sm_count, self.device.max_threads_per_sm)
-            scalars = kernels.kernel_args(layout, launch, *self._io_scales, self._uniform)
+            launch = kernel_layout.launch_config(layout, eff, self.device.sm_count, self.device.max_threads_per_sm)
+            scalars = kernel_layout.kernel_args(layout, launch, *self._io_scales, self._uniform)
             details = {
                 **eff.as_dict(),
                 "weights": layout.weights,
@@ -150,7 +154,7 @@ class CudaScalePoint(GpuPreparedPoint):
                 "index64": layout.index64,
                 "power_is_one": spec.power_is_one,
                 "nan_safe": spec.nan_safe,
-                "family": kernels.FAMILY,
+                "family": kernel_source.FAMILY,
             }
             buffers = [self.x, self.out, *self._weight_buffers(layout)]
             self._plans[config] = _Plan(kernel, launch.grid, launch.block, buffers, scalars, details)
@@ -162,24 +166,24 @@ class CudaScalePoint(GpuPreparedPoint):
         args += [(v, _CTYPES[kind]) for kind, v in plan.scalars]
         return plan.kernel.bind(plan.grid, plan.block, args), plan.details
 
-    def _layout_of(self, config: kernels.KernelConfig) -> kernels.ScaleLayout:
+    def _layout_of(self, config: kernel_layout.KernelConfig) -> kernel_layout.ScaleLayout:
         return self.layouts[config.variant if config.variant in self.layouts else "vector"]
 
-    def effective(self, config: kernels.KernelConfig) -> kernels.KernelConfig:
+    def effective(self, config: kernel_layout.KernelConfig) -> kernel_layout.KernelConfig:
         """``config`` as it runs on this point (what its row records): the direct variant only where the
-        point has a direct layout, and `kernels.effective_config`'s adjustments."""
+        point has a direct layout, and `kernel_layout.effective_config`'s adjustments."""
         variant = config.variant if config.variant in self.layouts else "vector"
-        return kernels.effective_config(
-            self._layout_of(config), kernels.KernelConfig(**{**config.as_dict(), "variant": variant})
+        return kernel_layout.effective_config(
+            self._layout_of(config), kernel_layout.KernelConfig(**{**config.as_dict(), "variant": variant})
         )
 
-    def _weight_buffers(self, layout: kernels.ScaleLayout) -> list[DeviceBuffer]:
+    def _weight_buffers(self, layout: kernel_layout.ScaleLayout) -> list[DeviceBuffer]:
         """(shift, scale, power) as ``layout`` reads them, uploaded once per layout."""
         key = (layout.weights, layout.expand)
         if key not in self._weights:
             p = self.problem.point
             self._weights[key] = [
-                self.upload(kernels.expand_weights(layout, p.shape, p.channel_axis, getattr(self.problem, n)))
+                self.upload(kernel_layout.expand_weights(layout, p.shape, p.channel_axis, getattr(self.problem, n)))
                 for n in ("shift", "scale", "power")
             ]
         return self._weights[key]
@@ -196,9 +200,9 @@ class CudaBackend(GpuBackend):
     def __init__(self, options: BackendOptions | None = None) -> None:
         super().__init__(options)
         self.tuner = KernelTuner(self.options)  # parses --kernel-config: a bad one stops the run before any work
-        from bench.gpu import cuda
+        from bench.gpu import kernel_cache
 
-        cuda.set_cubin_cache(self.options.cache_dir / "nvrtc")
+        kernel_cache.set_cubin_cache(self.options.cache_dir / "nvrtc")
 
     def info(self) -> BackendInfo:
         from bench.gpu import cuda
@@ -211,7 +215,11 @@ class CudaBackend(GpuBackend):
             self.name,
             version,
             dev,
-            {"kernel_family": kernels.FAMILY, "kernel_generator": kernels.generator_hash(), "kernel_tuning": how},
+            {
+                "kernel_family": kernel_source.FAMILY,
+                "kernel_generator": kernel_generator.generator_hash(),
+                "kernel_tuning": how,
+            },
         )
 
     def prepare(self, point: Point, problem: Problem) -> CudaScalePoint:

@@ -199,13 +199,10 @@ class GpuPreparedPoint(PreparedPoint):
         return self._arenas[key]
 
     def buffer_sets(self, timing: TimingSettings) -> int:
-        """How many buffer sets ``timing`` calls for on this point (bench.timing.device.buffer_sets)."""
-        from bench.timing.device import buffer_sets
+        """How many buffer sets ``timing`` calls for on this point (bench.timing.device.rotation_sets)."""
+        from bench.timing.device import rotation_sets
 
-        if timing.l2_mode != "rotated":
-            return 1
-        own = self.call_buffers()
-        return buffer_sets(sum(b.nbytes for b in own), self.device.l2_bytes) if own else 1
+        return rotation_sets(timing, lambda: sum(b.nbytes for b in self.call_buffers()), self.device.l2_bytes)
 
     def output(self) -> np.ndarray:
         """Poison the output, run once, download: every element the op fails to write shows."""
@@ -263,12 +260,11 @@ class GpuBackend(Backend):
     needs_gpu: ClassVar[bool] = True
 
     def device_bytes(self, point: Point, timing: TimingSettings) -> int:
-        from bench.timing.device import buffer_sets, flush_bytes
+        from bench.timing.device import flush_bytes, rotation_sets
 
         l2 = gpu_device(self.options.device).l2_bytes
         flush = flush_bytes(l2) if timing.l2_flush else 0
-        rotate = timing.l2_mode == "rotated"
-        sets = buffer_sets(2 * point.tensor_bytes + point.weight_bytes, l2) if rotate else 1
+        sets = rotation_sets(timing, lambda: 2 * point.tensor_bytes + point.weight_bytes, l2)
         return resources.device_bytes(point, l2_flush_bytes=flush, buffer_sets=sets)
 
     def device_free_bytes(self) -> int | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bench.backends.base import BackendOptions
-from bench.gpu import kernels, nvml, tuning
+from bench.gpu import kernel_layout, nvml, tuning
 from bench.gpu import tuning_store as store
 from bench.gpu.launch_sets import LaunchSet
 from bench.timing.settings import TimingSettings
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Choice:
-    config: kernels.KernelConfig
+    config: kernel_layout.KernelConfig
     source: str  # one of tuning.SOURCES
     key: str
 
@@ -44,7 +44,7 @@ INTERLEAVED_REPLAYS = (12, 200)  # replays per round at least, at most
 
 
 def time_launches(
-    point: CudaScalePoint, configs: list[kernels.KernelConfig], rounds: int, run_timing: TimingSettings
+    point: CudaScalePoint, configs: list[kernel_layout.KernelConfig], rounds: int, run_timing: TimingSettings
 ) -> list[list[float] | str]:
     """Each configuration timed on the point's own (rotated) buffers with the run's timing method, in
     ``rounds`` rounds: its samples (pooled over the rounds), or the error that stopped it. A
@@ -319,7 +319,7 @@ class KernelTuner:
 
 
 def _candidates(
-    configs: list[kernels.KernelConfig], timed: list[list[float] | str], rounds: int
+    configs: list[kernel_layout.KernelConfig], timed: list[list[float] | str], rounds: int
 ) -> list[tuning.Candidate]:
     """Candidates from `time_launches`'s samples (`tuning.timed_candidate`)."""
     return [

@@ -93,13 +93,13 @@ class MemcpyPoint(GpuPreparedPoint):
 
     def _contest(self, timing: TimingSettings) -> list[tuning.Candidate]:
         """Every contender timed on this point's buffers the way the run times points."""
-        from bench.gpu import cuda
+        from bench.gpu import kernel_cache
         from bench.gpu.cuda import CudaError
 
         out: list[list[float] | str] = [[] for _ in self._contenders]
         sources = [copy_kernel.source(c) for c in self._contenders if c is not None]
         with contextlib.suppress(CudaError, ValueError, RuntimeError, OSError):  # each says its own error below
-            cuda.compile_kernels(sources, copy_kernel.KERNEL_NAME, self.device.arch)  # on a few threads
+            kernel_cache.compile_kernels(sources, copy_kernel.KERNEL_NAME, self.device.arch)  # a thread per core
         for i, config in enumerate(self._contenders):
             try:
                 self._launch_of(config, {})
@@ -121,12 +121,12 @@ class MemcpyPoint(GpuPreparedPoint):
 
     def _launch_of(self, config: copy_kernel.CopyConfig | None, moved: dict[int, int]) -> Callable[[Stream], None]:
         """An enqueue of ``config`` on this point's buffers, each pointer in ``moved`` replaced by its value."""
-        from bench.gpu import cuda
+        from bench.gpu import cuda, kernel_cache
 
         dst, src, nbytes = moved.get(self.out.ptr, self.out.ptr), moved.get(self.src.ptr, self.src.ptr), self.nbytes
         if config is None:
             return lambda stream: cuda.memcpy_dtod_async(dst, src, nbytes, stream)
-        kernel = cuda.compile_kernel(copy_kernel.source(config), copy_kernel.KERNEL_NAME, self.device.arch)
+        kernel = kernel_cache.compile_kernel(copy_kernel.source(config), copy_kernel.KERNEL_NAME, self.device.arch)
         lau = copy_kernel.launch(nbytes, config)
         args = [(v, _CTYPES[kind]) for kind, v in copy_kernel.args(lau, src, dst)]
         return kernel.bind(lau.grid, lau.block, args)

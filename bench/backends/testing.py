@@ -103,9 +103,9 @@ extern "C" __global__ void bench_illegal_address(float* p) { p[threadIdx.x] = 1.
 
 class _IllegalAddressPoint(CudaScalePoint):
     def measure(self, timing: TimingSettings) -> Measurement:
-        from bench.gpu import cuda
+        from bench.gpu import kernel_cache
 
-        kernel = cuda.compile_kernel(ILLEGAL_ADDRESS_SOURCE, "bench_illegal_address", self.device.arch)
+        kernel = kernel_cache.compile_kernel(ILLEGAL_ADDRESS_SOURCE, "bench_illegal_address", self.device.arch)
         kernel.bind(1, 32, [(0, ctypes.c_void_p)])(self.stream)  # writes through a null pointer
         self.stream.synchronize()  # raises CudaError: cudaErrorIllegalAddress (sticky)
         raise AssertionError("a write through a null pointer did not fail")

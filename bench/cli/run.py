@@ -106,7 +106,7 @@ def _stop_on_sigterm() -> Any:
     """Raise Terminated on SIGTERM while the run goes; the previous handler (None: not the main thread, where
     Python cannot set one)."""
 
-    def handler(signum: int, frame: object) -> None:
+    def handler(_signum: int, _frame: object) -> None:
         raise Terminated()
 
     if threading.current_thread() is not threading.main_thread():

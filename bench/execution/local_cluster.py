@@ -124,12 +124,6 @@ def isolated_slot() -> LocalSlot:
     return LocalSlot("isolated", {affinity.ENV: affinity.format_cpus(affinity.available())}, {GPU_RESOURCE: 1})
 
 
-def cpu_slots(count: int) -> list[LocalSlot]:
-    """``count`` workers without a GPU, each with its share of the cores (CPU backends; tests)."""
-    shares = affinity.split(affinity.available(), count)
-    return [LocalSlot(f"cpu{i}", {affinity.ENV: affinity.format_cpus(s)}) for i, s in enumerate(shares)]
-
-
 def start(slots: list[LocalSlot]) -> tuple[Any, Any]:
     """Start a scheduler on 127.0.0.1 and a nanny per slot; (cluster, client) once every worker is up."""
     from distributed import Client, Nanny, Scheduler, SpecCluster

@@ -4,7 +4,9 @@ Every other module imports this one freely: cuda-python is imported on first use
 `_drv()` and `_nvrtc()`, and a missing package becomes a `UserError` naming the extra to install.
 Every CUDA call goes through `_check`, which raises `CudaError` naming the call and the error, so no
 return code is ever dropped. Objects that own device memory or handles free them deterministically:
-they are context managers, and `close()`/`free()` is safe to call twice.
+they are context managers, and `close()`/`free()` is safe to call twice. What needs no cuda-python
+lives beside it: `bench.gpu.cuda_values` (versions, UUIDs, launch dimensions, the handles' lifetime)
+and `bench.gpu.kernel_cache` (cubins kept on disk, loaded kernels kept in the process).
 """
 
 from __future__ import annotations
@@ -12,23 +14,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import hashlib
 import importlib
-import json
-import os
-import tempfile
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
 from bench.errors import missing_package
-from bench.parallel import workers
+from bench.gpu.cuda_values import Owned, dim3, uuid_str, version_str
 
 _INSTEAD = "a CPU backend such as 'numpy'"
 
@@ -100,18 +95,13 @@ def gpu_available() -> tuple[bool, str]:
     return True, f"{count} CUDA device(s)"
 
 
-def _version_str(v: int) -> str:
-    """CUDA's 13000 -> '13.0', 12060 -> '12.6'."""
-    return f"{v // 1000}.{(v % 1000) // 10}"
-
-
 def runtime_version() -> str:
-    return _version_str(_check(_rt().cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))
+    return version_str(_check(_rt().cudaRuntimeGetVersion(), "cudaRuntimeGetVersion"))
 
 
 def driver_version() -> str:
     """The CUDA version the driver supports (e.g. '13.0'); the NVML module gives the driver's own."""
-    return _version_str(_check(_rt().cudaDriverGetVersion(), "cudaDriverGetVersion"))
+    return version_str(_check(_rt().cudaDriverGetVersion(), "cudaDriverGetVersion"))
 
 
 def nvrtc_version() -> str:
@@ -124,24 +114,6 @@ def current_device() -> int:
 
 
 # --- device -----------------------------------------------------------------------------------------
-
-
-class _Owned:
-    """A CUDA resource released by `close()`: as a context manager, and at garbage collection at the
-    latest (errors there are swallowed: the interpreter may be shutting down)."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
 
 class Device:
@@ -161,7 +133,7 @@ class Device:
         self.l2_bytes: int = int(prop.l2CacheSize)
         self.total_memory: int = int(prop.totalGlobalMem)
         self.max_threads_per_sm: int = int(prop.maxThreadsPerMultiProcessor)
-        self.uuid: str = _uuid_str(getattr(getattr(prop, "uuid", None), "bytes", b""))
+        self.uuid: str = uuid_str(getattr(getattr(prop, "uuid", None), "bytes", b""))
         self.driver_version: str = driver_version()
         self.runtime_version: str = runtime_version()
 
@@ -192,15 +164,6 @@ class Device:
         }
 
 
-def _uuid_str(raw: bytes | str) -> str:
-    """16 UUID bytes as nvidia-smi writes them ('GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'); '' if absent."""
-    data = raw.encode("latin-1") if isinstance(raw, str) else bytes(raw)
-    if len(data) != 16:
-        return ""
-    h = data.hex()
-    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def context_error() -> str | None:
     """The sticky error of a lost CUDA context (e.g. cudaErrorIllegalAddress after a bad kernel), or None.
 
@@ -216,23 +179,13 @@ def context_error() -> str | None:
 # --- streams and events -----------------------------------------------------------------------------
 
 
-class Stream(_Owned):
+class Stream(Owned):
     """A non-blocking stream; `handle` is the raw cudaStream_t (``int(handle)`` for TensorRT)."""
 
     def __init__(self) -> None:
         rt = _rt()
         self.handle: Any = _check(rt.cudaStreamCreateWithFlags(rt.cudaStreamNonBlocking), "cudaStreamCreateWithFlags")
         self._cu: Any = None
-        self._owned = True
-
-    @classmethod
-    def wrap(cls, handle: int) -> Stream:
-        """A non-owning view of a stream made elsewhere (e.g. torch's ``cuda_stream``); close() leaves it."""
-        self = cls.__new__(cls)
-        self.handle = _rt().cudaStream_t(int(handle))
-        self._cu = None
-        self._owned = False
-        return self
 
     @property
     def cu_handle(self) -> Any:
@@ -247,11 +200,10 @@ class Stream(_Owned):
     def close(self) -> None:
         if self.handle is not None:
             handle, self.handle, self._cu = self.handle, None, None
-            if self._owned:
-                _check(_rt().cudaStreamDestroy(handle), "cudaStreamDestroy")
+            _check(_rt().cudaStreamDestroy(handle), "cudaStreamDestroy")
 
 
-class Event(_Owned):
+class Event(Owned):
     """A timing event (recorded on a stream, read with `elapsed_ms`)."""
 
     def __init__(self) -> None:
@@ -291,7 +243,7 @@ def check_last_error(what: str) -> None:
 # --- memory -----------------------------------------------------------------------------------------
 
 
-class DeviceBuffer(_Owned):
+class DeviceBuffer(Owned):
     """``nbytes`` of device memory (cudaMalloc), freed by `free()`, the context manager or the GC."""
 
     def __init__(self, nbytes: int) -> None:
@@ -355,8 +307,10 @@ class CompileError(CudaError):
     """NVRTC rejected the source; the message carries NVRTC's log."""
 
 
-def _nvrtc_compile(source: str, name: str, arch: str, options: Sequence[str], output: str) -> bytes:
-    """Compile with NVRTC for ``arch`` and return its CUBIN or PTX; CompileError carries NVRTC's log."""
+def nvrtc_compile(source: str, name: str, arch: str, options: Sequence[str], *, ptx: bool = False) -> bytes:
+    """Compile with NVRTC for ``arch`` ('sm_90'; 'compute_90' with ``ptx``) and return the cubin (or the
+    PTX, what a reader counts instructions in); CompileError carries NVRTC's log. Needs no GPU.
+    `bench.gpu.kernel_cache` keeps the cubins on disk and the loaded kernels in the process."""
     nv = _nvrtc()
     prog = _check(nv.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 0, [], []), "nvrtcCreateProgram")
     try:
@@ -368,55 +322,17 @@ def _nvrtc_compile(source: str, name: str, arch: str, options: Sequence[str], ou
             _check(nv.nvrtcGetProgramLog(prog, log), "nvrtcGetProgramLog")
             text = log.rstrip(b"\x00").decode(errors="replace")
             raise CompileError(f"nvrtcCompileProgram failed for {name} ({arch}): {_error_name(err)}\n{text}")
-        get_size, get = (
-            (nv.nvrtcGetCUBINSize, nv.nvrtcGetCUBIN) if output == "cubin" else (nv.nvrtcGetPTXSize, nv.nvrtcGetPTX)
-        )
-        size = _check(get_size(prog), f"nvrtcGet{output.upper()}Size")
+        if ptx:
+            size = _check(nv.nvrtcGetPTXSize(prog), "nvrtcGetPTXSize")
+            data = b" " * size
+            _check(nv.nvrtcGetPTX(prog, data), "nvrtcGetPTX")
+            return data
+        size = _check(nv.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
         data = b" " * size
-        _check(get(prog, data), f"nvrtcGet{output.upper()}")
+        _check(nv.nvrtcGetCUBIN(prog, data), "nvrtcGetCUBIN")
         return data
     finally:
         _check(nv.nvrtcDestroyProgram(prog), "nvrtcDestroyProgram")
-
-
-_CUBIN_CACHE: list[Path] = []  # the folder compiled cubins are kept in, where one was set
-
-
-def set_cubin_cache(folder: Path | None) -> None:
-    """Keep compiled cubins in ``folder`` (None: compile every time). A cubin is a pure function of the
-    source, the kernel's name, the architecture, the options and the NVRTC version, which together are its
-    file name's hash, so a later process (another run, the other side of an A/B) loads it instead of
-    compiling (~0.05-0.15 s a source)."""
-    _CUBIN_CACHE[:] = [Path(folder)] if folder is not None else []
-
-
-def compile_cubin(source: str, name: str, arch: str, options: Sequence[str] = ()) -> bytes:
-    """Compile CUDA C++ to a cubin for ``arch`` ('sm_90') with NVRTC, or read it from the cubin cache.
-    Needs no GPU. A cache that cannot be read or written costs a compile, never the run."""
-    if not _CUBIN_CACHE:
-        return _nvrtc_compile(source, name, arch, options, "cubin")
-    key = hashlib.sha256(json.dumps([source, name, arch, list(options), nvrtc_version()]).encode()).hexdigest()
-    path = _CUBIN_CACHE[0] / f"{key[:32]}.cubin"
-    with contextlib.suppress(OSError):
-        stored = path.read_bytes()  # sha256 of the cubin, then the cubin: damage shows and is compiled over
-        if len(stored) > 32 and hashlib.sha256(stored[32:]).digest() == stored[:32]:
-            return stored[32:]
-    cubin = _nvrtc_compile(source, name, arch, options, "cubin")
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cubin")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(hashlib.sha256(cubin).digest() + cubin)
-            os.replace(tmp, path)  # whole or absent: a killed writer leaves no half cubin
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-    return cubin
-
-
-def compile_ptx(source: str, name: str, arch: str, options: Sequence[str] = ()) -> str:
-    """CUDA C++ to PTX for ``arch`` ('compute_90'): what the kernel asks of the SMs, readable. Needs no GPU."""
-    return _nvrtc_compile(source, name, arch, options, "ptx").rstrip(b"\x00").decode(errors="replace")
 
 
 @dataclass
@@ -455,53 +371,13 @@ class Kernel:
         """Pack ``args`` (``(value, ctypes type)`` pairs; pointers as ``(int, ctypes.c_void_p)``) once."""
         values = [ctype(value) for value, ctype in args]
         pointers = (ctypes.c_void_p * max(len(values), 1))(*(ctypes.addressof(v) for v in values))
-        return Launch(self, _dim3(grid), _dim3(block), values, pointers)
-
-
-def _dim3(d: int | tuple[int, ...]) -> tuple[int, int, int]:
-    t = (d,) if isinstance(d, int) else tuple(d)
-    return (int(t[0]), int(t[1]) if len(t) > 1 else 1, int(t[2]) if len(t) > 2 else 1)
-
-
-_KERNELS: dict[tuple[str, str, str, tuple[str, ...], int], Kernel] = {}
-_KERNELS_LOCK = threading.Lock()
-
-
-def compile_kernel(source: str, name: str, arch: str, options: Sequence[str] = ()) -> Kernel:
-    """Compile (NVRTC) and load ``name`` from ``source``; cached by (source, name, arch, options, device)."""
-    return compile_kernels([source], name, arch, options)[0]
-
-
-def compile_kernels(sources: Sequence[str], name: str, arch: str, options: Sequence[str] = ()) -> list[Kernel]:
-    """`compile_kernel` for many sources: the ones not cached yet are compiled on a thread per core (NVRTC
-    takes ~0.05-0.25 s a source and runs outside the GIL), then loaded here, in order."""
-    device = current_device()
-    keys = [(src, name, arch, tuple(options), device) for src in sources]
-    with _KERNELS_LOCK:
-        missing = list(dict.fromkeys(k for k in keys if k not in _KERNELS))
-    if missing:
-        compile_one = functools.partial(_compile_cubin_of, name=name, arch=arch, options=options)
-        if len(missing) == 1:
-            cubins = [compile_one(missing[0])]
-        else:
-            with ThreadPoolExecutor(min(len(missing), workers())) as pool:  # NVRTC runs outside the GIL
-                cubins = list(pool.map(compile_one, missing))
-        for key, cubin in zip(missing, cubins, strict=True):
-            kernel = Kernel(cubin, name)
-            with _KERNELS_LOCK:
-                _KERNELS.setdefault(key, kernel)
-    with _KERNELS_LOCK:
-        return [_KERNELS[k] for k in keys]
-
-
-def _compile_cubin_of(key: tuple, name: str, arch: str, options: Sequence[str]) -> bytes:
-    return compile_cubin(key[0], name, arch, options)
+        return Launch(self, dim3(grid), dim3(block), values, pointers)
 
 
 # --- graphs -----------------------------------------------------------------------------------------
 
 
-class Graph(_Owned):
+class Graph(Owned):
     """An instantiated CUDA graph captured from a stream; `launch` replays it."""
 
     def __init__(self, graph: Any, exec_: Any, nodes: int) -> None:

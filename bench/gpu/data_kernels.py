@@ -14,7 +14,7 @@ They are the device twins of host code, bit for bit where bits are defined:
   a power other than 1 the two references may differ in the last bits.
 - `bytes_differ`: how many bytes of two buffers differ (the memcpy backend's check).
 
-Like bench.gpu.kernels, the sources include no CUDA header, so NVRTC compiles them on any machine (the
+Like bench.gpu.kernel_source, the sources include no CUDA header, so NVRTC compiles them on any machine (the
 tests compile every one on a CPU). Every launch goes through bench.gpu.cuda; results come back through a
 small device buffer, downloaded (which waits for the stream).
 """
@@ -226,9 +226,9 @@ def all_sources() -> list[tuple[str, str, tuple[str, ...]]]:
 
 
 def _kernel(source: str, name: str, arch: str) -> Kernel:
-    from bench.gpu import cuda
+    from bench.gpu import kernel_cache
 
-    return cuda.compile_kernel(source, name, arch, OPTIONS)
+    return kernel_cache.compile_kernel(source, name, arch, OPTIONS)
 
 
 def _grid(n: int) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
-from bench.gpu import kernels as K
+from bench.gpu import kernel_layout as K
 
 FORMAT = "scale-bench launches 1"
 _ROW_FIELDS = {

@@ -38,7 +38,7 @@ different launches on 61 of 220 points, which moved up to 16.5%). So:
 - **Decided once.** Each point's decision is stored (bench.gpu.tuning_store) and reused by later runs;
   workers of one host take a lock on a class while one of them tunes it.
 
-Every candidate is the same kernel family with the same arithmetic (bench.gpu.kernels): tuning changes
+Every candidate is the same kernel family with the same arithmetic (bench.gpu.kernel_layout, bench.gpu.kernel_source): tuning changes
 speed, never outputs.
 """
 
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import UserError
-from bench.gpu import kernels as K
+from bench.gpu import kernel_layout as K
 
 # How a point's launch was chosen: tuned (its class's full candidate table was timed on it), checked (its
 # class's shortlist was timed on it), cached (a stored decision), imported (--tuning-from), pinned

@@ -28,7 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.gpu import kernels as K
+from bench.gpu import kernel_generator
+from bench.gpu import kernel_layout as K
+from bench.gpu import kernel_source as KS
 from bench.gpu.tuning import Candidate
 
 RECORD_FORMAT = "scale-bench kernel tuning record 2"  # 1: class records timed on one buffer set, no points
@@ -42,7 +44,7 @@ class GpuIdentity:
     name: str
     uuid: str
     driver: str
-    generator: str = field(default_factory=K.generator_hash)
+    generator: str = field(default_factory=kernel_generator.generator_hash)
     timing: str = "graph-rotated"  # '<method>-<l2 mode>' of the run the candidates were timed for
 
     def folder(self, cache_dir: Path) -> Path:
@@ -75,7 +77,7 @@ class TuningRecord:
     source: str = "tuned"  # tuned | checked (see bench.gpu.tuning.SOURCES)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     tuning_s: float = 0.0
-    family: str = K.FAMILY
+    family: str = KS.FAMILY
     format: str = RECORD_FORMAT
 
     @property

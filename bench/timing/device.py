@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.gpu import nvml
-from bench.timing.batching import MAX_BATCH, batch_for
+from bench.timing.batching import next_batch, round_up_to, sample_batch
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TIMING_METHODS, TimingSettings
 from bench.timing.stopping import StopDecision, should_stop, unmet_warning
@@ -44,9 +44,6 @@ from bench.timing.stopping import StopDecision, should_stop, unmet_warning
 if TYPE_CHECKING:
     from bench.gpu.cuda import Device, Graph, Stream
 
-# A graph launch costs the device a few microseconds before its first node: spread it over at least
-# this many calls so it adds at most a few percent to a ~1 us call.
-GRAPH_MIN_BATCH = 100
 SIZING_ROUNDS = 6  # re-sizings of k at most (each multiplies k; a few suffice)
 # A host-bound 'events' run's per-call time is its enqueue time plus the loop's own cost: on the H100,
 # enqueue/per-call read 0.90-0.92 for 1x3x3x3 (2026-11-26), so the flag uses a margin below that.
@@ -55,28 +52,6 @@ ENQUEUE_PROBE_CALLS = 32  # back-to-back enqueues timed on the host for enqueue_
 
 
 # --- pure logic ---------------------------------------------------------------------------------------
-
-
-def desired_batch(method: str, per_call_us: float, floor_us: float, *, max_batch: int = MAX_BATCH) -> int:
-    """k for a sample of at least ``floor_us``; a graph also gets at least GRAPH_MIN_BATCH calls where
-    that keeps the sample under ten floors (long calls need no amortizing)."""
-    k = batch_for(per_call_us, floor_us, max_batch=max_batch)
-    if method == "graph":
-        k = max(k, min(GRAPH_MIN_BATCH, batch_for(per_call_us, 10 * floor_us, max_batch=max_batch)))
-    return k
-
-
-def next_batch(method: str, k: int, sample_us: float, floor_us: float, *, max_batch: int = MAX_BATCH) -> int | None:
-    """After a sample of k calls took ``sample_us``: the larger k it calls for, or None if k will do.
-
-    The first k comes from single calls, whose time includes launch latency; a batch amortizes it, so
-    the per-call estimate only falls and k only grows: sizing converges in a few rounds."""
-    if k >= max_batch:
-        return None
-    if sample_us <= 0:
-        return min(k * 16, max_batch)
-    want = desired_batch(method, sample_us / k, floor_us, max_batch=max_batch)
-    return want if want > k else None
 
 
 def flush_bytes(l2_bytes: int) -> int:
@@ -100,9 +75,13 @@ def buffer_sets(set_bytes: int, l2_bytes: int, *, max_sets: int = ROTATE_MAX_SET
     return n if n <= max_sets else 1
 
 
-def round_up_to(k: int, multiple: int) -> int:
-    """k rounded up to a multiple of ``multiple`` (every buffer set gets as many calls per sample)."""
-    return -(-k // multiple) * multiple
+def rotation_sets(timing: TimingSettings, set_bytes: Callable[[], int], l2_bytes: int) -> int:
+    """How many copies of a point's buffers ``timing``'s calls cycle over: `buffer_sets` of one set's size
+    where the L2 mode is 'rotated', else 1 (one set: warm, or flushed before every call). ``set_bytes``
+    is asked only when rotating (a backend may upload buffers to answer it)."""
+    if timing.l2_mode != "rotated":
+        return 1
+    return buffer_sets(set_bytes(), l2_bytes)
 
 
 def is_enqueue_bound(enqueue_us: float | None, device_us: float, margin: float = ENQUEUE_BOUND_MARGIN) -> bool | None:
@@ -200,6 +179,55 @@ class _Sampler:
             self.graph = None
 
 
+class _EventClock:
+    """Times one sample of a `_Sampler`: the flush (cold) or a lead-in, then the calls between two events."""
+
+    def __init__(self, stream: Stream) -> None:
+        from bench.gpu import cuda
+
+        self.stream = stream
+        self.start, self.end = cuda.Event(), cuda.Event()
+        self.flush: cuda.DeviceBuffer | None = None
+
+    def flush_l2(self, device: Device | None) -> None:
+        """Flush the L2 before every sample (cold timing) with a buffer twice its size."""
+        from bench.gpu import cuda
+
+        dev = device or cuda.Device(cuda.current_device())
+        self.flush = cuda.DeviceBuffer(flush_bytes(dev.l2_bytes))
+
+    def time(self, s: _Sampler) -> float:
+        """One sample: flush (cold) or lead-in (warm), start event, k calls, end event; in us."""
+        from bench.gpu import cuda
+
+        if self.flush is not None:
+            cuda.memset_async(self.flush.ptr, 0, self.flush.nbytes, self.stream)
+        else:
+            s.lead_in()
+        self.start.record(self.stream)
+        s.run()
+        self.end.record(self.stream)
+        return cuda.elapsed_ms(self.start, self.end) * 1e3
+
+    def close(self) -> None:
+        if self.flush is not None:
+            self.flush.free()
+        self.start.close()
+        self.end.close()
+
+
+@dataclass
+class _Sampled:
+    """What the sampling phase collected."""
+
+    samples: list[float]
+    host_us: list[float]
+    throttled: list[bool | None]
+    watched: bool  # throttle reasons were read per sample
+    decision: StopDecision
+    measure_s: float
+
+
 def measure(
     enqueue: Callable[[Stream], None] | Sequence[Callable[[Stream], None]],
     stream: Stream,
@@ -208,7 +236,8 @@ def measure(
     device: Device | None = None,
     nvml_index: int | None = 0,
 ) -> Measurement:
-    """Time ``enqueue`` on ``stream`` and return per-call device times (see the module docstring).
+    """Time ``enqueue`` on ``stream`` and return per-call device times (see the module docstring):
+    warm-up, choosing the method and sizing the batch, an enqueue probe, sampling, clocks.
 
     ``enqueue`` may be a list: the same call on each of several buffer sets (rotated buffers)."""
     from bench.gpu import cuda
@@ -219,125 +248,156 @@ def measure(
     cold = settings.l2_flush
     if cold and len(enqueues) > 1:
         raise ValueError("a flushed L2 times one buffer set: rotated buffers and l2_flush exclude each other")
-    sets = len(enqueues)
     cuda.clear_last_error()  # an earlier call's leftover error is not this measurement's
     clocks_before = nvml.snapshot(nvml_index) if nvml_index is not None else {}
-    start, end = cuda.Event(), cuda.Event()
-    flush: cuda.DeviceBuffer | None = None
-    sampler: _Sampler | None = None
+    clock = _EventClock(stream)
+    samplers: list[_Sampler] = []  # every sampler made, closed at the end (a graph holds device memory)
     try:
         if cold:
-            dev = device or cuda.Device(cuda.current_device())
-            flush = cuda.DeviceBuffer(flush_bytes(dev.l2_bytes))
-
-        def timed(s: _Sampler) -> float:
-            """One sample: flush (cold) or lead-in (graph), start event, k calls, end event; in us."""
-            if flush is not None:
-                cuda.memset_async(flush.ptr, 0, flush.nbytes, stream)
-            else:
-                s.lead_in()
-            start.record(stream)
-            s.run()
-            end.record(stream)
-            return cuda.elapsed_ms(start, end) * 1e3
-
-        # warm-up, one call per sample, until the budget is spent; also gives one call's time
+            clock.flush_l2(device)
         t0 = time.perf_counter()
-        one = _Sampler(enqueues, stream, "events")
-        one.set_batch(1)
-        single: list[float] = []
-        while True:
-            single.append(timed(one))
-            if time.perf_counter() - t0 >= settings.warmup_budget_s:
-                break
-        cuda.check_last_error("warm-up")
-        warmup_s = time.perf_counter() - t0
-        per_call = float(np.min(single[-max(1, len(single) // 2) :]))
-
-        # the method (graph, unless capture fails) and k (cold: one call per sample)
-        choice = choose_method(settings.method, None)
-        k = 1 if cold else round_up_to(desired_batch(choice.method, per_call, settings.sample_floor_us), sets)
-        sampler = _Sampler(enqueues, stream, choice.method)
-        try:
-            sampler.set_batch(k)
-            sample_us = timed(sampler)
-        except Exception as exc:  # capture unsupported for this enqueue (or the graph failed to run)
-            if choice.method != "graph":
-                raise
-            sampler.close()
-            stream.synchronize()
-            choice = choose_method("graph", exc)
-            k = 1 if cold else round_up_to(desired_batch(choice.method, per_call, settings.sample_floor_us), sets)
-            sampler = _Sampler(enqueues, stream, choice.method)
-            sampler.set_batch(k)
-            sample_us = timed(sampler)
-        for _ in range(0 if cold else SIZING_ROUNDS):
-            new = next_batch(choice.method, k, sample_us, settings.sample_floor_us)
-            if new is None:
-                break
-            k = round_up_to(new, sets)
-            sampler.set_batch(k)
-            sample_us = timed(sampler)
-
-        # host enqueue time per call, back to back (trtexec's Enqueue Time); events: from the samples
-        enqueue_probe: float | None = None
-        if choice.method == "graph" or cold:
-            n = max(1, min(ENQUEUE_PROBE_CALLS, k))
-            probe = _Sampler(enqueues, stream, "events")
-            probe.set_batch(n)
-            probe.run()
-            stream.synchronize()
-            enqueue_probe = probe.host_s * 1e6 / n
-
-        # sampling, until the stopping rule says enough
-        samples: list[float] = []
-        host_us: list[float] = []
-        throttled: list[bool | None] = []
-        bits = nvml.reason_bits()
-        watch = nvml_index is not None and nvml.available()[0]
-        t_start = time.perf_counter()
-        while True:
-            samples.append(timed(sampler) / k)
-            host_us.append(sampler.host_s * 1e6 / k)
-            if watch:
-                throttled.append(nvml.is_throttled(nvml.throttle_mask(nvml_index), bits))
-            now = time.perf_counter()
-            decision = should_stop(samples, now - t_start, settings, spent_s=now - t0)
-            if decision.stop:
-                break
-        measure_s = time.perf_counter() - t_start
+        per_call, warmup_s = _warm_up(clock, enqueues, stream, settings.warmup_budget_s, t0)
+        sampler, choice, k = _sized_sampler(clock, enqueues, stream, settings, per_call, samplers)
+        enqueue_probe = _probe_enqueue(enqueues, stream, k) if choice.method == "graph" or cold else None
+        sampled = _sample(clock, sampler, k, settings, nvml_index, t0)
         cuda.check_last_error("timed calls")
     finally:
-        if sampler is not None:
-            sampler.close()
-        if flush is not None:
-            flush.free()
-        start.close()
-        end.close()
+        for made in samplers:
+            made.close()
+        clock.close()
+    clocks = {"before": clocks_before, "after": nvml.snapshot(nvml_index) if nvml_index is not None else {}}
+    return _measurement(settings, sampled, choice, k, warmup_s, len(enqueues), enqueue_probe, clocks)
 
-    arr = np.asarray(samples, dtype=np.float64)
+
+def _warm_up(
+    clock: _EventClock, enqueues: list[Callable[[Stream], None]], stream: Stream, budget_s: float, t0: float
+) -> tuple[float, float]:
+    """One call per sample until the budget (counted from ``t0``) is spent: module loads, lazy
+    allocations and clocks ramping up happen here. Returns (one call's time in us, from the faster
+    later half of the samples; the warm-up's seconds)."""
+    from bench.gpu import cuda
+
+    one = _Sampler(enqueues, stream, "events")
+    one.set_batch(1)
+    single: list[float] = []
+    while True:
+        single.append(clock.time(one))
+        if time.perf_counter() - t0 >= budget_s:
+            break
+    cuda.check_last_error("warm-up")
+    warmup_s = time.perf_counter() - t0
+    return float(np.min(single[-max(1, len(single) // 2) :])), warmup_s
+
+
+def _sized_sampler(
+    clock: _EventClock,
+    enqueues: list[Callable[[Stream], None]],
+    stream: Stream,
+    settings: TimingSettings,
+    per_call: float,
+    samplers: list[_Sampler],
+) -> tuple[_Sampler, MethodChoice, int]:
+    """The method (graph, unless capture fails: then events, with the reason) and k, grown in up to
+    SIZING_ROUNDS resizings until a sample lasts the floor (cold: one call per sample, never resized).
+    Each sampler made is appended to ``samplers`` for the caller to close."""
+    cold, sets, floor = settings.l2_flush, len(enqueues), settings.sample_floor_us
+    choice = choose_method(settings.method, None)
+    k = sample_batch(choice.method, per_call, floor, sets, cold)
+    sampler = _Sampler(enqueues, stream, choice.method)
+    samplers.append(sampler)
+    try:
+        sampler.set_batch(k)
+        sample_us = clock.time(sampler)
+    except Exception as exc:  # capture unsupported for this enqueue (or the graph failed to run)
+        if choice.method != "graph":
+            raise
+        sampler.close()
+        stream.synchronize()
+        choice = choose_method("graph", exc)
+        k = sample_batch(choice.method, per_call, floor, sets, cold)
+        sampler = _Sampler(enqueues, stream, choice.method)
+        samplers.append(sampler)
+        sampler.set_batch(k)
+        sample_us = clock.time(sampler)
+    for _ in range(0 if cold else SIZING_ROUNDS):
+        new = next_batch(choice.method, k, sample_us, floor)
+        if new is None:
+            break
+        k = round_up_to(new, sets)
+        sampler.set_batch(k)
+        sample_us = clock.time(sampler)
+    return sampler, choice, k
+
+
+def _probe_enqueue(enqueues: list[Callable[[Stream], None]], stream: Stream, k: int) -> float:
+    """Host enqueue time per call, back to back (trtexec's Enqueue Time), in us: what graph replay and
+    flushed samples cannot show (events samples give it from their own enqueues)."""
+    n = max(1, min(ENQUEUE_PROBE_CALLS, k))
+    probe = _Sampler(enqueues, stream, "events")
+    probe.set_batch(n)
+    probe.run()
+    stream.synchronize()
+    return probe.host_s * 1e6 / n
+
+
+def _sample(
+    clock: _EventClock, sampler: _Sampler, k: int, settings: TimingSettings, nvml_index: int | None, t0: float
+) -> _Sampled:
+    """Samples of k calls, with host enqueue time and throttle flags, until the stopping rule says enough
+    (its time budget counts from ``t0``, the start of the warm-up)."""
+    samples: list[float] = []
+    host_us: list[float] = []
+    throttled: list[bool | None] = []
+    bits = nvml.reason_bits()
+    watch = nvml_index is not None and nvml.available()[0]
+    t_start = time.perf_counter()
+    while True:
+        samples.append(clock.time(sampler) / k)
+        host_us.append(sampler.host_s * 1e6 / k)
+        if watch:
+            throttled.append(nvml.is_throttled(nvml.throttle_mask(nvml_index), bits))
+        now = time.perf_counter()
+        decision = should_stop(samples, now - t_start, settings, spent_s=now - t0)
+        if decision.stop:
+            break
+    return _Sampled(samples, host_us, throttled, watch, decision, time.perf_counter() - t_start)
+
+
+def _measurement(
+    settings: TimingSettings,
+    sampled: _Sampled,
+    choice: MethodChoice,
+    k: int,
+    warmup_s: float,
+    sets: int,
+    enqueue_probe: float | None,
+    clocks: dict[str, dict],
+) -> Measurement:
+    """The `Measurement` of one timing run, with its warnings."""
+    arr = np.asarray(sampled.samples, dtype=np.float64)
     median = float(np.median(arr))
-    enqueue_us = float(np.median(host_us)) if enqueue_probe is None else enqueue_probe
-    flags = [bool(f) for f in throttled if f is not None]
+    enqueue_us = float(np.median(sampled.host_us)) if enqueue_probe is None else enqueue_probe
+    flags = [bool(f) for f in sampled.throttled if f is not None]
+    decision = sampled.decision
     m = Measurement(
         samples_us=arr,
         timing_method=choice.method,
         batch=k,
         warmup_s=warmup_s,
-        measure_s=measure_s,
+        measure_s=sampled.measure_s,
         stop_reason=decision.reason,
         noise_target_met=decision.target_met,
         noise=decision.noise,
-        l2_flush=cold,
+        l2_flush=settings.l2_flush,
         l2_mode=settings.l2_mode,
         buffer_sets=sets,
         fallback_reason=choice.fallback_reason,
         enqueue_us=enqueue_us,
         enqueue_bound=is_enqueue_bound(enqueue_us, median),
-        throttled=flags if watch and len(flags) == len(samples) else None,
-        clocks={"before": clocks_before, "after": nvml.snapshot(nvml_index) if nvml_index is not None else {}},
+        throttled=flags if sampled.watched and len(flags) == len(sampled.samples) else None,
+        clocks=clocks,
     )
-    m.warnings.extend(_warnings(settings, decision, choice, median, throttled))
+    m.warnings.extend(_warnings(settings, decision, choice, median, sampled.throttled))
     return m
 
 

@@ -12,7 +12,7 @@ from analysis_fixtures import grid, make_run
 from bench.analysis import noise, noise_sources, replicates
 from bench.analysis.compare import compare, compare_prepared
 from bench.analysis.rule import DecisionRule
-from bench.analysis.sides import prepare, split_by
+from bench.analysis.sides import prepare, sides
 from bench.errors import UserError
 from bench.report.render import comparison_markdown
 
@@ -132,29 +132,34 @@ def test_the_replay_shift_equals_really_scaled_samples() -> None:
     pd.testing.assert_frame_equal(compare(base, scaled).points[cols], real.points[cols], check_exact=False, rtol=1e-9)
 
 
-def test_split_by_gpu_puts_earliest_side_first() -> None:
+def _two_sides(df: pd.DataFrame, column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(base, cand) of `--by COLUMN` where the column has exactly two values."""
+    (_, base), (_, cand) = sides(df, column).items()
+    return base, cand
+
+
+def test_sides_by_gpu_put_the_earliest_first() -> None:
     h200 = make_run(POINTS, seed=2, gpu_name="NVIDIA H200", timestamp="2026-11-22T00:00:00+00:00")
     h100 = make_run(POINTS, seed=1, timestamp="2026-11-21T00:00:00+00:00")
-    base, cand = split_by(pd.concat([h200, h100], ignore_index=True), "gpu_name")
+    base, cand = _two_sides(pd.concat([h200, h100], ignore_index=True), "gpu_name")
     assert set(base["gpu_name"]) == {"NVIDIA H100 80GB HBM3"} and set(cand["gpu_name"]) == {"NVIDIA H200"}
 
 
-def test_split_by_backend_joins_on_point_key_only() -> None:
+def test_sides_by_backend_join_on_point_key_only() -> None:
     df = make_run(grid(sizes=(10_000_000,), backends=("cuda", "memcpy")))
-    base, cand = split_by(df, "backend")
+    base, cand = _two_sides(df, "backend")
     comp = compare(base, cand, by="backend")
     assert len(comp.points) == len(grid(sizes=(10_000_000,)))
     assert (comp.points["verdict"] == "faster").all()  # memcpy (2,500 GB/s) beats cuda (2,000)
 
 
-def test_split_by_l2_mode_puts_untimed_rows_on_their_runs_side() -> None:
+def test_sides_by_l2_mode_put_untimed_rows_on_their_runs_side() -> None:
     """Rows written before rotated buffers read as one warm set; a skipped row has no l2_mode of its
     own and goes with what its run's settings asked for."""
     skip = {POINTS[0]: ("skipped", "not supported")}
     warm = make_run(POINTS, seed=1, run_id="w", statuses=skip, timestamp="2026-11-21T00:00:00+00:00")
-    warm["l2_mode"] = None  # a schema 2 row: l2_flush False only
-    warm["l2_flush"] = warm["l2_flush"].astype(object)
-    warm.loc[warm["status"] != "ok", "l2_flush"] = None
+    warm["l2_flush"] = warm["l2_flush"].astype(object)  # a schema 2 row as migrated: warm where it was timed
+    warm.loc[warm["status"] != "ok", ["l2_mode", "l2_flush"]] = None
     warm["timing_settings"] = [{"l2_flush": False, "rotate_buffers": False}] * len(warm)
     rotated = make_run(
         POINTS, seed=2, run_id="r", statuses=skip, l2_mode="rotated", timestamp="2026-11-26T00:00:00+00:00"
@@ -162,17 +167,16 @@ def test_split_by_l2_mode_puts_untimed_rows_on_their_runs_side() -> None:
     rotated["l2_flush"] = rotated["l2_flush"].astype(object)
     rotated.loc[rotated["status"] != "ok", ["l2_mode", "l2_flush"]] = None  # as a results file has them
     rotated["timing_settings"] = [{"l2_flush": False, "rotate_buffers": True}] * len(rotated)
-    base, cand = split_by(pd.concat([warm, rotated], ignore_index=True), "l2_mode")
+    base, cand = _two_sides(pd.concat([warm, rotated], ignore_index=True), "l2_mode")
     assert set(base["run_id"]) == {"w"} and set(cand["run_id"]) == {"r"}
     assert len(base) == len(cand) == len(POINTS)
 
 
-def test_split_by_needs_exactly_two_values() -> None:
+def test_sides_are_every_value_of_the_column_and_the_column_must_exist() -> None:
     df = pd.concat([make_run(POINTS, gpu_name=g) for g in ("A100", "H100", "H200")], ignore_index=True)
-    with pytest.raises(UserError, match="found 3: 'A100', 'H100', 'H200'"):
-        split_by(df, "gpu_name")
+    assert list(sides(df, "gpu_name")) == ["A100", "H100", "H200"]
     with pytest.raises(UserError, match="no such column"):
-        split_by(df, "gpu")
+        sides(df, "gpu")
 
 
 def test_one_run_per_gpu_with_their_noise_profiles_gives_verdicts() -> None:
@@ -221,8 +225,8 @@ def test_what_ran_is_shown_per_point_and_splits_the_summary() -> None:
 def test_a_split_that_shares_no_point_is_refused_saying_why() -> None:
     card0 = make_run(POINTS[:9], seed=1, run_id="both").assign(gpu_index=0)
     card1 = make_run(POINTS[9:], seed=2, run_id="both").assign(gpu_index=1)
-    base, cand = split_by(pd.concat([card0, card1], ignore_index=True), "gpu_index")
+    base, cand = _two_sides(pd.concat([card0, card1], ignore_index=True), "gpu_index")
     with pytest.raises(UserError, match=r"no point was timed on both sides .* each point of a run spread over"):
         compare(base, cand, by="gpu_index", base_label="0", cand_label="1")
     both = pd.concat([card0, make_run(POINTS[:9], seed=3, run_id="both").assign(gpu_index=1)], ignore_index=True)
-    assert len(compare(*split_by(both, "gpu_index"), by="gpu_index").points) == 9  # what both cards timed
+    assert len(compare(*_two_sides(both, "gpu_index"), by="gpu_index").points) == 9  # what both cards timed

@@ -162,7 +162,7 @@ def test_the_harnesss_own_damaged_file_is_rebuilt_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     builder = _builder(tmp_path, None)
-    own = builder.timing_cache_path()
+    own = builder.timing_file.path
     assert own is not None and own.parent == tmp_path / "timing"
     own.parent.mkdir(parents=True)
     own.write_bytes(b"\x00" * 100)  # a torn file from another tool, or a disk error

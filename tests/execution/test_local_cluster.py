@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from run_helpers import FAST, run_planned, run_through, spec_for
 
-from bench.execution import local_cluster
+from bench.execution import affinity, local_cluster
 from bench.execution.cluster import ClusterExecutor
 from bench.execution.sources import LocalSource, RemoteSource
 from bench.planning import expand, plan
@@ -16,6 +16,12 @@ from bench.timing.settings import TimingSettings
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.cluster
+
+
+def _cpu_slots(count: int) -> list[local_cluster.LocalSlot]:
+    """``count`` workers without a GPU, each with its share of the cores (the CPU backends run here)."""
+    shares = affinity.split(affinity.available(), count)
+    return [local_cluster.LocalSlot(f"cpu{i}", {affinity.ENV: affinity.format_cpus(s)}) for i, s in enumerate(shares)]
 
 
 def smoke_points():
@@ -31,7 +37,7 @@ def test_two_workers_give_exactly_the_points_of_one_process(tmp_path):
     alone, _ = run_planned(tmp_path / "alone", planned, FAST)
     spec = spec_for(planned, FAST, run_id="cluster")
     notes: list[str] = []
-    executor = ClusterExecutor(spec, LocalSource(local_cluster.cpu_slots(2)), notice=notes.append)
+    executor = ClusterExecutor(spec, LocalSource(_cpu_slots(2)), notice=notes.append)
     together, summary = run_through(executor, spec, planned, tmp_path / "cluster")
     key = ["point_key", "backend"]
     a = alone.set_index(key).sort_index()
@@ -69,7 +75,7 @@ def test_the_rounds_of_a_point_stay_on_one_worker(tmp_path):
     # a cap no round comes near (a busy machine must not end a point's rounds early): rounds end at the target
     timing = TimingSettings(warmup_s=0.001, min_samples=6, min_time_s=0.003, max_time_s=0.3, target_noise=0.5, rounds=3)
     spec = spec_for(planned, timing, run_id="rounds")
-    executor = Watched(ClusterExecutor(spec, LocalSource(local_cluster.cpu_slots(2))))
+    executor = Watched(ClusterExecutor(spec, LocalSource(_cpu_slots(2))))
     df, _ = run_through(executor, spec, planned, tmp_path)
     ran = df[df["status"] == "ok"]
     assert len(ran) > 0 and (ran["round_sizes"].map(len) == 3).all()

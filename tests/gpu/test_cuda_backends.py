@@ -114,12 +114,12 @@ def test_an_uncapturable_enqueue_falls_back_to_events_and_says_why() -> None:
 
 
 def test_cuda_errors_name_the_call_and_the_error() -> None:
-    from bench.gpu import cuda
+    from bench.gpu import cuda, kernel_cache
 
     with pytest.raises(cuda.CudaError, match=r"cudaMalloc\(.*\) failed: cudaErrorMemoryAllocation"):
         cuda.DeviceBuffer(1 << 50)
     with pytest.raises(cuda.CompileError, match="nvrtcCompileProgram failed"):
-        cuda.compile_kernel("this is not C++", "k", cuda.Device(0).arch)
+        kernel_cache.compile_kernel("this is not C++", "k", cuda.Device(0).arch)
 
 
 def test_backend_info_describes_the_gpu() -> None:

@@ -12,7 +12,8 @@ import pytest
 from bench import reference
 from bench.backends.base import BackendOptions
 from bench.backends.cuda_backend import CudaBackend
-from bench.gpu import kernels as K
+from bench.gpu import kernel_generator as KG
+from bench.gpu import kernel_layout as K
 from bench.gpu import tuning as T
 from bench.gpu import tuning_store as S
 from bench.gpu.launch_sets import LaunchSet
@@ -138,7 +139,7 @@ def test_imported_launches_are_run_as_given_and_others_are_decided_here(tmp_path
     with probe.prepare(point, problem) as prepared:
         name = prepared.device.name
     launch = K.KernelConfig("vector", 128, 2, "oneshot", "streaming")
-    carried = LaunchSet(name, K.generator_hash(), "graph-rotated", {point.key: launch.as_dict()}, origin="test")
+    carried = LaunchSet(name, KG.generator_hash(), "graph-rotated", {point.key: launch.as_dict()}, origin="test")
     backend = CudaBackend(BackendOptions(cache_dir=tmp_path / "store", launches=carried))
     with backend.prepare(point, problem) as prepared:
         cfg = prepared.build.kernel_config
@@ -153,7 +154,7 @@ def test_imported_launches_are_run_as_given_and_others_are_decided_here(tmp_path
         assert prepared.build.kernel_config["source"] == "tuned"
     assert "not among the imported launches" in capfd.readouterr().err
     foreign = LaunchSet(
-        "NVIDIA B200", K.generator_hash(), "graph-rotated", {point.key: launch.as_dict()}, origin="b200"
+        "NVIDIA B200", KG.generator_hash(), "graph-rotated", {point.key: launch.as_dict()}, origin="b200"
     )
     with CudaBackend(BackendOptions(cache_dir=tmp_path / "store", launches=foreign)).prepare(
         point, problem

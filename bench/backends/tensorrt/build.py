@@ -115,9 +115,6 @@ class EngineBuilder:
         own = self.cache_dir / "timing" / f"{self._tag}-{_slug(self.target)}.cache"
         return tcfile.choose(self.timing_option, feat.use_timing_cache(self.features, self.gpu_name), own)
 
-    def timing_cache_path(self) -> Path | None:
-        return self.timing_file.path
-
     def _timing_found_bytes(self) -> bytes:
         """The timing cache file as this run first read it (read once: the engine cache key of a shared file)."""
         if self._timing_found is None:

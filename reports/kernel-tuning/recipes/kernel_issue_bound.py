@@ -25,7 +25,7 @@ import math
 import re
 import sys
 
-from bench.gpu import cuda, kernels
+from bench.gpu import kernel_cache, kernel_layout, kernel_source
 from bench.results import load
 
 SCHEDULERS_PER_SM = 4
@@ -45,9 +45,11 @@ def body_instructions(ptx: str) -> int:
     return max(count(b) for b in blocks)
 
 
-def config_of(row: dict) -> kernels.KernelConfig:
+def config_of(row: dict) -> kernel_layout.KernelConfig:
     k = row["kernel_config"]
-    return kernels.KernelConfig(k["variant"], int(k["block"]), int(k["vectors_per_thread"]), k["grid"], k["cache_hint"])
+    return kernel_layout.KernelConfig(
+        k["variant"], int(k["block"]), int(k["vectors_per_thread"]), k["grid"], k["cache_hint"]
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -72,17 +74,19 @@ def main(argv: list[str]) -> int:
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     cache: dict[tuple, int] = {}
     for _, r in rows.sort_values(["mode", "channel_axis"]).iterrows():
-        item = kernels.vector_width(r["precision"])
+        item = kernel_layout.vector_width(r["precision"])
         if r["numel"] * 16 / item < args.min_mib * 2**20:
             continue
         shape = tuple(int(d) for d in r["dims"])
         axis = None if r["channel_axis"] == "default" else int(r["channel_axis"])
-        layout = kernels.scale_layout(shape, r["mode"], axis, r["precision"])
+        layout = kernel_layout.scale_layout(shape, r["mode"], axis, r["precision"])
         cfg = config_of(r)
-        spec = kernels.kernel_spec(layout, kernels.effective_config(layout, cfg), True)
+        spec = kernel_source.kernel_spec(layout, kernel_layout.effective_config(layout, cfg), True)
         key = (spec,)
         if key not in cache:
-            cache[key] = body_instructions(cuda.compile_ptx(kernels.kernel_source(spec), "k", "compute_90"))
+            cache[key] = body_instructions(
+                kernel_cache.compile_ptx(kernel_source.kernel_source(spec), "k", "compute_90")
+            )
         instr = cache[key]
         vectors = math.ceil(r["numel"] / item)
         issue_us = math.ceil(vectors / 32) * instr / issue_rate * 1e6
