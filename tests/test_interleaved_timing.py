@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.timing.device import GRAPH_MIN_BATCH
+from bench.timing.batching import GRAPH_MIN_BATCH
 from bench.timing.interleaved import replays_for, segment_calls, segment_orders
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bench.timing.device import desired_batch, round_up_to
+from bench.timing.batching import desired_batch, round_up_to
 
 if TYPE_CHECKING:
     from bench.gpu.cuda import Event, Graph, Stream
