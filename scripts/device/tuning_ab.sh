@@ -43,9 +43,9 @@ for item in "$@"; do
   start=$(date +%s)
   case "$item" in
     tests)
-      python3 -m pytest -q -m gpu -o addopts="" -x -p no:cacheprovider -k "${TESTS_K:-not nothing}" ${TESTS:-tests/gpu} \
-        2>&1 | tail -30 | tee -a "$log"
-      if [ "${PIPESTATUS[0]}" != 0 ]; then echo "GPU tests failed: stopping" | tee -a "$log"; pack; exit 1; fi ;;
+      python3 -m pytest -q -rfE -m gpu -o addopts="" -p no:cacheprovider -k "${TESTS_K:-not nothing}" ${TESTS:-tests/gpu} \
+        2>&1 | tail -${TESTS_TAIL:-40} | tee -a "$log"
+      if [ "${PIPESTATUS[0]}" != 0 ] && [ "${TESTS_STOP:-1}" = 1 ]; then echo "GPU tests failed: stopping" | tee -a "$log"; pack; exit 1; fi ;;
     scan)
       python3 -m bench tuning scan --sweep default --backend cuda --cache-dir /tmp/scan-cache \
         --out "$store/results/scan-${name}-${day}.jsonl" 2>&1 | tail -3 | tee -a "$log" ;;
