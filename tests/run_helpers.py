@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -30,9 +31,12 @@ def run_planned(
     timing: TimingSettings = FAST,
     backends: dict[str, Backend] | None = None,
     build_only: bool = False,
+    verify: str | None = None,
 ) -> tuple[pd.DataFrame, RunSummary]:
     """Run ``planned`` into a fresh run in ``out``; the finished run as a DataFrame, and the summary."""
     spec = spec_for(planned, timing, build_only)
+    if verify is not None:
+        spec = dataclasses.replace(spec, verify=verify)
     return run_through(InProcessExecutor(spec, backends=backends), spec, planned, out)
 
 

@@ -130,7 +130,7 @@ def test_the_numpy_backend_is_judged_on_the_host_whatever_verify_says(tmp_path):
     planned = [
         PlannedPoint(Point((2, 3, 4, 5), m, p, None, "numpy")) for m in ("uniform", "channel") for p in ("fp16", "int8")
     ]
-    df, summary = run_planned(tmp_path, planned)  # the run spec's default: verify on the device
+    df, summary = run_planned(tmp_path, planned, verify="device")
     assert summary.counts == {"ok": 4}
     assert df["correct"].all()
     assert {json.loads(e)["verified_on"] for e in df["environment"]} == {"host"}

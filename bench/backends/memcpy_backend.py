@@ -102,7 +102,7 @@ class MemcpyPoint(GpuPreparedPoint):
             kernel_cache.compile_kernels(sources, copy_kernel.KERNEL_NAME, self.device.arch)  # a thread per core
         for i, config in enumerate(self._contenders):
             try:
-                self._launch_of(config, {})
+                self._check_copies(config)
             except (CudaError, ValueError, RuntimeError, OSError) as exc:  # no NVRTC: cudaMemcpyAsync alone
                 out[i] = f"{type(exc).__name__}: {exc}"
         time_each(self, lambda i: self.select(self._contenders[i]), out, CONTEST_ROUNDS, timing)
@@ -112,6 +112,23 @@ class MemcpyPoint(GpuPreparedPoint):
             )
             for c, samples in zip(self._contenders, out, strict=True)
         ]
+
+    def _check_copies(self, config: copy_kernel.CopyConfig | None) -> None:
+        """Run ``config`` once into a poisoned output and compare it with the source on the GPU: a
+        contender that does not reproduce its input (and might win by doing less) never gets timed."""
+        from bench.gpu import cuda
+        from bench.gpu.data_kernels import bytes_differ
+
+        launch = self._launch_of(config, {})
+        if config is None:
+            return  # the driver's copy is the reference the kernels are held to
+        cuda.memset_async(self.out.ptr, 0xA5, self.nbytes, self.stream)
+        cuda.clear_last_error()
+        launch(self.stream)
+        cuda.check_last_error(contender_label(config))
+        differ = bytes_differ(self.out.ptr, self.src.ptr, self.nbytes, self.device.arch, self.stream)
+        if differ:
+            raise RuntimeError(f"{contender_label(config)}: {differ} of {self.nbytes} bytes differ from the input")
 
     def select(self, config: copy_kernel.CopyConfig | None) -> None:
         """Run ``config`` (None: cudaMemcpyAsync) from now on."""

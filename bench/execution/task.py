@@ -20,9 +20,9 @@ class RunSpec:
     build_only: bool
     options: BackendOptions
     backends: tuple[str, ...]  # the backends with points to run
-    # where a point's input is made and its output judged: 'device' (on the GPU, for backends that can:
-    # bench.device_data) or 'host' (NumPy, every backend); the numpy backend is always judged on the host
-    verify: str = "device"
+    # where a point's input is made and its output judged: 'host' (NumPy, every backend) or 'device' (on
+    # the GPU, for backends that can: bench.device_data); the numpy backend is always judged on the host
+    verify: str = "host"
 
 
 @dataclass(frozen=True)

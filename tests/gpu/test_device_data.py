@@ -277,7 +277,7 @@ def test_a_worker_makes_a_shape_input_once_and_keeps_it_for_rounds(tmp_path, mon
         "cuda": CudaBackend(BackendOptions(kernel_config="default", cache_dir=tmp_path / "cache")),
         "memcpy": MemcpyBackend(),
     }
-    df, summary = run_planned(tmp_path, planned, timing, backends=backends)
+    df, summary = run_planned(tmp_path, planned, timing, backends=backends, verify="device")
     assert summary.counts == {"ok": 6}, df[["shape", "mode", "backend", "status", "error"]]
     assert df["correct"].all()
     assert {json.loads(e)["verified_on"] for e in df["environment"]} == {"device"}
