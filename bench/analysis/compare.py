@@ -31,7 +31,6 @@ ABOUT_NAMES = {
     "backend_version": "backend",
     "git_commit": "commit",
 }
-MACHINE_COLUMNS = ("gpu_name", "driver_version", "cuda_version")  # the copy is noise only when these agree
 
 
 @dataclass
@@ -151,18 +150,6 @@ class Comparison:
         )
 
 
-def same_machine(base: pd.DataFrame, cand: pd.DataFrame) -> bool:
-    """Both sides ran on one GPU model with one driver and CUDA: then the copy measures the machine."""
-    for column in MACHINE_COLUMNS:
-        if column in base.columns and column in cand.columns:
-            values = set(base[column].astype("string").fillna("(none)")) | set(
-                cand[column].astype("string").fillna("(none)")
-            )
-            if len(values) > 1:
-                return False
-    return True
-
-
 def compare(
     base: pd.DataFrame,
     cand: pd.DataFrame,
@@ -176,13 +163,13 @@ def compare(
 ) -> Comparison:
     """Per-point ratios cand/base with CIs, one-sided tests against the band and verdicts, for medians and
     tails; see the module docstring. `control`: the memcpy yardstick controls its points (None: when
-    both sides are one machine, see same_machine; never with `by='backend'`). `sources`: committed and
+    both sides are one machine, see yardstick.same_machine; never with `by='backend'`). `sources`: committed and
     --noise-from noise profiles (see noise_sources.resolve)."""
     prep = prepare(base, cand, by=by, sources=sources)
     if by is not None and not len(prep.index) and len(prep.only_base) and len(prep.only_cand):
         raise UserError(_nothing_shared(prep, by, base_label, cand_label))
     if control is None:
-        control = same_machine(base, cand)
+        control = yardstick.same_machine(base, cand)
     return compare_prepared(prep, decision=decision, base_label=base_label, cand_label=cand_label, control=control)
 
 

@@ -140,3 +140,18 @@ def summarize(labels: np.ndarray, copies: np.ndarray, ratio: np.ndarray, moved: 
             shown = int((np.asarray(moved)[rows] & way).sum())
             out.append(Drift(str(label), int(rows.sum()), median, float(r.min()), float(r.max()), shown))
     return out
+
+
+MACHINE_COLUMNS = ("gpu_name", "driver_version", "cuda_version")  # the copy is noise only when these agree
+
+
+def same_machine(base: pd.DataFrame, cand: pd.DataFrame) -> bool:
+    """Both sides ran on one GPU model with one driver and CUDA: then the copy measures the machine."""
+    for column in MACHINE_COLUMNS:
+        if column in base.columns and column in cand.columns:
+            values = set(base[column].astype("string").fillna("(none)")) | set(
+                cand[column].astype("string").fillna("(none)")
+            )
+            if len(values) > 1:
+                return False
+    return True
