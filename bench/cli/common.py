@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from bench.backends import BACKEND_NAMES
 from bench.backends.base import BackendOptions
 from bench.errors import UserError
+from bench.gpu import launch_sets
 from bench.planning import PlannedPoint, expand, make_backends, parse_shard, plan, shard
 from bench.sweepfile import Sweep, cli_sweep, load_sweep, parse_measure, with_cli_axes
 from bench.timing.settings import TIMING_METHODS, TimingSettings
@@ -125,7 +129,6 @@ def backend_options(args: argparse.Namespace, timing: TimingSettings | None = No
     times its candidates the same way)."""
     from pathlib import Path
 
-    from bench.cli.tuning import load_launches
     from bench.gpu.tuning import parse_kernel_config
 
     kernel_config = getattr(args, "kernel_config", None)
@@ -160,3 +163,26 @@ def planned_points(args: argparse.Namespace) -> tuple[Sweep, list[PlannedPoint],
         raise UserError("the sweep expands to no points")
     backends = make_backends({p.backend for p in points}, backend_options(args, sweep.measure))
     return sweep, plan(points, backends), backends, sweep.measure
+
+
+@lru_cache(maxsize=8)
+def launches_from_results(paths: tuple[str, ...]) -> launch_sets.LaunchSet:
+    """The launches the cuda rows of these results ran (read once per process)."""
+    from bench.results import load
+    from bench.what_ran import json_field
+
+    rows = load(list(paths))
+    records: list[dict[str, Any]] = rows.to_dict("records")
+    for row in records:
+        row["kernel_generator"] = json_field(row.get("environment"), "kernel_generator")
+    return launch_sets.from_rows(records, ", ".join(paths))
+
+
+def load_launches(path: str) -> launch_sets.LaunchSet:
+    """`--tuning-from PATH`: a launch set file (JSON), or results files or folders."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"--tuning-from {path}: no such file or folder")
+    if p.is_file() and p.suffix == ".json":
+        return launch_sets.read(p)
+    return launches_from_results((str(p),))

@@ -19,10 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
+from bench.cli.common import launches_from_results
 from bench.errors import UserError
 from bench.gpu import launch_sets
 from bench.gpu import tuning_store as store
@@ -85,29 +84,6 @@ def _from_store(args: argparse.Namespace) -> launch_sets.LaunchSet:
         origin=str(args.cache_dir),
         drivers=tuple(sorted({r.driver for r in points})),
     )
-
-
-@lru_cache(maxsize=8)
-def launches_from_results(paths: tuple[str, ...]) -> launch_sets.LaunchSet:
-    """The launches the cuda rows of these results ran (read once per process)."""
-    from bench.results import load
-    from bench.what_ran import json_field
-
-    rows = load(list(paths))
-    records: list[dict[str, Any]] = rows.to_dict("records")
-    for row in records:
-        row["kernel_generator"] = json_field(row.get("environment"), "kernel_generator")
-    return launch_sets.from_rows(records, ", ".join(paths))
-
-
-def load_launches(path: str) -> launch_sets.LaunchSet:
-    """`--tuning-from PATH`: a launch set file (JSON), or results files or folders."""
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"--tuning-from {path}: no such file or folder")
-    if p.is_file() and p.suffix == ".json":
-        return launch_sets.read(p)
-    return launches_from_results((str(p),))
 
 
 def _scan(args: argparse.Namespace) -> int:
