@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from bench.analysis import error_rates, noise
 from bench.analysis.rule import DEFAULT_ALPHA, DEFAULT_THRESHOLD, DecisionRule
