@@ -122,7 +122,8 @@ def time_interleaved(
     segments = _Segments(launches, stream)
     try:
         sets = [len(s) for s in segments.launches]
-        segments.capture(sets, segment_orders(1), lead_in=False)  # one pass over every buffer set
+        # one pass over every buffer set of every launch, in the forward order
+        segments.capture(sets, segment_orders(len(launches))[:1], lead_in=False)
         for _ in range(PROBE_REPLAYS):
             probe = segments.replay(0)
         calls = segment_calls(probe, sets, floor_us)
