@@ -124,3 +124,26 @@ def test_one_replay_is_one_sample_of_every_launch_each_on_its_own_buffer_sets(de
         if name == order[0]:
             got = got[len(got) // 2 :]  # the timed segment after its lead-in
         assert got == [f"{name}{i % sets}" for i in range(len(got))] and len(got) % sets == 0
+
+
+def test_contenders_are_timed_one_by_one_where_the_interleaved_graph_cannot_be_captured(
+    device, monkeypatch, capsys
+) -> None:
+    from bench.backends.memcpy_backend import MemcpyPoint
+    from bench.gpu import copy_kernel, data_kernels
+    from bench.gpu.cuda import CudaError
+    from bench.timing.settings import TimingSettings
+
+    def refuse(self, stream) -> None:
+        raise CudaError("cudaEventRecordWithFlags failed: cudaErrorStreamCaptureUnsupported")
+
+    monkeypatch.setattr(SC.Event, "record_in_graph", refuse)
+    monkeypatch.setattr(data_kernels, "bytes_differ", lambda *a: 0)
+    point = Point((4, 64, 56, 56), "uniform", "fp32", None, "memcpy")
+    fast = TimingSettings(warmup_s=0.0001, min_samples=5, min_time_s=0.0001, max_time_s=0.01)
+    prepared = MemcpyPoint(make_problem(point), _Device(), fast)
+    assert "one by one" in capsys.readouterr().err
+    medians = prepared.build.builder_settings["contenders_median_us"]
+    assert medians.pop("cudaMemcpyAsync") == pytest.approx(2.5)
+    for config in copy_kernel.CANDIDATES:
+        assert medians[config.label()] == pytest.approx(_cost_us(_kernel_name(copy_kernel.source(config)), ()))
