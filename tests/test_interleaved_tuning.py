@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import scripted_cuda as SC
 
 from bench.backends.base import BackendOptions
 from bench.gpu import kernel_cache
@@ -17,7 +18,6 @@ from bench.gpu import tuning as T
 from bench.gpu import tuning_store as S
 from bench.point import Point
 from bench.problem import make_problem
-from tests import scripted_cuda as SC
 
 
 @dataclass
