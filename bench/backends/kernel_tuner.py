@@ -104,10 +104,12 @@ def _interleaved(
 ) -> list[list[float]]:
     from bench.timing.interleaved import time_interleaved
 
-    sets = point.buffer_sets(run_timing)
     launches = []
     for i in runnable:
         select(i)
+        # the buffer sets after the selection, as `_one_by_one` and the point's own timing count them: a
+        # launch's buffers are the selected one's (a cuda point has none selected before its first)
+        sets = point.buffer_sets(run_timing)
         # set 0 of a rotation is `point.enqueue`, which runs whatever is selected when it is called (at
         # capture: the last contender); each contender's own set 0 is bound to it here
         launches.append([point.enqueue_on({}), *point.rotation(sets).enqueues[1:]])

@@ -29,12 +29,23 @@ if TYPE_CHECKING:
 Enqueue = Callable[["Stream"], None]
 
 PROBE_REPLAYS = 2  # replays of the one-pass graph: the first loads modules and warms clocks, the last sizes k
+# Calls per segment at most (whole rotations, at least one). At the 20 us sample floor, a probe of 0.2 us
+# a call or more asks for at most GRAPH_MIN_BATCH calls or one rotation (ROTATE_MAX_SETS at most), so this
+# binds only where the probe read about zero; `desired_batch` would then ask for MAX_BATCH (65,536) calls,
+# and a tuning class of 27 launches for 1.8 million graph nodes, two graphs of them, each captured one
+# Python call per node.
+MAX_SEGMENT_CALLS = 1024
 
 
 def segment_calls(per_call_us: Sequence[float], sets: Sequence[int], floor_us: float) -> list[int]:
     """Calls per segment: as many as the point's own graph timing would put in a sample (at least the
-    floor, amortised like a graph sample), rounded up to a multiple of the launch's buffer sets."""
-    return [round_up_to(desired_batch("graph", t, floor_us), n) for t, n in zip(per_call_us, sets, strict=True)]
+    floor, amortised like a graph sample), rounded up to a multiple of the launch's buffer sets, within
+    MAX_SEGMENT_CALLS (rounded down to whole rotations, at least one)."""
+    out = []
+    for t, n in zip(per_call_us, sets, strict=True):
+        most = max(n, MAX_SEGMENT_CALLS // n * n)
+        out.append(min(round_up_to(desired_batch("graph", t, floor_us), n), most))
+    return out
 
 
 def segment_orders(count: int) -> list[list[int]]:
@@ -122,7 +133,8 @@ def time_interleaved(
     segments = _Segments(launches, stream)
     try:
         sets = [len(s) for s in segments.launches]
-        segments.capture(sets, segment_orders(1), lead_in=False)  # one pass over every buffer set
+        # one pass over every buffer set of every launch, in the forward order
+        segments.capture(sets, segment_orders(len(launches))[:1], lead_in=False)
         for _ in range(PROBE_REPLAYS):
             probe = segments.replay(0)
         calls = segment_calls(probe, sets, floor_us)

@@ -61,6 +61,7 @@ def test_a_memcpy_run_records_the_winner_and_every_contender_s_median(tmp_path) 
            "--no-progress"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "one by one" not in proc.stderr, proc.stderr[-3000:]  # the contest ran interleaved, not the fallback
     df = load(tmp_path)
     assert len(df) == 2 and (df["status"] == "ok").all(), df[["shape", "status", "error"]]
     for _, row in df.iterrows():
