@@ -21,7 +21,8 @@ from bench.cli.main import main
 from bench.execution.worker import PointWorker
 from bench.gpu import data_kernels as D
 from bench.planning import PlannedPoint
-from bench.point import Point
+from bench.point import Point, WeightsSpec
+from bench.problem import make_problem
 
 
 def _nvrtc_works() -> bool:
@@ -215,3 +216,15 @@ def test_the_device_path_counts_the_references_copy_of_the_weights():
     _, device_row = _room("device", point)
     assert host_row["device_bytes_needed"] == 2 * point.tensor_bytes + point.weight_bytes
     assert device_row["device_bytes_needed"] == host_row["device_bytes_needed"] + point.weight_bytes
+
+
+def test_an_int8_nan_reference_is_expected_as_code_zero_on_both_paths():
+    """The host's quantize casts a NaN reference to code 0 (what the cuda kernel writes); the device's
+    comparison expects the same, not NaN (which an int8 output can never match). The GPU test
+    test_an_int8_nan_reference_expects_code_zero_as_the_host_does runs it."""
+    weights = WeightsSpec(kind="constant", shift=[0.0, float("nan"), 0.5], scale=1.0)
+    problem = make_problem(Point((2, 3, 5, 7), "channel", "int8", None, "cuda", weights))
+    with np.errstate(invalid="ignore"):
+        nan = np.isnan(problem._reference)
+        assert nan.any() and (problem.expected[nan] == 0.0).all()
+    assert "isnan(r) ? 0.0 : quant(r, out_scale) * out_scale" in D.reference_source("int8", "fp32", True)
