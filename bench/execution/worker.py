@@ -11,7 +11,7 @@ Memory: a point's footprint is checked against what is free before anything is a
 float32 input of a shape is made inside the point's error handling and only one shape's input is kept
 at a time; a float build-only point makes no input at all.
 
-Where the data lives (`RunSpec.verify`): with 'device' (the default), a backend that can
+Where the data lives (`RunSpec.verify`): with 'device' (opt-in; 'host' is the default), a backend that can
 (`Backend.verifies_on_device`: cuda, memcpy) gets its input made on the GPU, one shape's input kept
 there for its points, and its output judged there (bench.device_data); the host makes only the weights.
 Other backends (numpy, TensorRT), and every backend with 'host', get the NumPy path. The phases keep
