@@ -6,19 +6,23 @@ What needs a GPU (bits, errors, a whole sweep) is in tests/gpu/test_device_data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pytest
-from run_helpers import run_planned
+from run_helpers import run_planned, spec_for
 
 from bench import device_data, reference
 from bench.backends import gpu_common
+from bench.backends.base import Backend
 from bench.cli.main import main
+from bench.execution.worker import PointWorker
 from bench.gpu import data_kernels as D
 from bench.planning import PlannedPoint
-from bench.point import Point
+from bench.point import Point, WeightsSpec
+from bench.problem import make_problem
 
 
 def _nvrtc_works() -> bool:
@@ -168,3 +172,59 @@ def test_a_worker_keeps_one_shapes_inputs_one_per_precision_and_makes_each_once(
     inputs.close()
     assert len(made) == 3
     assert primed == [[48], [24], [50]]  # each input primed at its own size before it was made
+
+
+class _DeviceJudged(Backend):
+    """A backend the device path serves, asked only what a point needs (no GPU): input, output, weights."""
+
+    name = "cuda"
+    needs_gpu = True
+    verifies_on_device = True
+
+    def info(self):  # pragma: no cover - never started
+        raise AssertionError
+
+    def prepare(self, point, problem):  # pragma: no cover - never prepared
+        raise AssertionError
+
+    def device_bytes(self, point, timing):
+        return 2 * point.tensor_bytes + point.weight_bytes
+
+    def device_free_bytes(self):
+        return 1 << 50
+
+
+def _room(verify: str, point: Point) -> tuple[dict | None, dict]:
+    spec = dataclasses.replace(spec_for([PlannedPoint(point)]), verify=verify)
+    worker = PointWorker(spec, facts=dict, backends={"cuda": _DeviceJudged()})
+    row: dict = {}
+    return worker._does_not_fit(point, worker.backends["cuda"], row), row
+
+
+def test_the_device_path_needs_host_memory_for_the_weights_alone(monkeypatch):
+    monkeypatch.setenv("BENCH_HOST_MEMORY_LIMIT", str(256 << 20))
+    point = Point((64, 256, 128, 128), "channel", "fp32", None, "cuda")  # 1 GiB a tensor, made on the GPU
+    refused, _ = _room("host", point)
+    assert refused is not None and "does not fit" in refused["error"]
+    fits, row = _room("device", point)
+    assert fits is None and row["host_bytes_needed"] < 1 << 20
+
+
+def test_the_device_path_counts_the_references_copy_of_the_weights():
+    point = Point((8, 64, 56, 56), "elementwise", "int8", 0, "cuda")  # shift and scale in fp32: 8 bytes an element
+    _, host_row = _room("host", point)
+    _, device_row = _room("device", point)
+    assert host_row["device_bytes_needed"] == 2 * point.tensor_bytes + point.weight_bytes
+    assert device_row["device_bytes_needed"] == host_row["device_bytes_needed"] + point.weight_bytes
+
+
+def test_an_int8_nan_reference_is_expected_as_code_zero_on_both_paths():
+    """The host's quantize casts a NaN reference to code 0 (what the cuda kernel writes); the device's
+    comparison expects the same, not NaN (which an int8 output can never match). The GPU test
+    test_an_int8_nan_reference_expects_code_zero_as_the_host_does runs it."""
+    weights = WeightsSpec(kind="constant", shift=[0.0, float("nan"), 0.5], scale=1.0)
+    problem = make_problem(Point((2, 3, 5, 7), "channel", "int8", None, "cuda", weights))
+    with np.errstate(invalid="ignore"):
+        nan = np.isnan(problem._reference)
+        assert nan.any() and (problem.expected[nan] == 0.0).all()
+    assert "isnan(r) ? 0.0 : quant(r, out_scale) * out_scale" in D.reference_source("int8", "fp32", True)

@@ -11,7 +11,7 @@ Memory: a point's footprint is checked against what is free before anything is a
 float32 input of a shape is made inside the point's error handling and only one shape's input is kept
 at a time; a float build-only point makes no input at all.
 
-Where the data lives (`RunSpec.verify`): with 'device' (the default), a backend that can
+Where the data lives (`RunSpec.verify`): with 'device' (opt-in; 'host' is the default), a backend that can
 (`Backend.verifies_on_device`: cuda, memcpy) gets its input made on the GPU, one shape's input kept
 there for its points, and its output judged there (bench.device_data); the host makes only the weights.
 Other backends (numpy, TensorRT), and every backend with 'host', get the NumPy path. The phases keep
@@ -216,10 +216,13 @@ class PointWorker:
                 _release(prepared, backend)
 
     def _does_not_fit(self, point: Point, backend: Backend, row: dict) -> dict | None:
+        on_device = self._on_device(point, backend)  # the host then holds the weights alone
         need_host = resources.host_bytes(
-            point, makes_input=needs_input(point, self.spec.build_only), runs=not self.spec.build_only
+            point, makes_input=needs_input(point, self.spec.build_only) and not on_device, runs=not self.spec.build_only
         )
         need_device = 0 if self.spec.build_only else backend.device_bytes(point, self.spec.timing)
+        if on_device and getattr(backend, "verifies_scale", True):
+            need_device += point.weight_bytes  # the device reference's own copy of the weights
         row.update(host_bytes_needed=need_host, device_bytes_needed=need_device)
         free_device = backend.device_free_bytes() if need_device else None
         why = resources.shortfall(need_host, need_device, resources.host_available(), free_device)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from run_helpers import run_planned
 
-from bench import device_data
+from bench import device_data, inputs
+from bench import precision as prec
 from bench.backends.base import BackendOptions
 from bench.backends.cuda_backend import CudaBackend
 from bench.backends.gpu_common import gpu_device, poison_byte
@@ -115,11 +116,12 @@ def test_the_device_check_agrees_with_the_host_check(device, cuda_backend, shape
     assert dev.tolerance == host.tolerance
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("power", [2.0, 0.5])
 def test_the_device_check_agrees_with_a_power(device, cuda_backend, precision, power):
     """A power goes through CUDA's pow (within 2 ulp) and the host's (within 1): the references may differ
-    in their last bits, far below any tolerance."""
+    in their last bits, far below any tolerance. Power 0.5 makes NaN wherever x * scale + shift < 0 (int8:
+    code 0 on both paths)."""
     point = Point((4, 64, 56, 56), "channel", precision, None, "cuda", WeightsSpec(power=power), DataSpec(seed=2))
     host_problem = make_problem(point)
     with cuda_backend.prepare(point, host_problem) as prepared:
@@ -134,6 +136,122 @@ def test_the_device_check_agrees_with_a_power(device, cuda_backend, precision, p
         inputs.close()
     assert dev.correct == host.correct and _same(dev.max_abs_err, host.max_abs_err, 1e-6), (dev, host)
     assert math.isclose(dev.tolerance, host.tolerance, rel_tol=1e-12)
+
+
+def _both_judges(device, stream, point: Point, out: np.ndarray) -> tuple[float, float]:
+    """(device, host) max |out - expected| of the output ``out``: the device reference is built on the host
+    problem's own input and weights (uploaded) with the host's output scale, so both judge the same bits."""
+    from bench.gpu.cuda import DeviceBuffer
+
+    host = make_problem(point)
+    with DeviceBuffer(host.x.nbytes) as x, DeviceBuffer(out.nbytes) as got:
+        x.upload(np.ascontiguousarray(host.x), stream)
+        got.upload(np.ascontiguousarray(out), stream)
+        power = None if host.power_is_one else host.power
+        ref = D.DeviceReference(x.ptr, point.precision, host.in_scale, point.shape, point.mode,
+                                point.channel_axis, host.shift, host.scale, power, device.arch, stream)  # fmt: skip
+        try:
+            dev = ref.max_error(got.ptr, host.out_scale)
+        finally:
+            ref.close()
+    return dev, host.check(out).max_abs_err
+
+
+NAN_CHANNEL = WeightsSpec(kind="constant", shift=[0.0, float("nan"), 0.5], scale=[1.0, 2.0, 0.5])
+
+
+def test_an_int8_nan_reference_expects_code_zero_as_the_host_does(device, stream):
+    """The host quantizes a NaN reference to code 0 (NumPy's cast), which is what the cuda kernel writes:
+    the best int8 output is judged exact on both paths, and a NaN channel is no infinite error."""
+    point = Point((2, 3, 5, 7), "channel", "int8", None, "cuda", NAN_CHANNEL, DataSpec(seed=4))
+    host = make_problem(point)
+    best = prec.quantize(host.expected, host.out_scale)  # NaN -> 0, as the host's expected holds it
+    assert np.isnan(host._reference.reshape(2, 3, 35)[:, 1]).all() and not best.reshape(2, 3, 35)[:, 1].any()
+    assert _both_judges(device, stream, point, best) == (0.0, 0.0)
+    wrong = best.copy()
+    wrong.reshape(2, 3, 35)[1, 1, 7] = 5  # a code where the NaN channel expects 0
+    dev, host_err = _both_judges(device, stream, point, wrong)
+    assert dev == host_err == 5 * host.out_scale
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
+def test_the_float_nan_and_infinity_rules_are_the_hosts(device, stream, precision):
+    """NaN in both agrees, NaN in one is an infinite error, infinity where the reference is finite is an
+    infinite error: the device's verdict is the host's on each."""
+    point = Point((2, 3, 5, 7), "channel", precision, None, "cuda", NAN_CHANNEL, DataSpec(seed=4))
+    host = make_problem(point)
+    best = host.expected.astype(numpy_dtype(precision))  # NaN where the reference is NaN
+    dev, host_err = _both_judges(device, stream, point, best)
+    assert dev == host_err and math.isfinite(dev)  # the rounding to the precision only: the same bits judged
+    for k, value in ((0, np.nan), (100, np.inf), (44, 1.0)):  # k = 44: channel 1 (NaN) gets a number
+        out = best.copy()
+        out.reshape(-1)[k] = value
+        dev, host_err = _both_judges(device, stream, point, out)
+        assert dev == host_err == math.inf, (k, value, dev, host_err)
+
+
+# --- indices past 2**32: the hash's upper half, 64-bit loops (16 GiB buffers: the H200 holds them) --------
+
+PAST_32 = 2**32 + 4099
+
+
+@pytest.mark.parametrize("kind", ["random", "arange"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_elements_past_two_to_the_32_are_the_host_rule(device, stream, kind, precision):
+    from bench.gpu.cuda import DeviceBuffer, memcpy_dtod_async
+
+    n, k = PAST_32, 10_000  # the last k elements straddle index 2**32
+    itemsize = prec.info(precision).itemsize
+    buf, _ = D.make_input(kind, 3, n, precision, device.arch, stream)
+    try:
+        with DeviceBuffer(k * itemsize) as tail:
+            memcpy_dtod_async(tail.ptr, buf.ptr + (n - k) * itemsize, k * itemsize, stream)
+            got = tail.download(np.empty(k, dtype=numpy_dtype(precision)), stream)
+    finally:
+        buf.free()
+    if kind == "random":
+        real = inputs.random_values(k, 3, start=n - k)
+    else:  # bench.inputs.arange_values' rule, for the tail alone
+        real = np.arange(n - k, n, dtype=np.int64).astype(np.float32) + np.float32(1.0)
+    expected = real.astype(numpy_dtype(precision))
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_the_reference_and_the_comparison_reach_elements_past_two_to_the_32(device, stream):
+    """fp32 arange with shift 0 and scale 1: the reference is the input, its largest value the last
+    element's; the input's own copy is exact, and one wrong element at the end is seen."""
+    from bench.gpu.cuda import DeviceBuffer, memcpy_dtod_async, memset_async
+
+    n = PAST_32
+    x, _ = D.make_input("arange", 0, n, "fp32", device.arch, stream)
+    try:
+        ref = D.DeviceReference(x.ptr, "fp32", None, (n,), "uniform", None, np.zeros(1, np.float32),
+                                np.ones(1, np.float32), None, device.arch, stream)  # fmt: skip
+        last = float(np.float32(np.float32(n - 1) + np.float32(1.0)))
+        try:
+            assert ref.ref_max_abs() == last
+            with DeviceBuffer(4 * n) as out:
+                memcpy_dtod_async(out.ptr, x.ptr, 4 * n, stream)
+                assert ref.max_error(out.ptr, None) == 0.0
+                memset_async(out.ptr + 4 * (n - 1), 0, 4, stream)  # the last element: 0.0
+                assert ref.max_error(out.ptr, None) == last
+        finally:
+            ref.close()
+    finally:
+        x.free()
+
+
+def test_bytes_differ_counts_past_two_to_the_32_bytes(device, stream):
+    from bench.gpu.cuda import DeviceBuffer, memset_async
+
+    n = 2**32 + 77
+    with DeviceBuffer(n) as a, DeviceBuffer(n) as b:
+        memset_async(a.ptr, 7, n, stream)
+        memset_async(b.ptr, 7, n, stream)
+        assert D.bytes_differ(a.ptr, b.ptr, n, device.arch, stream) == 0
+        memset_async(b.ptr + 5, 8, 1, stream)
+        memset_async(b.ptr + n - 3, 8, 3, stream)  # past 2**32
+        assert D.bytes_differ(a.ptr, b.ptr, n, device.arch, stream) == 4
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
