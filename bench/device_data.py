@@ -132,7 +132,7 @@ class DeviceInputs:
         self.drop_unless(point)
         key = input_key(point)
         if key not in self._kept:
-            from bench.backends.gpu_common import prime_allocations
+            from bench.gpu.placement import prime_allocations
 
             nbytes = math.prod(point.shape) * prec.info(point.precision).itemsize
             prime_allocations([nbytes], self.stream)  # as a point's own input was: GpuPreparedPoint.prime

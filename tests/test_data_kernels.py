@@ -15,11 +15,11 @@ import pytest
 from run_helpers import run_planned, spec_for
 
 from bench import device_data, reference
-from bench.backends import gpu_common
 from bench.backends.base import Backend
 from bench.cli.main import main
 from bench.execution.worker import PointWorker
 from bench.gpu import data_kernels as D
+from bench.gpu import placement
 from bench.planning import PlannedPoint
 from bench.point import Point, WeightsSpec
 from bench.problem import make_problem
@@ -153,7 +153,7 @@ def test_a_worker_keeps_one_shapes_inputs_one_per_precision_and_makes_each_once(
 
     primed: list[list[int]] = []
     monkeypatch.setattr(D, "make_input", fake_make_input)
-    monkeypatch.setattr(gpu_common, "prime_allocations", lambda sizes, stream: primed.append(list(sizes)))
+    monkeypatch.setattr(placement, "prime_allocations", lambda sizes, stream: primed.append(list(sizes)))
     inputs = device_data.DeviceInputs(_Device())  # type: ignore[arg-type]
     inputs._stream = object()  # type: ignore[assignment]  (no GPU: the fake maker ignores it)
     a16, a8 = (Point((2, 3, 4), "channel", p, None, "cuda") for p in ("fp16", "int8"))

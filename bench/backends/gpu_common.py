@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -17,6 +17,7 @@ import numpy as np
 from bench import resources
 from bench.backends.base import Backend, BackendInfo, BuildInfo, PreparedPoint
 from bench.gpu import nvml
+from bench.gpu.placement import prime_allocations
 from bench.timing.measurement import Measurement
 from bench.timing.settings import TimingSettings
 
@@ -64,21 +65,6 @@ def poison_byte(precision: str) -> int:
     """Byte the output is filled with before a verification run, so unwritten elements show: 0xFF is
     NaN in fp32/fp16/bf16; 0x80 is int8 -128, a code a symmetric int8 output never holds."""
     return 0x80 if precision == "int8" else 0xFF
-
-
-def prime_allocations(sizes: Sequence[int], stream: Stream) -> None:
-    """Allocate, fill and free throwaway buffers of ``sizes``: what `GpuPreparedPoint.prime` does before a
-    point's own buffers, and what a shape's shared device input (bench.device_data) gets before its own."""
-    from bench.gpu.cuda import DeviceBuffer, memset_async
-
-    throwaway = [DeviceBuffer(n) for n in sizes]
-    try:
-        for buf in throwaway:
-            memset_async(buf.ptr, 0, buf.nbytes, stream)
-        stream.synchronize()
-    finally:
-        for buf in throwaway:
-            buf.free()
 
 
 ROTATION_ALIGN = 256  # bytes: each copy of a buffer starts where cudaMalloc's own buffers would
