@@ -5,6 +5,7 @@ set -uo pipefail
 commit="$1"; shift
 export BENCH_GIT_COMMIT="$commit" PYTHONUNBUFFERED=1 GIT_DIR=/nonexistent
 rm -rf /tmp/prof-cache /tmp/prof-results
+nvidia-smi --query-gpu=name,uuid,driver_version --format=csv,noheader
 s=$(date +%s)
 python3 -m cProfile -o "$OUT/run.prof" -m bench run --sweep default --no-progress \
   --cache-dir /tmp/prof-cache --out /tmp/prof-results "$@" 2>&1 | grep -v "^kernel tuning" | tail -8
