@@ -12,6 +12,7 @@
 #     bandwidth  the bandwidth sweep (results/bandwidth-h200-DATE)
 #     baseline   `nox -s baseline` by hand: BASELINE_RUNS (default 5) default-sweep runs from an empty
 #              cache into results/nvidia-h200-DATE, its manifest, noise profile and launch set
+# RUN_ARGS (e.g. "--verify device") goes to every default-sweep run.
 # Each item runs only if its estimate still fits before DEADLINE_S; after every item everything so far
 # (kept in /tmp/tab, which outlives a call on a warm machine) is packed into $OUT/NAME.tgz.
 set -uo pipefail
@@ -34,7 +35,7 @@ bench_run() {  # bench_run SRC OUT [ARGS...]: a default-sweep run of the tree at
   local src="$1" out="$2"; shift 2
   local s=$(date +%s)
   echo "+ ($src) bench run --sweep default --backend cuda --backend memcpy --out $out $*" | tee -a "$log"
-  (cd "$src" && python3 -m bench run --sweep default --backend cuda --backend memcpy --out "$out" --no-progress "$@") \
+  (cd "$src" && python3 -m bench run --sweep default --backend cuda --backend memcpy --out "$out" --no-progress ${RUN_ARGS:-} "$@") \
     2>&1 | grep -v "^kernel tuning" | tail -12 | tee -a "$log"
   echo "wall $(( $(date +%s) - s )) s" | tee -a "$log"
 }
