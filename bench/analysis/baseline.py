@@ -58,7 +58,7 @@ def read(path: Path) -> dict:
         hint = (
             f"; known: {', '.join(known)}"
             if known
-            else "; make one with `python -m bench.analysis.baseline NAME RUNS...`"
+            else "; make one with `nox -s baseline` or `python -m bench baseline make NAME RUNS...`"
         )
         raise UserError(f"--baseline: no baseline manifest {path}{hint}")
     try:

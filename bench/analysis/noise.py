@@ -282,7 +282,7 @@ def read(path: Path) -> NoiseProfile:
         content = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(
-            f"{path}: not a readable noise profile ({exc}); rebuild it with `python -m bench.analysis.baseline NAME --profile-only`"
+            f"{path}: not a readable noise profile ({exc}); rebuild it with `python -m bench baseline profile NAME`"
         ) from None
     return from_json(content, str(path))
 

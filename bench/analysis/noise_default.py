@@ -1,9 +1,9 @@
 """The default noise profile: for a machine no profile describes. Generated, do not edit; rebuild with
 
-    python -m bench.analysis.noise_sources default results/_baselines/nvidia-h100-80gb-hbm3.noise.json results/_baselines/nvidia-h200.noise.json results/h100-rotated-rounds1-2026-11-26 archive/results-v2/h100-rounds1-2026-11-26 archive/results-v2/h100-events-rounds1-2026-11-26 archive/results-v2/h100-x1-events-2026-11-26 archive/results-v2/h100-gate-events-2026-11-26 archive/results-v2/h200-events-2026-11-26 archive/results-v2/cpu-smoke-2026-11-26 --out bench/analysis/noise_default.py
+    python -m bench noise default results/_baselines/nvidia-h100-80gb-hbm3.noise.json results/_baselines/nvidia-h200.noise.json results/h100-rotated-rounds1-2026-11-26 archive/results-v2/h100-rounds1-2026-11-26 archive/results-v2/h100-events-rounds1-2026-11-26 archive/results-v2/h100-x1-events-2026-11-26 archive/results-v2/h100-gate-events-2026-11-26 archive/results-v2/h200-events-2026-11-26 archive/results-v2/cpu-smoke-2026-11-26 --out bench/analysis/noise_default.py
 
 Per (timing method, L2 state, size class): 2 times the largest s0 any backend of any source
-showed (bench/analysis/noise.py, make_default), with the smallest tail weight. Sources: results/_baselines/nvidia-h100-80gb-hbm3.noise.json, results/_baselines/nvidia-h200.noise.json, results/h100-rotated-rounds1-2026-11-26, results/h100-rounds1-2026-11-26, results/h100-events-rounds1-2026-11-26, results/h100-x1-events-2026-11-26, results/h100-gate-events-2026-11-26, results/h200-events-2026-11-26, results/cpu-smoke-2026-11-26.
+showed (bench/analysis/noise.py, make_default), with the smallest tail weight. Sources: results/_baselines/nvidia-h100-80gb-hbm3.noise.json, results/_baselines/nvidia-h200.noise.json, results/h100-rotated-rounds1-2026-11-26, archive/results-v2/h100-rounds1-2026-11-26, archive/results-v2/h100-events-rounds1-2026-11-26, archive/results-v2/h100-x1-events-2026-11-26, archive/results-v2/h100-gate-events-2026-11-26, archive/results-v2/h200-events-2026-11-26, archive/results-v2/cpu-smoke-2026-11-26.
 """
 
 import json
