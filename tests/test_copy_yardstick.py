@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from analysis_fixtures import grid, make_run
+from nvrtc_helpers import needs_nvrtc
 
 from bench import copy_yardstick, what_ran
 from bench.analysis import noise, noise_sources
@@ -18,19 +19,6 @@ from bench.point import Point, WeightsSpec
 from bench.report.gate_render import gate_lines
 
 SIZES = [1, 15, 16, 17, 4095, 2**20 + 3]
-
-
-def _nvrtc_works() -> bool:
-    try:
-        from bench.gpu.cuda import nvrtc_version
-
-        nvrtc_version()
-        return True
-    except Exception:
-        return False
-
-
-needs_nvrtc = pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
 
 
 # --- the copy kernel ------------------------------------------------------------------------------------

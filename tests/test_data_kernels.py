@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from nvrtc_helpers import needs_nvrtc
 from run_helpers import run_planned, spec_for
 
 from bench import device_data, reference
@@ -23,19 +24,6 @@ from bench.gpu import placement
 from bench.planning import PlannedPoint
 from bench.point import Point, WeightsSpec
 from bench.problem import make_problem
-
-
-def _nvrtc_works() -> bool:
-    try:
-        from bench.gpu.cuda import nvrtc_version
-
-        nvrtc_version()
-        return True
-    except Exception:
-        return False
-
-
-needs_nvrtc = pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
 
 
 @needs_nvrtc

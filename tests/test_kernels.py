@@ -11,6 +11,7 @@ from pathlib import Path
 import kernel_replay
 import numpy as np
 import pytest
+from nvrtc_helpers import needs_nvrtc
 
 from bench import reference
 from bench.gpu import kernel_generator as KG
@@ -36,19 +37,6 @@ CONFIGS = [
     K.KernelConfig("direct", 32),
     K.KernelConfig("direct", 1024),
 ]
-
-
-def _nvrtc_works() -> bool:
-    try:
-        from bench.gpu.cuda import nvrtc_version
-
-        nvrtc_version()
-        return True
-    except Exception:
-        return False
-
-
-needs_nvrtc = pytest.mark.skipif(not _nvrtc_works(), reason="NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
 
 
 def _cases(shapes=ODD_SHAPES):

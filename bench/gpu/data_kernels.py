@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench import inputs, reference
+from bench.gpu.kernel_source import CONVERSIONS
 from bench.precision import PRECISIONS, scale_of_amax
 
 if TYPE_CHECKING:
@@ -44,24 +45,15 @@ MAX_BLOCKS = 8192
 _TYPES = {"fp32": "float", "fp16": "u16", "bf16": "u16", "int8": "signed char"}
 _TO_FLOAT = {"fp32": "({e})", "fp16": "h2f({e})", "bf16": "b2f({e})"}
 
-_COMMON = r"""
+_COMMON = (
+    r"""
 typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef unsigned short u16;
 
-__device__ __forceinline__ float h2f(u16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
-__device__ __forceinline__ u16 f2h(float f) { u16 h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
-__device__ __forceinline__ float b2f(u16 h) { return __uint_as_float(((u32)h) << 16); }
-__device__ __forceinline__ u16 f2b(float f) {
-#if __CUDA_ARCH__ >= 800
-    u16 h; asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h;
-#else
-    u32 u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);
-    return (u16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-#endif
-}
-// int8 quantization of a real value with a float64 scale: clip(rint(v / scale), -127, 127)
+"""
+    + CONVERSIONS.lstrip("\n")
+    + r"""// int8 quantization of a real value with a float64 scale: clip(rint(v / scale), -127, 127)
 __device__ __forceinline__ double quant(double v, double scale) {
     return fmin(fmax(rint(__ddiv_rn(v, scale)), -127.0), 127.0);
 }
@@ -76,6 +68,7 @@ __device__ __forceinline__ void reduce_max(u64* dst, u64 bits) {
 #define GRID_STRIDE(i, n) \
     for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)
 """
+)
 
 
 def _value_code(kind: str) -> str:

@@ -82,16 +82,9 @@ def kernel_spec(layout: ScaleLayout, config: KernelConfig, power_is_one: bool, n
     )
 
 
-_COMMON = r"""
-typedef unsigned int u32;
-typedef unsigned long long u64;
-typedef unsigned short u16;
-
-__device__ __forceinline__ uint4 ld_weights(const void* p) {  // small, re-read: keep them cached
-    uint4 r;
-    asm("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
-    return r;
-}
+# fp16/bf16 to and from float (round to nearest even): the data kernels (bench.gpu.data_kernels) use
+# these very lines, so an input is converted exactly as the Scale kernel converts its output
+CONVERSIONS = r"""
 __device__ __forceinline__ float h2f(u16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 __device__ __forceinline__ u16 f2h(float f) { u16 h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
 __device__ __forceinline__ float b2f(u16 h) { return __uint_as_float(((u32)h) << 16); }
@@ -104,13 +97,29 @@ __device__ __forceinline__ u16 f2b(float f) {
     return (u16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                  // round half to even
 #endif
 }
-__device__ __forceinline__ u32 fdiv32(u32 n, u32 m, u32 s) {  // n / d with d's magic numbers
+"""
+
+_COMMON = (
+    r"""
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef unsigned short u16;
+
+__device__ __forceinline__ uint4 ld_weights(const void* p) {  // small, re-read: keep them cached
+    uint4 r;
+    asm("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+    return r;
+}
+"""
+    + CONVERSIONS.lstrip("\n")
+    + r"""__device__ __forceinline__ u32 fdiv32(u32 n, u32 m, u32 s) {  // n / d with d's magic numbers
     return (u32)((((u64)__umulhi(n, m)) + n) >> s);
 }
 __device__ __forceinline__ u32 prmt(u32 a, u32 b, u32 sel) {
     u32 d; asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel)); return d;
 }
 """
+)
 
 
 def _io_code(cache_hint: str) -> str:
