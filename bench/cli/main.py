@@ -1,5 +1,5 @@
 """`python -m bench` (or the `scale-bench` console script): plan, run, env, compare, gate, report, selfcheck,
-tuning, versions, phases, provenance.
+tuning, versions, phases, provenance, baseline, noise.
 
 Each command is argument setup plus a plain `run(args) -> exit code` that tests call directly. User
 errors (UserError, a flag argparse refuses, a disk that fills up) become one `error:` line and exit code
