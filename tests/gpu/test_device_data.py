@@ -91,6 +91,24 @@ def _device_problem(inputs: device_data.DeviceInputs, point: Point, referenced: 
     return problem
 
 
+def _host_and_device_checks(device, cuda_backend, point: Point):
+    """The point's output judged on the host path and on the device path (each with its own prepared
+    point), and each path's int8 output scale: (host, device, host scale, device scale)."""
+    host_problem = make_problem(point)
+    with cuda_backend.prepare(point, host_problem) as prepared:
+        host = host_problem.check(prepared.output())
+    inputs = device_data.DeviceInputs(device)
+    try:
+        problem = _device_problem(inputs, point)
+        dev_scale = problem.out_scale  # read while the device reference is open
+        with cuda_backend.prepare(point, problem) as prepared:
+            dev = device_data.verify(problem, prepared.device_output(), True)
+        problem.device.close()
+    finally:
+        inputs.close()
+    return host, dev, host_problem.out_scale, dev_scale
+
+
 def _same(a: float, b: float, rel: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rel, abs_tol=0.0)
 
@@ -99,18 +117,8 @@ def _same(a: float, b: float, rel: float) -> bool:
 @pytest.mark.parametrize(("shape", "mode", "axis"), _cases())
 def test_the_device_check_agrees_with_the_host_check(device, cuda_backend, shape, mode, axis, precision):
     point = Point(shape, mode, precision, axis, "cuda", data=DataSpec(seed=1))
-    host_problem = make_problem(point)
-    with cuda_backend.prepare(point, host_problem) as prepared:
-        host = host_problem.check(prepared.output())
-    inputs = device_data.DeviceInputs(device)
-    try:
-        problem = _device_problem(inputs, point)
-        assert problem.out_scale == host_problem.out_scale
-        with cuda_backend.prepare(point, problem) as prepared:
-            dev = device_data.verify(problem, prepared.device_output(), True)
-        problem.device.close()
-    finally:
-        inputs.close()
+    host, dev, host_scale, dev_scale = _host_and_device_checks(device, cuda_backend, point)
+    assert dev_scale == host_scale
     assert dev.correct and host.correct, (dev, host)
     assert _same(dev.max_abs_err, host.max_abs_err, 1e-9), (dev, host)
     assert dev.tolerance == host.tolerance
@@ -123,17 +131,7 @@ def test_the_device_check_agrees_with_a_power(device, cuda_backend, precision, p
     in their last bits, far below any tolerance. Power 0.5 makes NaN wherever x * scale + shift < 0 (int8:
     code 0 on both paths)."""
     point = Point((4, 64, 56, 56), "channel", precision, None, "cuda", WeightsSpec(power=power), DataSpec(seed=2))
-    host_problem = make_problem(point)
-    with cuda_backend.prepare(point, host_problem) as prepared:
-        host = host_problem.check(prepared.output())
-    inputs = device_data.DeviceInputs(device)
-    try:
-        problem = _device_problem(inputs, point)
-        with cuda_backend.prepare(point, problem) as prepared:
-            dev = device_data.verify(problem, prepared.device_output(), True)
-        problem.device.close()
-    finally:
-        inputs.close()
+    host, dev, _, _ = _host_and_device_checks(device, cuda_backend, point)
     assert dev.correct == host.correct and _same(dev.max_abs_err, host.max_abs_err, 1e-6), (dev, host)
     assert math.isclose(dev.tolerance, host.tolerance, rel_tol=1e-12)
 

@@ -16,8 +16,9 @@ import itertools
 
 import numpy as np
 import pandas as pd
+from same_launch_spread import launch_groups  # beside this file
 
-from bench import mdtable, what_ran
+from bench import mdtable
 from bench.results import load
 
 
@@ -32,21 +33,12 @@ def spread(values: list[float]) -> float:
 
 
 def table(df: pd.DataFrame) -> pd.DataFrame:
-    df = df[df["status"] == "ok"].copy()
-    df["ran"] = what_ran.column(df)
     rows = []
-    for _, d in df.groupby(["point_key", "backend", "ran"]):
-        if len(d) < 2:
-            continue
+    for about, d in launch_groups(df, 2):
         per_process = [round_medians(r) for _, r in d.iterrows()]
-        f = d.iloc[0]
         rows.append(
             {
-                "backend": f["backend"],
-                "shape": f["shape"],
-                "mode": f["mode"],
-                "precision": f["precision"],
-                "axis": f["channel_axis"],
+                **about,
                 "processes": len(d),
                 "rounds": min(len(p) for p in per_process),
                 "within a process (largest)": max(spread(p) for p in per_process),

@@ -10,6 +10,7 @@ on the process (where its buffers landed, say) moves by this much with no change
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,22 +19,26 @@ from bench import mdtable, what_ran
 from bench.results import load
 
 
-def spreads(df: pd.DataFrame) -> pd.DataFrame:
+def launch_groups(df: pd.DataFrame, least: int) -> Iterator[tuple[dict, pd.DataFrame]]:
+    """The ok rows of each (point, backend, what ran) with at least ``least`` runs: the point's
+    description and its rows."""
     df = df[df["status"] == "ok"].copy()
     df["ran"] = what_ran.column(df)
-    rows = []
     for _, d in df.groupby(["point_key", "backend", "ran"]):
-        if len(d) < 3:
-            continue
+        if len(d) >= least:
+            f = d.iloc[0]
+            about = {k: f[c] for k, c in (("backend", "backend"), ("shape", "shape"), ("mode", "mode"),
+                                          ("precision", "precision"), ("axis", "channel_axis"))}  # fmt: skip
+            yield about, d
+
+
+def spreads(df: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for about, d in launch_groups(df, 3):
         m = d["median_us"].to_numpy(dtype=np.float64)
-        f = d.iloc[0]
         rows.append(
             {
-                "backend": f["backend"],
-                "shape": f["shape"],
-                "mode": f["mode"],
-                "precision": f["precision"],
-                "axis": f["channel_axis"],
+                **about,
                 "runs": len(d),
                 "cards": d["gpu_uuid"].nunique(),
                 "spread": m.max() / m.min() - 1,
