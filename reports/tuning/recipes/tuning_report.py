@@ -42,7 +42,8 @@ def _median_of(scan_row: dict, config: dict) -> float | None:
 
 
 def _store_points(tarball: Path) -> dict[str, dict[str, dict]]:
-    """side (the tarball's second path part) -> point key -> point record, from a packed tuning store."""
+    """side -> point key -> point record, from packed tuning stores laid out as
+    .../SIDE/GPU/DRIVER/GENERATOR/TIMING/points/KEY.json (as `scripts/device/tuning_ab.sh` packs them)."""
     import tarfile
 
     out: dict[str, dict[str, dict]] = {}
@@ -50,7 +51,8 @@ def _store_points(tarball: Path) -> dict[str, dict[str, dict]]:
         for member in tar.getmembers():
             if member.isfile() and "/points/" in member.name and member.name.endswith(".json"):
                 record = json.load(tar.extractfile(member))  # type: ignore[arg-type]
-                out.setdefault(member.name.split("/")[1], {})[record["point_key"]] = record
+                parts = member.name.split("/")
+                out.setdefault(parts[parts.index("points") - 5], {})[record["point_key"]] = record
     return out
 
 
