@@ -8,7 +8,8 @@ applies the tuner's own rule (`bench.gpu.tuning.decide`: the earliest candidate,
 order, within the tie of the fastest) at several tie widths to each store's medians and counts the
 points where the two picks agree. With a scan (`bench tuning scan` on the same GPU model), it also says
 what a disagreement costs (the two picks' scan medians apart) and how far each pick is from the best
-candidate the two stores shared.
+candidate the two stores shared. An alternative rule (chained ties, `_pick_chained`) is scored the same
+way, for comparison only.
 
 Then it asks why they disagree: for every pair of candidates both stores timed on a point, the
 difference between the stores' log ratios (a launch against the point's fastest), against the spread
@@ -30,6 +31,7 @@ from tuning_report import _scan, _store_points
 from bench.gpu.tuning import Candidate, decide
 
 TIES = (0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02)
+LINKS = (0.005, 0.0075)
 
 
 def _timed(record: dict) -> dict[str, dict]:
@@ -48,15 +50,34 @@ def _pick(record: dict, labels: list[str], tie: float) -> str:
     return labels[decide(cands, tie)]
 
 
-def agreement(pa: dict, pb: dict, scan: dict, tie: float) -> str:
-    """One line: how often the rule at ``tie`` picks the same launch from the two stores' medians."""
+def _pick_chained(record: dict, labels: list[str], link: float, cap: float = 0.01) -> str:
+    """An alternative rule, not the tuner's: the fastest's group is every candidate reached from it
+    upward in steps of at most ``link`` and within ``cap`` of it; the earliest of the group wins. Its
+    edges are gaps between neighbouring medians instead of a fixed distance from the fastest."""
+    timed = _timed(record)
+    ranked = sorted(labels, key=lambda x: timed[x]["median_us"])
+    best = prev = timed[ranked[0]]["median_us"]
+    group = {ranked[0]}
+    for x in ranked[1:]:
+        t = timed[x]["median_us"]
+        if t > best * (1 + cap) or t > prev * (1 + link):
+            break
+        group.add(x)
+        prev = t
+    return next(x for x in labels if x in group)
+
+
+def agreement(pa: dict, pb: dict, scan: dict, tie: float, chained: bool = False) -> str:
+    """One line: how often the rule at ``tie`` (or the chained rule with links of ``tie``) picks the
+    same launch from the two stores' medians."""
     same = total = 0
     apart, excess = [], []
     for key in sorted(set(pa) & set(pb)):
         labels = _shared(pa[key], pb[key])
         if len(labels) < 2:
             continue
-        x, y = _pick(pa[key], labels, tie), _pick(pb[key], labels, tie)
+        pick = _pick_chained if chained else _pick
+        x, y = pick(pa[key], labels, tie), pick(pb[key], labels, tie)
         total += 1
         same += x == y
         med = {c["label"]: c["median_us"] for c in scan.get(key, {}).get("candidates", []) if c["median_us"]}
@@ -64,7 +85,8 @@ def agreement(pa: dict, pb: dict, scan: dict, tie: float) -> str:
             apart.append(abs(math.log(med[x] / med[y])))
         if x in med and all(v in med for v in labels):
             excess.append(med[x] / min(med[v] for v in labels) - 1)
-    line = f"tie {tie:.2%}: same pick on {same} of {total} points ({same / total:.1%})"
+    rule = f"chained ties, links of {tie:.2%} up to 1%" if chained else f"tie {tie:.2%}"
+    line = f"{rule}: same pick on {same} of {total} points ({same / total:.1%})"
     if apart:
         line += f"; where not, the scan times the picks {np.median(apart):.2%} apart (median), max {max(apart):.2%}"
     if excess:
@@ -121,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for tie in TIES:
         print(f"- {agreement(pa, pb, scan, tie)}")
+    for link in LINKS:
+        print(f"- {agreement(pa, pb, scan, link, chained=True)}")
     print()
     print(ratio_spread(pa, pb))
     return 0
