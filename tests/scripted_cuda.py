@@ -2,8 +2,11 @@
 
 It models what the timing code relies on: work enqueued on a stream runs in order on one device clock;
 during a capture the work is kept in the graph instead; a replay runs the graph's work again; an event
-recorded as a graph node (`record_in_graph`) takes a timestamp on every replay, while a plain record
-during a capture takes none (as in CUDA, where it only orders the captured work). A kernel's cost is
+recorded as a graph node (`record_in_graph`) takes a timestamp on every replay, and none before the
+first (an event last recorded inside a capture cannot be read), while a plain record during a capture
+takes none (as in CUDA, where it only orders the captured work). As under CUDA's thread-local capture
+mode, what cannot be captured fails while a capture is open: a synchronisation, an allocation or a
+free (cudaErrorStreamCaptureUnsupported). A kernel's cost is
 ``cost_us(kernel, pointers)``, so a test decides how long each launch takes and reads back which launch
 ran on which buffers (`Device.ran`).
 """
@@ -26,6 +29,7 @@ class ScriptedDevice:
     clock_us: float = 0.0
     ran: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     graphs_nodes: list[int] = field(default_factory=list)
+    capturing: int = 0  # captures open now (CUDA refuses unsafe calls such as cudaMalloc during one)
     _next_ptr: itertools.count = field(default_factory=lambda: itertools.count(1 << 32, 1 << 30))
 
 
@@ -63,6 +67,8 @@ class Event:
         def take() -> None:
             self.at = self.device.clock_us
 
+        if stream.capturing is not None:
+            self.at = None  # last recorded inside a capture: unreadable until a replay records it
         stream.enqueue(take)
 
     def synchronize(self) -> None:
@@ -113,18 +119,33 @@ class Kernel:
         return Launch(self.name, pointers, self.device)
 
 
+def _refused_in_capture(device: ScriptedDevice, call: str) -> None:
+    if device.capturing:
+        raise CudaError(f"{call} failed: cudaErrorStreamCaptureUnsupported")
+
+
 class DeviceBuffer:
     def __init__(self, device: ScriptedDevice, nbytes: int) -> None:
+        _refused_in_capture(device, "cudaMalloc")
+        self.device = device
         self.nbytes = int(nbytes)
         self.ptr = next(device._next_ptr)
 
     def upload(self, host: Any, stream: Any = None) -> None:
-        pass
+        _refused_in_capture(self.device, "cudaMemcpy")
 
     def free(self) -> None:
+        if self.ptr:
+            _refused_in_capture(self.device, "cudaFree")
         self.ptr = 0
 
     close = free
+
+    def __enter__(self) -> DeviceBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.free()
 
 
 def install(monkeypatch: Any, device: ScriptedDevice) -> None:
@@ -133,10 +154,12 @@ def install(monkeypatch: Any, device: ScriptedDevice) -> None:
 
     def capture_graph(stream: Stream, fn: Callable[[Stream], None]) -> Graph:
         stream.capturing = []
+        device.capturing += 1
         try:
             fn(stream)
         finally:
             ops, stream.capturing = stream.capturing, None
+            device.capturing -= 1
         device.graphs_nodes.append(len(ops))
         return Graph(ops)
 
