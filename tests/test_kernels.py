@@ -312,5 +312,22 @@ def test_generator_hash_covers_the_launch_arithmetic_and_the_source_generator(tm
     assert KG.modules_hash(copies) == KG.generator_hash()
     for copy in copies:
         before = KG.modules_hash(copies)
-        copy.write_bytes(copy.read_bytes() + b"# edited\n")
+        copy.write_bytes(copy.read_bytes() + b"X_ = 1\n")
         assert KG.modules_hash(copies) != before, copy.name
+
+
+def test_generator_hash_ignores_what_only_explains_the_code(tmp_path) -> None:
+    """Comments, docstrings, blank lines and trailing spaces do not change the hash, so a baseline's
+    launches survive an edit that only explains the code; a string the code uses does."""
+    original = tmp_path / "gen.py"
+    original.write_text(
+        '"""Module doc."""\n\nA = "x # kept"  # comment\n\n\ndef f():\n    """Doc."""\n    return f"{A} # kept"\n'
+    )
+    before = KG.modules_hash((original,))
+    original.write_text(
+        '"""Another doc, longer:\nµ and all."""\nA = "x # kept"   \n# a new comment\ndef f():\n    """Dóc."""\n    return f"{A} # kept"  # why\n'
+    )
+    assert KG.modules_hash((original,)) == before
+    assert KG.code_only(original.read_text()) == 'A = "x # kept"\ndef f():\n    return f"{A} # kept"'
+    original.write_text('"""Module doc."""\nA = "x # changed"\ndef f():\n    """Doc."""\n    return f"{A} # kept"\n')
+    assert KG.modules_hash((original,)) != before
