@@ -31,6 +31,8 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr 'A-Z ' 'a
 fits() { local spent=$(( $(date +%s) - t0 )); (( spent + est[$1] <= deadline )) || { echo "skip $1: $spent s spent, ~${est[$1]} s more would pass $deadline s" | tee -a "$log"; return 1; }; }
 nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw \
   --format=csv | tee -a "$log"
+# the hashes this Python computes: they must equal those of the machine that reads the results
+python3 -c "from bench.gpu import copy_kernel, kernel_generator as g; print('generator', g.generator_hash(), 'copy', copy_kernel.generator_hash())" 2>&1 | tee -a "$log"
 bench_run() {  # bench_run SRC OUT [ARGS...]: a default-sweep run of the tree at SRC, its own .cache/bench
   local src="$1" out="$2"; shift 2
   local s=$(date +%s)
