@@ -44,7 +44,7 @@ def test_text_that_is_not_utf8_is_named_and_a_utf8_byte_order_mark_is_accepted(t
     assert files.read_json(tmp_path / "bom.json") == {"a": 1}
 
 
-def test_a_folder_a_fifo_a_missing_file_and_a_symlink_loop_are_refused_without_waiting(tmp_path):
+def test_a_folder_a_fifo_a_missing_file_and_a_symlink_loop_are_refused_without_waiting(tmp_path, no_hang):
     os.mkfifo(tmp_path / "fifo.json")  # opened for reading, it would wait for a writer forever
     (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
     cases = {"fifo.json": "is not a regular file", "missing.json": "cannot read it (No such file",
@@ -76,11 +76,11 @@ def test_a_target_that_is_a_folder_or_under_a_file_is_one_line(tmp_path):
         files.save(tmp_path / "file" / "x.json", "{}", "--out x")
 
 
-def test_a_fifo_is_written_into_not_replaced_and_a_symlink_is_written_through(tmp_path):
+def test_a_fifo_is_written_into_not_replaced_and_a_symlink_is_written_through(tmp_path, no_hang):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     files.save(fifo, "through the pipe", "--out pipe")
     reader.join(timeout=10)

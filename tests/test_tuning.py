@@ -388,7 +388,7 @@ def test_a_tuning_record_of_the_wrong_types_is_skipped_by_show_and_export(
     assert "error: no point decisions" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
 
 
-def test_a_fifo_among_the_tuning_records_is_skipped_without_waiting(tmp_path: Path, capsys) -> None:
+def test_a_fifo_among_the_tuning_records_is_skipped_without_waiting(tmp_path: Path, capsys, no_hang) -> None:
     import os
 
     path = S.save_record(ID, tmp_path, _record(point_key="p1"))
@@ -397,7 +397,7 @@ def test_a_fifo_among_the_tuning_records_is_skipped_without_waiting(tmp_path: Pa
     assert "cannot read a tuning record: it is not a regular file" in capsys.readouterr().err
 
 
-def test_tuning_export_into_a_fifo_writes_through_it_and_a_folder_is_one_line(tmp_path: Path, capsys) -> None:
+def test_tuning_export_into_a_fifo_writes_through_it_and_a_folder_is_one_line(tmp_path: Path, capsys, no_hang) -> None:
     """`--out /dev/stdout` and friends: a target that is not a regular file is written, never renamed over."""
     import os
     import threading
@@ -408,7 +408,7 @@ def test_tuning_export_into_a_fifo_writes_through_it_and_a_folder_is_one_line(tm
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     assert main(["tuning", "export", "--cache-dir", str(tmp_path), "--out", str(fifo)]) == 0
     reader.join(timeout=10)
@@ -417,7 +417,7 @@ def test_tuning_export_into_a_fifo_writes_through_it_and_a_folder_is_one_line(tm
     assert capsys.readouterr().err.startswith(f"error: --out {tmp_path}: cannot write it (Is a directory)")
 
 
-def test_tuning_from_a_fifo_named_json_is_refused_as_not_a_regular_file(tmp_path: Path) -> None:
+def test_tuning_from_a_fifo_named_json_is_refused_as_not_a_regular_file(tmp_path: Path, no_hang) -> None:
     import os
 
     from bench.cli.common import load_launches

@@ -144,7 +144,7 @@ def test_a_profile_of_the_wrong_shape_is_one_user_error_naming_the_field(tmp_pat
     assert says in str(exc.value)
 
 
-def test_a_profile_path_that_is_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+def test_a_profile_path_that_is_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path, no_hang) -> None:
     import os
 
     os.mkfifo(tmp_path / "x.noise.json")
