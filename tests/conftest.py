@@ -19,3 +19,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def no_hang():
+    """A test that would otherwise wait forever (a FIFO opened with no writer) fails after 20 s instead."""
+    import signal
+
+    def expired(signum, frame):
+        raise AssertionError("still waiting after 20 s: the code under test blocked")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

@@ -146,3 +146,15 @@ def test_phases_says_where_a_committed_run_spent_its_time():
     assert out.returncode == 0, out.stderr
     assert "320 points (240 ok)" in out.stdout and "seconds per phase by shape:" in out.stdout
     assert all(phase in out.stdout for phase in ("data", "build", "reference", "verify", "timing"))
+
+
+@pytest.mark.parametrize(
+    ("column", "says"),
+    [("nothere", "'nothere' is not a results column"), ("samples_us", "samples_us holds a list<item: double>"),
+     ("phase_s", "phase_s holds a struct<"), ("", "'' is not a results column")],
+)  # fmt: skip
+def test_phases_by_a_column_that_cannot_group_rows_is_refused_before_reading(column, says, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["phases", "no-such-results", "--by", column])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "argument --by" in err and says in err and "\n" not in err

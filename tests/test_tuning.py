@@ -331,3 +331,97 @@ def test_bench_tuning_export_writes_the_launches_committed_runs_ran(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     ls = LS.read(out)
     assert ls.gpu_name == "NVIDIA H200" and len(ls.launches) == 220 and not ls.notes
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            lambda d: d["launches"]["p1"].update(vpt=2.5),
+            "the launch of point 'p1' is not valid: vpt must be an integer",
+        ),
+        (lambda d: d["launches"]["p1"].update(block=256.0), "block must be an integer, got 256.0"),
+        (lambda d: d["launches"]["p1"].update(vpt=True), "vpt must be an integer, got True"),
+        (lambda d: d.update(launches={}), "launches must be a non-empty object"),
+        (lambda d: d.update(launches=[["p1", {}]]), "launches must be a non-empty object"),
+        (lambda d: d.update(gpu_name=["NVIDIA H200"]), "gpu_name must be text or null, not list"),
+        (lambda d: d.update(drivers=580), "drivers must be a list of strings"),
+        (lambda d: d["launches"]["p1"].update(grid=float("nan")), "NaN is not a JSON number"),
+    ],
+)
+def test_a_launch_set_of_the_wrong_types_is_refused_naming_the_field(tmp_path: Path, change, says: str) -> None:
+    """A float or a flag passes every range check of a launch and would reach the kernel's source."""
+    data = json.loads(LS.from_rows(_rows({"p1": (256, 4)}), "runs").to_json())
+    change(data)
+    path = tmp_path / "l.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=f"^--tuning-from {path}: ") as exc:
+        LS.read(path)
+    assert says in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: d.update(gpu="NVIDIA H100"), "gpu must be dict"),
+        (lambda d: d.update(gpu={"name": ["a"]}), "gpu.name must be text"),
+        (lambda d: d.update(tuned_on=[1]), "tuned_on must be dict"),
+        (lambda d: d["candidates"][1].update(median_us="fast"), "candidates[1].median_us must be int or float"),
+        (lambda d: d.update(candidates=[1]), "candidates[0] must be an object"),
+        (lambda d: d.update(point_key=5), "point_key must be str or NoneType"),
+        (lambda d: d.update(chosen={"block": 1024, "vpt": 2.5}), "vpt must be an integer"),
+    ],
+)
+def test_a_tuning_record_of_the_wrong_types_is_skipped_by_show_and_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture, change, says: str
+) -> None:
+    from bench.cli.main import main
+
+    path = S.save_record(ID, tmp_path, _record(point_key="p1"))
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    assert main(["tuning", "show", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"kernel tuning: skipping {path}: {says}" in err and "error: no tuning records" in err
+    assert main(["tuning", "export", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "x.json")]) == 2
+    assert "error: no point decisions" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+
+
+def test_a_fifo_among_the_tuning_records_is_skipped_without_waiting(tmp_path: Path, capsys, no_hang) -> None:
+    import os
+
+    path = S.save_record(ID, tmp_path, _record(point_key="p1"))
+    os.mkfifo(path.with_name("other.json"))
+    assert [p for p, _ in S.all_records(tmp_path)] == [path]
+    assert "cannot read a tuning record: it is not a regular file" in capsys.readouterr().err
+
+
+def test_tuning_export_into_a_fifo_writes_through_it_and_a_folder_is_one_line(tmp_path: Path, capsys, no_hang) -> None:
+    """`--out /dev/stdout` and friends: a target that is not a regular file is written, never renamed over."""
+    import os
+    import threading
+
+    from bench.cli.main import main
+
+    S.save_record(ID, tmp_path, _record(point_key="p1"))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert main(["tuning", "export", "--cache-dir", str(tmp_path), "--out", str(fifo)]) == 0
+    reader.join(timeout=10)
+    assert fifo.is_fifo() and json.loads(got[0])["launches"]["p1"]["block"] == 1024
+    assert main(["tuning", "export", "--cache-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out {tmp_path}: cannot write it (Is a directory)")
+
+
+def test_tuning_from_a_fifo_named_json_is_refused_as_not_a_regular_file(tmp_path: Path, no_hang) -> None:
+    import os
+
+    from bench.cli.common import load_launches
+
+    os.mkfifo(tmp_path / "l.json")
+    with pytest.raises(UserError, match="cannot read a launch set: it is not a regular file"):
+        load_launches(str(tmp_path / "l.json"))

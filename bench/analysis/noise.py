@@ -278,20 +278,37 @@ def combine(profiles: list[NoiseProfile], source: str | None = None) -> NoisePro
 
 def read(path: Path) -> NoiseProfile:
     """A profile file, checked: UserError naming the file, the field and the fix."""
+    from bench.files import read_json
+
     try:
-        content = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        content = read_json(Path(path))
+    except ValueError as exc:
         raise UserError(
-            f"{path}: not a readable noise profile ({exc}); rebuild it with `python -m bench baseline profile NAME`"
+            f"{path}: not a readable noise profile: it {exc}; rebuild it with `python -m bench baseline profile NAME`"
         ) from None
     return from_json(content, str(path))
+
+
+def _rows(content: dict, name: str, source: str) -> list:
+    """A profile's list field (classes, points); absent or null is empty."""
+    rows = content.get(name)
+    if rows is None:
+        return []
+    if not isinstance(rows, list):
+        raise UserError(f"{source}: {name} must be a list of objects, not {type(rows).__name__}")
+    return rows
 
 
 def from_json(content: object, source: str) -> NoiseProfile:
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise UserError(f'{source}: not a noise profile (needs "format": "{FORMAT}")')
-    profile = NoiseProfile(str(content.get("machine") or CPU), source, tuple(content.get("runs") or ()))
-    for i, row in enumerate(content.get("classes") or []):
+    runs = content.get("runs") or []
+    if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
+        raise UserError(f"{source}: runs must be a list of run ids (strings)")
+    if not isinstance(content.get("machine") or CPU, str):
+        raise UserError(f"{source}: machine must be a GPU name (a string)")
+    profile = NoiseProfile(content.get("machine") or CPU, source, tuple(runs))
+    for i, row in enumerate(_rows(content, "classes", source)):
         try:
             key = (str(row["backend"]), str(row["timing_method"]), str(row["l2_mode"]), int(row["size_class"]))
             entries = {
@@ -299,31 +316,32 @@ def from_json(content: object, source: str) -> NoiseProfile:
                 for s in STATS
                 if s in row
             }
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise UserError(f"{source}: classes[{i}] lacks a valid {exc}: every class needs backend, timing_method, "
                             f"l2_mode, size_class and s0/df for {' or '.join(STATS)}") from None  # fmt: skip
         if not entries:
             raise UserError(f"{source}: classes[{i}] has no s0/df for {' or '.join(STATS)}")
-        bad = [s for s, e in entries.items() if not (np.isfinite(e.s0) and e.s0 > 0 and e.df > 0)]
+        bad = [s for s, e in entries.items() if not (np.isfinite([e.s0, e.df]).all() and e.s0 > 0 and e.df > 0)]
         if bad:
             raise UserError(f"{source}: classes[{i}] has a non-positive or non-finite s0/df for {bad[0]}")
         profile.classes[key] = entries
     if not profile.classes:
         raise UserError(f"{source}: a noise profile with no classes")
-    for i, row in enumerate(content.get("points") or []):
+    for i, row in enumerate(_rows(content, "points", source)):
         try:
             key = (str(row["backend"]), str(row["timing_method"]), str(row["l2_mode"]), str(row["point_key"]))
             entries = {s: (float(row[s]["ss"]), float(row[s]["nu"])) for s in STATS if s in row}
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{source}: points[{i}] lacks a valid {exc}: a point needs backend, timing_method, "
                             "l2_mode, point_key and ss/nu per statistic") from None  # fmt: skip
-        if any(not (np.isfinite(ss) and ss >= 0 and nu > 0) for ss, nu in entries.values()):
-            raise UserError(f"{source}: points[{i}] has a negative or non-finite ss, or nu <= 0")
+        if any(not (np.isfinite([ss, nu]).all() and ss >= 0 and nu > 0) for ss, nu in entries.values()):
+            raise UserError(f"{source}: points[{i}] has a negative or non-finite ss, or nu <= 0 or not finite")
         profile.points[key] = entries
     return profile
 
 
-def write(profile: NoiseProfile, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(profile.to_json(), indent=1) + "\n")
-    return path
+def write(profile: NoiseProfile, path: Path, what: str | None = None) -> Path:
+    """The profile as JSON at ``path``, atomically; ``what``: how a failure names the file (default: the path)."""
+    from bench.files import save
+
+    return save(path, json.dumps(profile.to_json(), indent=1) + "\n", what or str(path))

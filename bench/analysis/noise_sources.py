@@ -245,9 +245,12 @@ def _source_profiles(paths: list[str]) -> list[NoiseProfile]:
 
 def write_default(sources: list[str], factor: float, out: Path, command: str) -> Path:
     """The default profile module from ``sources`` (profiles, or folders of repeated runs), written to
-    ``out`` with the command that made it in its header."""
+    ``out`` with the command that made it in its header (atomically: every comparison imports it)."""
+    from bench.files import save
+
+    if not (np.isfinite(factor) and factor > 0):
+        raise UserError(f"--factor {factor}: must be a finite number above 0 (the default is {DEFAULT_FACTOR:g})")
     made = make_default(_source_profiles(sources), factor)
     body = _compact(made.to_json())
-    out.write_text(DEFAULT_MODULE_HEADER.format(command=command, factor=factor,
-                                                sources=", ".join(sources), body=body))  # fmt: skip
-    return out
+    text = DEFAULT_MODULE_HEADER.format(command=command, factor=factor, sources=", ".join(sources), body=body)
+    return save(out, text, f"--out {out}")

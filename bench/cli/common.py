@@ -183,6 +183,6 @@ def load_launches(path: str) -> launch_sets.LaunchSet:
     p = Path(path)
     if not p.exists():
         raise UserError(f"--tuning-from {path}: no such file or folder")
-    if p.is_file() and p.suffix == ".json":
+    if p.suffix == ".json" and not p.is_dir():  # a FIFO or device is refused there, by name
         return launch_sets.read(p)
     return launches_from_results((str(p),))

@@ -9,7 +9,6 @@ errors (UserError, a flag argparse refuses, a disk that fills up) become one `er
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from bench import __version__
 from bench.errors import UserError
+from bench.files import FULL
 
 COMMANDS = {
     "plan": "bench.cli.plan",
@@ -34,9 +34,6 @@ COMMANDS = {
     "baseline": "bench.cli.baseline",
     "noise": "bench.cli.noise",
 }
-# A write that failed because the disk or a quota is full, or a file size limit was reached: the user's to
-# fix (free space), never a bug, whichever command and library was writing.
-FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -92,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): what it wanted was written, the rest is not asked for
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 0
-    except OSError as exc:
+    except OSError as exc:  # a full disk or quota, or a file size limit: the user's to fix, whoever was writing
         if exc.errno not in FULL:
             raise
         where = f" {exc.filename}" if exc.filename else ""

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.analysis import noise_sources
+    from bench.analysis import noise, noise_sources
     from bench.errors import UserError
 
     if args.action == "show":
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         built = noise_sources.build([load(args.results)], ", ".join(args.results))
         if built is None:
             raise UserError("no point has two runs in these results; a profile needs repeated runs")
-        print(noise_sources.write(built, args.out))
+        print(noise.write(built, args.out, f"--out {args.out}"))
         return 0
     command = "python -m bench noise default " + " ".join(args.sources) + f" --out {args.out}"
     print(noise_sources.write_default(args.sources, args.factor, args.out, command))

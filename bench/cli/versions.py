@@ -82,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 def rerender(args: argparse.Namespace) -> int:
     """The report of a finished (or interrupted) versions folder, from its manifest and runs alone."""
-    import json
-
     from bench.cli.compare import check_writable, parse_fraction
+    from bench.files import read_json
     from bench.versions import session
 
     if args.specs:
@@ -93,10 +92,11 @@ def rerender(args: argparse.Namespace) -> int:
     check_writable(args.report, "--report")
     folder = args.report_from
     try:
-        manifest = json.loads((folder / session.MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--report-from {folder}: no readable {session.MANIFEST} there ({exc})") from None
-    if not all(v.get("runs") for v in manifest.get("versions", [])):
+        content = read_json(folder / session.MANIFEST)
+    except ValueError as exc:
+        raise UserError(f"--report-from {folder}: no readable {session.MANIFEST} there: it {exc}") from None
+    manifest = session.check_manifest(content, f"--report-from {folder / session.MANIFEST}")
+    if not all(v["runs"] for v in manifest["versions"]):
         raise UserError(f"--report-from {folder}: some version has no finished run yet; nothing to compare")
     _report(folder, manifest, threshold, args.report)
     return 0
@@ -104,11 +104,11 @@ def rerender(args: argparse.Namespace) -> int:
 
 def _report(folder: Path, manifest: dict, threshold: float, copy_to: Path | None) -> None:
     """The folder's report (its _versions.md), and a copy at --report where one was asked for."""
+    from bench.files import save
     from bench.versions import report, session
 
     path = report.write(folder, manifest, folder / session.SUMMARY, threshold)
     print(f"report: {path}")
     if copy_to:
-        copy_to.parent.mkdir(parents=True, exist_ok=True)
-        copy_to.write_text(path.read_text())
+        save(copy_to, path.read_text(), f"--report {copy_to}")
         print(f"report: {copy_to}")

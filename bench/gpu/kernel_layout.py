@@ -204,6 +204,9 @@ class KernelConfig:
     cache: str = "default"
 
     def __post_init__(self) -> None:
+        for name in ("block", "vpt"):  # 256.0 or True would pass the checks below and reach the kernel's source
+            if type(getattr(self, name)) is not int:
+                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         if self.block not in BLOCKS:

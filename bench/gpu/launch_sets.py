@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -70,44 +68,57 @@ class LaunchSet:
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=1, sort_keys=True)
 
-    def write(self, path: Path) -> Path:
-        """Atomically (a temporary file renamed over the target)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json() + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+    def write(self, path: Path, what: str | None = None) -> Path:
+        """Atomically (a temporary file renamed over the target); ``what``: how a failure names the file."""
+        from bench.files import save
+
+        return save(Path(path), self.to_json() + "\n", what or f"--out {path}")
+
+
+def _text_fields(data: dict, where: str) -> None:
+    """The fields besides the launches, checked for their types (a list where a GPU name belongs would
+    refuse every card, or match none, without saying why)."""
+    for name in ("gpu_name", "generator", "timing"):
+        if not isinstance(data.get(name), (str, type(None))):
+            raise UserError(f"{where}: {name} must be text or null, not {type(data[name]).__name__}")
+    for name in ("drivers", "notes"):
+        value = data.get(name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise UserError(f"{where}: {name} must be a list of strings")
+    launches = data.get("launches")
+    if not isinstance(launches, dict) or not launches:
+        raise UserError(f"{where}: launches must be a non-empty object of point_key: launch")
 
 
 def read(path: Path) -> LaunchSet:
     """A launch set from its JSON file; UserError naming the file and what is wrong."""
+    from bench.files import read_json
+
+    where = f"--tuning-from {path}"
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"--tuning-from {path}: cannot read a launch set: {exc}") from None
+        data = read_json(Path(path))
+    except ValueError as exc:
+        raise UserError(f"{where}: cannot read a launch set: it {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(
-            f"--tuning-from {path}: not a launch set (format {FORMAT!r}); give a file `bench tuning export` wrote, or results"
+            f"{where}: not a launch set (format {FORMAT!r}); give a file `bench tuning export` wrote, or results"
         )
-    try:
-        launches = {str(k): K.KernelConfig(**v).as_dict() for k, v in dict(data["launches"]).items()}
-        return LaunchSet(
-            gpu_name=data.get("gpu_name"),
-            generator=data.get("generator"),
-            timing=data.get("timing"),
-            launches=launches,
-            origin=str(path),
-            drivers=tuple(data.get("drivers") or ()),
-            notes=tuple(data.get("notes") or ()),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"--tuning-from {path}: a launch in it is not valid: {exc}") from None
+    _text_fields(data, where)
+    launches = {}
+    for key, launch in data["launches"].items():
+        try:
+            launches[key] = K.KernelConfig(**launch).as_dict()
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{where}: the launch of point {key[:40]!r} is not valid: {exc}") from None
+    return LaunchSet(
+        gpu_name=data.get("gpu_name"),
+        generator=data.get("generator"),
+        timing=data.get("timing"),
+        launches=launches,
+        origin=str(path),
+        drivers=tuple(data.get("drivers") or ()),
+        notes=tuple(data.get("notes") or ()),
+    )
 
 
 def config_of_row(kernel_config: Mapping[str, Any]) -> K.KernelConfig:

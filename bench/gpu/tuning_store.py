@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.files import read_json
 from bench.gpu import kernel_generator
 from bench.gpu import kernel_layout as K
 from bench.gpu import kernel_source as KS
@@ -95,12 +96,43 @@ class TuningRecord:
     def from_dict(cls, data: dict[str, Any]) -> TuningRecord:
         if data.get("format") != RECORD_FORMAT:
             raise ValueError(f"not a tuning record ({RECORD_FORMAT!r}): format is {data.get('format')!r}")
+        _check_types(data, _RECORD_TYPES, "")
+        if not isinstance(data["gpu"].get("name"), str):
+            raise ValueError("gpu.name must be text")
+        for i, c in enumerate(data["candidates"]):
+            _check_types(c, _CANDIDATE_TYPES, f"candidates[{i}].")
         data = dict(data)
         data["candidates"] = [Candidate(**c) for c in data["candidates"]]
         record = cls(**data)
         record.config  # noqa: B018 - validates the chosen configuration
         record.shortlist_configs  # noqa: B018 - and the shortlist
         return record
+
+
+# What each field of a record (and of one of its candidates) holds: a file edited by hand or by another
+# program must not reach `describe` or an export with a list where a name belongs.
+_NUMBER = (int, float)
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "key": (str,), "gpu": (dict,), "driver": (str,), "generator": (str,), "timing": (str,), "tuned_on": (dict,),
+    "settings": (dict,), "candidates": (list,), "chosen": (dict,), "shortlist": (list,),
+    "point_key": (str, type(None)), "source": (str,), "created": (str,), "tuning_s": _NUMBER, "family": (str,),
+}  # fmt: skip
+_CANDIDATE_TYPES: dict[str, tuple[type, ...]] = {
+    "config": (dict,), "label": (str,), "median_us": (*_NUMBER, type(None)), "min_us": (*_NUMBER, type(None)),
+    "noise": (*_NUMBER, type(None)), "samples": (int, type(None)), "error": (str, type(None)), "rounds": (int,),
+}  # fmt: skip
+
+
+def _check_types(data: object, types: dict[str, tuple[type, ...]], prefix: str) -> None:
+    """ValueError naming the first field of ``data`` whose value is not of its type (absent fields are left
+    to the dataclass, which names them)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{prefix.rstrip('.') or 'the record'} must be an object")
+    for name, allowed in types.items():
+        if name in data and (not isinstance(data[name], allowed) or isinstance(data[name], bool)):
+            raise ValueError(
+                f"{prefix}{name} must be {' or '.join(t.__name__ for t in allowed)}, not {data[name]!r:.40}"
+            )
 
 
 def class_path(identity: GpuIdentity, cache_dir: Path, key: str) -> Path:
@@ -114,9 +146,9 @@ def point_path(identity: GpuIdentity, cache_dir: Path, point_key: str) -> Path:
 def load_record(path: Path) -> TuningRecord:
     """A tuning record from its JSON file (ValueError if it is not one)."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read a tuning record: {exc}") from None
+        data = read_json(Path(path))
+    except ValueError as exc:
+        raise ValueError(f"{path}: cannot read a tuning record: it {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a tuning record (a JSON object)")
     try:

@@ -312,9 +312,8 @@ def render(manifest: dict, df: pd.DataFrame, threshold: float = DEFAULT_BUILD_TH
 
 
 def write(out: Path, manifest: dict, path: Path, threshold: float = DEFAULT_BUILD_THRESHOLD) -> Path:
+    from bench.files import save
     from bench.results import load
 
     df = load(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(manifest, df, threshold))
-    return path
+    return save(path, render(manifest, df, threshold), str(path))

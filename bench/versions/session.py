@@ -189,9 +189,36 @@ def one_run(version: Version, h: harness.Harness, sweep: str, out: Path, scratch
 
 
 def write_manifest(out: Path, content: dict) -> None:
-    from bench.backends.tensorrt.timing_cache import write_atomic
+    from bench.files import write_atomic
 
     write_atomic(out / MANIFEST, (json.dumps(content, indent=1, sort_keys=True) + "\n").encode())
+
+
+# What a manifest's report reads, and the type of each (the manifest of a folder may have been edited, or
+# cut short by a kill between runs: it is read again by `bench versions --report-from`).
+_TOP = {"command": str, "sweep": str, "builds": int, "harness": dict, "python": str, "versions": list}
+_VERSION = {"spec": str, "version": str, "module": str, "backend": str, "build_only": bool, "distributions": dict,
+            "installed_s": (int, float), "runs": list}  # fmt: skip
+
+
+def check_manifest(content: object, where: str) -> dict:
+    """A manifest read back, checked for what the report reads: UserError naming the field."""
+    fields = [(content, _TOP, "")]
+    if isinstance(content, dict) and isinstance(content.get("versions"), list):
+        fields += [(v, _VERSION, f"versions[{i}].") for i, v in enumerate(content["versions"])]
+    for value, types, prefix in fields:
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: {prefix.rstrip('.') or 'the manifest'} must be a JSON object; is it one "
+                            "`bench versions` wrote?")  # fmt: skip
+        for name, kind in types.items():
+            if not isinstance(value.get(name), kind):
+                raise UserError(f"{where}: {prefix}{name} is missing or not a {getattr(kind, '__name__', 'number')}")
+        runs = value.get("runs", [])
+        if not all(isinstance(r, dict) and isinstance(r.get("run_id"), str) for r in runs):
+            raise UserError(f"{where}: {prefix}runs must be a list of objects with a run_id")
+    if not content["versions"]:  # type: ignore[index]
+        raise UserError(f"{where}: names no version")
+    return content  # type: ignore[return-value]
 
 
 def check_out(out: Path) -> None:

@@ -270,3 +270,49 @@ def test_compare_gate_and_report_give_the_same_verdict_counts(tmp_path: Path, ca
     assert counts(compared) == counts(gated)
     assert f"verdicts (the decision rule above): {counts(compared)}" in text
     assert "Decision rule: threshold ±3%" in text
+
+
+def test_baseline_make_names_the_manifest_as_gate_finds_it_and_writes_nowhere_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for i in range(2):
+        write(tmp_path / "results" / "day1", f"base-{i}", i)
+    cand = write(tmp_path / "new", "cand", 9)
+    for name in ("../../escape", "", "x.json", "..", "results/_baselines/x"):  # a path or no name at all
+        assert main(["baseline", "make", name, "results/day1"]) == 2
+        assert "NAME is a GPU's name or slug" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*.json")) == []
+    assert main(["baseline", "make", "NVIDIA H100 80GB HBM3", "results/day1"]) == 0  # the GPU's name, as nox gives it
+    assert (tmp_path / "results" / "_baselines" / "nvidia-h100-80gb-hbm3.json").is_file()
+    assert main(["gate", "--baseline", "NVIDIA H100 80GB HBM3", str(cand)]) == 0
+
+
+def test_a_baseline_that_cannot_have_its_noise_profile_leaves_no_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "results" / "day1", "only", 1)
+    assert main(["baseline", "make", "gpu", "results/day1"]) == 2  # one run: no run-to-run noise to profile
+    assert "a noise profile needs repeated runs" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "_baselines").exists()  # no manifest that a gate would trust alone
+    write(tmp_path / "results" / "day1", "second", 2)
+    (tmp_path / "results" / "_baselines").write_text("a file where the folder belongs")
+    assert main(["baseline", "make", "gpu", "results/day1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot write it (File exists: results/_baselines)" in err and "\n" not in err
+
+
+def test_baseline_profile_refusals_name_the_command_and_do_not_wait_on_a_fifo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "_baselines").mkdir(parents=True)
+    os.mkfifo(tmp_path / "results" / "_baselines" / "gpu.json")
+    (tmp_path / "results" / "_baselines" / "nan.json").write_text('{"runs": ["a"], "note": NaN}')
+    assert main(["baseline", "profile", "gpu"]) == 2
+    assert "error: baseline profile: no baseline manifest results/_baselines/gpu.json" in capsys.readouterr().err
+    assert main(["baseline", "profile", "nan"]) == 2
+    assert "NaN is not a JSON number" in capsys.readouterr().err

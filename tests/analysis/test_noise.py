@@ -120,3 +120,55 @@ def test_a_profile_of_another_gpu_is_refused() -> None:
     h200 = noise.build([runs(1, 3, gpu_name="NVIDIA H200")], "h200 runs")
     with pytest.raises(UserError, match="--noise-from: a profile of NVIDIA H200, but the sides ran on NVIDIA H100"):
         noise_sources.resolve(noise_sources.Sources(None, [h200]), {"NVIDIA H100 80GB HBM3": [runs(9, 1)]})
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda c: c.update(classes=5), "classes must be a list of objects, not int"),
+        (lambda c: c.update(points={"a": 1}), "points must be a list of objects, not dict"),
+        (lambda c: c.update(runs=7), "runs must be a list of run ids"),
+        (lambda c: c.update(machine=["NVIDIA H200"]), "machine must be a GPU name"),
+        (lambda c: c["classes"][0].update(size_class=float("inf")), "Infinity is not a JSON number"),
+        (lambda c: c["classes"][0]["median"].update(df=float("inf")), "Infinity is not a JSON number"),
+        (lambda c: c["classes"][0]["p90"].update(df=1e308 * 10), "Infinity is not a JSON number"),
+    ],
+)
+def test_a_profile_of_the_wrong_shape_is_one_user_error_naming_the_field(tmp_path: Path, change, says) -> None:
+    content = noise.build([runs(1, 3)], "three runs").to_json()
+    change(content)
+    path = tmp_path / "x.noise.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(UserError, match=str(path)) as exc:
+        noise.read(path)
+    assert says in str(exc.value)
+
+
+def test_a_profile_path_that_is_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path, no_hang) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "x.noise.json")
+    with pytest.raises(UserError, match="not a readable noise profile: it is not a regular file"):
+        noise.read(tmp_path / "x.noise.json")
+
+
+def test_bench_noise_build_default_and_show_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from analysis_fixtures import write_run
+
+    from bench.cli.main import main
+
+    for i in range(3):
+        write_run(make_run(POINTS, seed=i, run_id=f"r{i}", run_noise=0.003), tmp_path / "runs" / f"r{i}.parquet")
+    out = tmp_path / "h100.noise.json"
+    assert main(["noise", "build", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    assert noise.read(out).runs == ("r0", "r1", "r2")
+    assert main(["noise", "show", str(out)]) == 0
+    assert "NVIDIA H100 80GB HBM3: 3 runs" in capsys.readouterr().out
+    module = tmp_path / "noise_default.py"
+    assert main(["noise", "default", str(out), "--out", str(module)]) == 0
+    assert "2 times the largest s0" in module.read_text()
+    for factor in ("nan", "inf", "0", "-2"):  # a default of no noise, or NaN noise, would decide every comparison
+        assert main(["noise", "default", str(out), "--out", str(tmp_path / "bad.py"), "--factor", factor]) == 2
+        assert "--factor" in capsys.readouterr().err and not (tmp_path / "bad.py").exists()
+    assert main(["noise", "build", str(tmp_path / "runs"), "--out", str(tmp_path)]) == 2  # a folder: one line
+    assert capsys.readouterr().err.startswith(f"error: --out {tmp_path}: cannot write it (Is a directory)")

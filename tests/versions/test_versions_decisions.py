@@ -201,3 +201,45 @@ def test_the_network_recipe_is_named_so_a_changed_network_is_seen() -> None:
     assert B.recipe(weak) == "weak HALF/FLOAT +FP16"
     assert B.recipe(strong) == "strong INT8/FLOAT qdq"
     assert B.recipe({}) is None
+
+
+@pytest.mark.parametrize(
+    ("manifest", "says"),
+    [
+        ("[1]", "the manifest must be a JSON object"),
+        ('{"versions": null}', "command is missing or not a str"),
+        ('{"command": "c", "sweep": "s", "builds": 2, "harness": {}, "python": "3", "versions": [1]}',
+         "versions[0] must be a JSON object"),
+        ('{"command": "c", "sweep": "s", "builds": 2, "harness": {}, "python": "3", "versions": []}',
+         "names no version"),
+        ('{"command": "c", "sweep": "s", "builds": NaN}', "NaN is not a JSON number"),
+    ],
+)  # fmt: skip
+def test_report_from_a_damaged_manifest_is_one_line_naming_the_field(tmp_path: Path, capsys, manifest, says) -> None:
+    from bench.cli.main import main
+
+    (tmp_path / session.MANIFEST).write_text(manifest)
+    assert main(["versions", "--report-from", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --report-from {tmp_path}") and says in err and "\n" not in err, err
+
+
+def test_report_from_a_committed_folder_whose_version_lacks_a_field_names_it(tmp_path: Path, capsys) -> None:
+    import json
+    import shutil
+
+    from bench.cli.main import main
+
+    committed = Path(__file__).parents[2] / "results" / "versions-rtx-1.7.1.116-aa-cpu-2026-12-04"
+    folder = shutil.copytree(committed, tmp_path / "v")
+    content = json.loads((folder / session.MANIFEST).read_text())
+    del content["versions"][1]["distributions"]
+    (folder / session.MANIFEST).write_text(json.dumps(content))
+    assert main(["versions", "--report-from", str(folder), "--report", str(tmp_path / "copy.md")]) == 2
+    assert "versions[1].distributions is missing or not a dict" in capsys.readouterr().err
+    content["versions"][1]["distributions"] = {}
+    (folder / session.MANIFEST).write_text(json.dumps(content))
+    (folder / session.SUMMARY).unlink()
+    (folder / session.SUMMARY).mkdir()  # the report's own file is a folder: one line, not a traceback
+    assert main(["versions", "--report-from", str(folder)]) == 2
+    assert "_versions.md: cannot write it (Is a directory)" in capsys.readouterr().err

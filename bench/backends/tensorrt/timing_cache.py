@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.files import write_atomic  # the timing cache and engines are written like every whole file
 
 _log = logging.getLogger(__name__)
 
@@ -119,22 +120,6 @@ def refused(choice: TimingCacheFile, why: str) -> None:
     _log.warning(
         "timing cache %s refused by TensorRT (%s): starting an empty one, which replaces it", choice.path, text
     )
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, so a reader (or a killed writer) never
-    sees half a file; the temporary file is removed if the write fails (a full disk)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def export(choice: TimingCacheFile, data: bytes) -> None:
