@@ -69,12 +69,13 @@ def test_kernel_config_flag_parses_pairs_aliases_and_default() -> None:
         ("cache=magic", "cache must be one of"),
         ("grid=fractal", "grid must be one of"),
         ("variant=scalar", "variant must be one of"),
+        ("block=" + "9" * 100_000, "100006 characters long"),
     ],
 )
 def test_a_bad_kernel_config_names_the_flag_and_what_is_allowed(text: str, says: str) -> None:
     with pytest.raises(UserError, match="--kernel-config") as err:
         T.parse_kernel_config(text)
-    assert says in str(err.value)
+    assert says in str(err.value) and len(str(err.value)) < 300
 
 
 def test_a_bad_kernel_config_is_exit_2_with_one_line_before_any_work() -> None:
@@ -425,3 +426,16 @@ def test_tuning_from_a_fifo_named_json_is_refused_as_not_a_regular_file(tmp_path
     os.mkfifo(tmp_path / "l.json")
     with pytest.raises(UserError, match="cannot read a launch set: it is not a regular file"):
         load_launches(str(tmp_path / "l.json"))
+
+
+def test_tuning_scan_refuses_an_output_it_cannot_write_before_any_gpu_work(tmp_path: Path) -> None:
+    """A scan takes minutes of GPU time: an --out under a file is one line naming --out, on any machine."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cmd = [sys.executable, "-m", "bench", "tuning", "scan", "--sweep", "smoke", "--backend", "cuda"]
+    proc = subprocess.run(
+        [*cmd, "--out", str(blocker / "scan.jsonl")],
+        capture_output=True, text=True, cwd=Path(__file__).parents[1], check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "tuning scan --out" in proc.stderr and "Traceback" not in proc.stderr

@@ -101,12 +101,20 @@ def _scan(args: argparse.Namespace) -> int:
     if not points:
         raise UserError("the sweep plans no cuda point to scan: add --backend cuda")
     backend = CudaBackend(replace(backend_options(args), kernel_config="default", timing=timing))
+    try:  # before any GPU work: a scan that cannot be kept is not started
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        out = open(args.out, "w", encoding="utf-8")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise UserError(
+            f"tuning scan --out {args.out}: cannot write it ({exc.strerror or exc}); give a writable file"
+        ) from None
     try:
         backend.info()
     except Exception as exc:  # no GPU, no driver, no cuda-python: one line, like `run`
+        out.close()
+        args.out.unlink(missing_ok=True)
         raise UserError(f"tuning scan needs an NVIDIA GPU and its CUDA driver: {type(exc).__name__}: {exc}") from exc
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as out:
+    with out:
         for n, point in enumerate(points, 1):
             with backend.prepare(point, make_problem(point)) as prepared:
                 size = tuning.size_class(point.numel, point.tensor_bytes, prepared.device.l2_bytes)

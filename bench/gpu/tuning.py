@@ -101,6 +101,10 @@ def parse_kernel_config(text: str | None) -> Pin | None:
         return Pin(defaults_only=True)
     if not text:
         raise UserError(f"{FLAG} is empty: give key=value pairs, e.g. {FLAG} block=256,vpt=4,cache=streaming")
+    if len(text) > 200:  # five keys fit in 80 characters; a longer value is not a configuration, nor echoed
+        raise UserError(
+            f"{FLAG} is {len(text)} characters long: give at most five key=value pairs, e.g. block=256,vpt=4"
+        )
     values: dict[str, str | int] = {}
     for part in text.split(","):
         key, sep, raw = part.partition("=")
