@@ -14,8 +14,8 @@ way, for comparison only.
 Then it asks why they disagree: for every pair of candidates both stores timed on a point, the
 difference between the stores' log ratios (a launch against the point's fastest), against the spread
 that the medians' sampling error alone would give (each median's standard error taken as
-1.253 * 1.4826 * MAD / sqrt(n)). What sampling cannot explain comes from the process (placement,
-clocks, the order candidates ran in): more samples do not remove it.
+1.253 * 1.4826 * MAD / sqrt(n)); and whether what sampling cannot explain is one shift shared by all
+points of a store's process or each point's own.
 """
 
 from __future__ import annotations
@@ -121,7 +121,37 @@ def ratio_spread(pa: dict, pb: dict) -> str:
     return (
         f"{len(d)} (point, launch) ratios timed by both stores: they differ by {np.median(d):.3%} (median) "
         f"and {np.quantile(d, 0.9):.3%} (90th percentile); sampling alone would give a median of "
-        f"{0.6745 * s:.3%} (sd {s:.3%}), so about {extra:.3%} (sd) comes from the process"
+        f"{0.6745 * s:.3%} (sd {s:.3%}), so about {extra:.3%} (sd) is not sampling error"
+    )
+
+
+def shared_shift(pa: dict, pb: dict) -> str:
+    """Whether the stores' disagreement is one shift shared by a process's points or each point's own:
+    per launch, the mean over points of the difference of its log ratio to one reference launch (the
+    launch both stores timed on the most points), against that difference's spread over points."""
+    counts: dict[str, int] = {}
+    for key in set(pa) & set(pb):
+        for x in _shared(pa[key], pb[key]):
+            counts[x] = counts.get(x, 0) + 1
+    ref = max(sorted(counts), key=lambda x: counts[x])
+    diffs: dict[str, list[float]] = {}
+    for key in sorted(set(pa) & set(pb)):
+        ta, tb = _timed(pa[key]), _timed(pb[key])
+        labels = _shared(pa[key], pb[key])
+        if ref not in labels:
+            continue
+        for x in labels:
+            if x != ref:
+                d = math.log(ta[x]["median_us"] / ta[ref]["median_us"]) - math.log(
+                    tb[x]["median_us"] / tb[ref]["median_us"]
+                )
+                diffs.setdefault(x, []).append(d)
+    rows = [(abs(np.mean(v)), np.std(v, ddof=1)) for v in diffs.values() if len(v) >= 20]
+    means, sds = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    return (
+        f"against {ref}, over {len(rows)} launches timed on 20 or more points: the shift shared by a "
+        f"store's points is at most {means.max():.3%} (median {np.median(means):.3%}), each point's own "
+        f"spread {np.median(sds):.3%} (median sd): the disagreement is mostly each point's, not the process's"
     )
 
 
@@ -147,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {agreement(pa, pb, scan, link, chained=True)}")
     print()
     print(ratio_spread(pa, pb))
+    print(shared_shift(pa, pb))
     return 0
 
 
