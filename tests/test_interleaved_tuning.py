@@ -147,3 +147,37 @@ def test_contenders_are_timed_one_by_one_where_the_interleaved_graph_cannot_be_c
     assert medians.pop("cudaMemcpyAsync") == pytest.approx(2.5)
     for config in copy_kernel.CANDIDATES:
         assert medians[config.label()] == pytest.approx(_cost_us(_kernel_name(copy_kernel.source(config)), ()))
+
+
+def test_a_candidate_that_cannot_launch_is_its_error_and_the_others_are_still_timed_interleaved(
+    tmp_path: Path, device, monkeypatch, capsys
+) -> None:
+    """A launch refused by the driver (too many resources for its block) must not invalidate the graph
+    that times the other candidates: it is found by one eager launch and recorded with its error."""
+    from bench.backends.cuda_backend import CudaScalePoint
+    from bench.backends.kernel_tuner import KernelTuner
+    from bench.gpu.cuda import CudaError
+
+    def compile_kernels(sources, name, arch, options=()):  # blocks of 1024 cannot launch on this device
+        return [SC.Kernel(("z" if "#define BLOCK 1024" in s else "k") + _kernel_name(s)[1:], device) for s in sources]
+
+    monkeypatch.setattr(kernel_cache, "compile_kernels", compile_kernels)
+    launch = SC.Launch.__call__
+
+    def refuse_big_blocks(self, stream) -> None:
+        if self.name.startswith("z"):
+            raise CudaError("cuLaunchKernel failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES")
+        launch(self, stream)
+
+    monkeypatch.setattr(SC.Launch, "__call__", refuse_big_blocks)
+    point = Point((4, 64, 56, 56), "uniform", "fp32", None, "cuda")
+    prepared = CudaScalePoint(make_problem(point), _Device(), KernelTuner(BackendOptions(cache_dir=tmp_path)))
+    [cls] = [r for _, r in S.all_records(tmp_path) if r.point_key is None]
+    refused = [c for c in cls.candidates if c.config["block"] == 1024]
+    assert refused and all(c.error and "OUT_OF_RESOURCES" in c.error for c in refused)
+    names = {cfg.label(): plan.kernel.name for cfg, plan in prepared._plans.items()}
+    for cand in cls.candidates:
+        if cand.config["block"] != 1024:
+            assert cand.median_us == pytest.approx(_cost_us(names[cand.label], ()), rel=1e-9), cand.label
+    assert cls.chosen["block"] != 1024
+    assert "one by one" not in capsys.readouterr().err

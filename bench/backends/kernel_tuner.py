@@ -8,6 +8,7 @@ scan` uses to time every candidate on every point.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -81,6 +82,8 @@ def time_each(
     point's own loop."""
     from bench.gpu.cuda import CudaError
 
+    if run_timing.method == "graph" and not run_timing.l2_flush:
+        _launch_each_once(point, select, out)
     runnable = [i for i, o in enumerate(out) if not isinstance(o, str)]
     if run_timing.method == "graph" and not run_timing.l2_flush and runnable:
         try:
@@ -93,6 +96,27 @@ def time_each(
                 out[i].extend(got)  # type: ignore[union-attr]
             return out
     return _one_by_one(point, select, out, rounds, run_timing)
+
+
+def _launch_each_once(point: GpuPreparedPoint, select: Callable[[int], object], out: list[list[float] | str]) -> None:
+    """Each contender that may run launched once, eagerly, before any capture: one that cannot launch
+    (too many resources for its block, say) becomes its error string here, instead of invalidating the
+    capture of the graph that times the others (which would send every contender to one-by-one timing)."""
+    from bench.gpu import cuda
+    from bench.gpu.cuda import CudaError
+
+    for i, o in enumerate(out):
+        if isinstance(o, str):
+            continue
+        try:
+            select(i)
+            point.enqueue(point.stream)
+            point.stream.synchronize()
+            cuda.check_last_error("a contender's first launch")
+        except (CudaError, RuntimeError) as exc:
+            out[i] = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(CudaError):  # a sticky error fails the point at its own timing
+                point.stream.synchronize()
 
 
 def _interleaved(
