@@ -331,3 +331,37 @@ def test_generator_hash_ignores_what_only_explains_the_code(tmp_path) -> None:
     assert KG.code_only(original.read_text()) == 'A = "x # kept"\ndef f():\n    return f"{A} # kept"'
     original.write_text('"""Module doc."""\nA = "x # changed"\ndef f():\n    """Doc."""\n    return f"{A} # kept"\n')
     assert KG.modules_hash((original,)) != before
+
+
+def test_int8_with_power_one_folds_the_scales_into_the_weights_for_every_launch_of_a_point() -> None:
+    """Folding changes the output bits (within int8's one step), so it is a rule of the point: the
+    vector and the direct variant of one point both fold, or neither does."""
+    tiny = (1, 3, 3, 3)
+    for mode, axis in (("uniform", None), ("channel", 1), ("channel", -1), ("elementwise", None)):
+        for precision, power_is_one in (("int8", True), ("int8", False), ("fp16", True)):
+            specs = [
+                KS.kernel_spec(
+                    K.scale_layout(tiny, mode, axis, precision, variant), K.KernelConfig(variant), power_is_one
+                )
+                for variant in ("vector", "direct")
+            ]
+            expected = precision == "int8" and power_is_one
+            assert [s.fold for s in specs] == [expected, expected], (mode, axis, precision, power_is_one)
+    with pytest.raises(ValueError, match="fold needs int8"):
+        KS.KernelSpec("fp32", "uniform", True, fold=True)
+
+
+@needs_nvrtc
+def test_folded_int8_kernels_multiply_two_times_fewer_per_element() -> None:
+    """The point of folding: per 16-byte vector of int8, no multiply by the input scale on the way in
+    and none by the output scale on the way out (PTX of one vector per thread)."""
+    from bench.gpu.cuda import nvrtc_compile
+
+    def f32_multiplies(spec: KS.KernelSpec) -> int:
+        ptx = nvrtc_compile(KS.kernel_source(spec), KS.KERNEL_NAME, "sm_90", [], ptx=True).decode()
+        return len(re.findall(r"^\s+mul(\.rn)?\.f32\s", ptx, flags=re.MULTILINE))
+
+    for weights, reuse in (("uniform", False), ("channel", False), ("periodic", True)):
+        plain = KS.KernelSpec("int8", weights, True, nan_safe=False, block=256, vpt=4, reuse=reuse)
+        assert f32_multiplies(plain) >= 2 * 16 * 4, weights  # two per element
+        assert f32_multiplies(replace(plain, fold=True)) <= 16 * 3 + 8, weights  # three per weight made

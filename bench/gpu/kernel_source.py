@@ -7,7 +7,13 @@ kernels, one arithmetic: every configuration computes bit for bit the same outpu
 
 - **Arithmetic** is fp32 (one `fmaf`, `powf` only when some power is not 1). int8 is int8 codes in and
   out, y_q = clamp(rint(((x_q * in_scale) * scale + shift) ** power * (1 / out_scale)), -127, 127),
-  round-half-to-even, fp32 weights. Its vector path converts without the conversion unit (16
+  round-half-to-even, fp32 weights. int8 with every power 1 folds the scales into the weights instead
+  (`folds`): y_q = clamp(rint(fmaf(x_q, A, B)), -127, 127) with A = (in_scale * scale) * (1 / out_scale)
+  and B = shift * (1 / out_scale), made where a weight is read (once per launch for UNIFORM, per vector
+  for CHANNEL, once per lane for the 'reuse' grid): two multiplies fewer per element, where int8 is bound
+  by instruction issue (`reports/kernel-tuning/`). Its result lies within a few units in the last place
+  of the unfolded one before rounding, so a code can differ by one where the exact value sits on a
+  half, inside int8's tolerance of one step. Its vector path converts without the conversion unit (16
   conversions per clock per SM on Hopper by the CUDA programming guide's throughput table, against 128
   fp32 operations; with two per element, int8 UNIFORM in blocks of 1024 ran at 96.9% of the copy on an
   H100, without them at 99.0%, and at 100.6% in blocks of 512): a code becomes a float by placing its
@@ -55,9 +61,12 @@ class KernelSpec:
     vpt: int = 1
     reuse: bool = False
     cache: str = "default"
+    fold: bool = False  # int8 with every power 1: the scales ride on the weights (`folds`)
 
     def __post_init__(self) -> None:
         precision_info(self.precision)
+        if self.fold and not (self.precision == "int8" and self.power_is_one):
+            raise ValueError("fold needs int8 and every power 1")
         if self.weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {self.weights!r}")
         KernelConfig(self.variant, self.block, self.vpt, "reuse" if self.reuse else "oneshot", self.cache)
@@ -79,7 +88,17 @@ def kernel_spec(layout: ScaleLayout, config: KernelConfig, power_is_one: bool, n
         vpt=cfg.vpt,
         reuse=cfg.grid == "reuse",
         cache=cfg.cache,
+        fold=folds(layout.precision, power_is_one),
     )
+
+
+def folds(precision: str, power_is_one: bool) -> bool:
+    """Whether a point's kernels fold the int8 scales into the weights: a rule of the point (every launch
+    of one point computes the same bits). It saves two multiplies per element and costs three per
+    weight made: once per launch (UNIFORM), per vector (CHANNEL), or per element read (ELEMENTWISE), which
+    the 'reuse' grid spreads over its vectors and which hides behind the weights' own memory traffic
+    where no reuse is possible."""
+    return precision == "int8" and power_is_one
 
 
 # fp16/bf16 to and from float (round to nearest even): the data kernels (bench.gpu.data_kernels) use
@@ -200,15 +219,40 @@ _FLOAT_PREC = {
 }
 
 
-def _quant_code(nan_safe: bool) -> str:
+def folded(spec: KernelSpec) -> bool:
+    """The codes go in and come out unscaled: A = (in_scale * scale) * (1 / out_scale) and B = shift *
+    (1 / out_scale) are made per weight (`folds`; module docstring)."""
+    return spec.fold
+
+
+def _precision_code(spec: KernelSpec) -> dict[str, str]:
+    """`_FLOAT_PREC`'s entry for the spec's precision; folded int8 neither scales its codes on the way in
+    nor on the way out (the weights carry both scales)."""
+    prec = dict(_FLOAT_PREC[spec.precision])
+    if folded(spec):
+        prec["unpack"] = prec["unpack"].replace(") * in_scale; }", "); }")
+        prec["to_f"] = "((float)({e}))"
+    return prec
+
+
+def _fold_code(spec: KernelSpec) -> str:
+    """FOLD_S / FOLD_B: a weight as the kernel applies it (the identity unless `folded`)."""
+    if folded(spec):
+        return "#define FOLD_S(s) ((in_scale * (s)) * inv_out_scale)\n#define FOLD_B(b) ((b) * inv_out_scale)\n"
+    return "#define FOLD_S(s) (s)\n#define FOLD_B(b) (b)\n"
+
+
+def _quant_code(nan_safe: bool, fold: bool) -> str:
     nan = "    t = (t == t) ? t : 0.0f;  // NaN -> 0, as cvt.rni makes it\n" if nan_safe else ""
+    scaled = "y" if fold else "y * inv_out_scale"  # folded: y is already in output codes
+    first = "float t = y;" if fold else "float t = __fmul_rn(y, inv_out_scale);"
     return f"""
 __device__ __forceinline__ int quant(float y, float inv_out_scale) {{  // symmetric int8, half to even
     // clamp after rounding: cvt.rni saturates huge values and turns NaN into 0 (as numpy does on x86)
-    return min(max(__float2int_rn(y * inv_out_scale), -{INT8_QMAX}), {INT8_QMAX});
+    return min(max(__float2int_rn({scaled}), -{INT8_QMAX}), {INT8_QMAX});
 }}
 __device__ __forceinline__ u32 quant_bits(float y, float inv_out_scale) {{  // quant(), low byte of the result
-    float t = __fmul_rn(y, inv_out_scale);
+    {first}
 {nan}    t = fminf(fmaxf(t, -{INT8_QMAX}.0f), {INT8_QMAX}.0f);
     return __float_as_uint(__fadd_rn(t, 12582912.0f));  // 1.5 * 2**23: rounds to an integer, ties to even
 }}
@@ -246,11 +290,13 @@ def _vector_weights(spec: KernelSpec) -> tuple[str, str, str]:
     pw = not spec.power_is_one
     w = spec.weights
     if w == "uniform":
-        return "", "", "v[j] = op(v[j], u_scale, u_shift, UPOW);"
+        return "", "", "v[j] = op(v[j], FOLD_S(u_scale), FOLD_B(u_shift), UPOW);"
     if w == "channel":
         load = (
             "{ const IDX q_ = DIV(@VI@, d1, m1, s1); const IDX c_ = q_ - DIV(q_, d2, m2, s2) * (IDX)d2; "
-            "ws = WLOAD(scale, c_); wb = WLOAD(shift, c_);" + (" wp = WLOAD(power, c_);" if pw else "") + " }"
+            "ws = FOLD_S(WLOAD(scale, c_)); wb = FOLD_B(WLOAD(shift, c_));"
+            + (" wp = WLOAD(power, c_);" if pw else "")
+            + " }"
         )
         return "float ws, wb, wp = 1.0f;", load, "v[j] = op(v[j], ws, wb, wp);"
     decl = "float ws[VEC], wb[VEC], wp[VEC];" + (
@@ -259,7 +305,14 @@ def _vector_weights(spec: KernelSpec) -> tuple[str, str, str]:
     if w == "periodic":
         load = (
             "{ const IDX k0_ = (@VI@ - DIV(@VI@, d1, m1, s1) * (IDX)d1) * VEC; wload_vec(scale, k0_, ws); "
-            "wload_vec(shift, k0_, wb);" + (" wload_vec(power, k0_, wp);" if pw else "") + " }"
+            "wload_vec(shift, k0_, wb);"
+            + (" wload_vec(power, k0_, wp);" if pw else "")
+            + (
+                " for (int j = 0; j < VEC; ++j) { ws[j] = FOLD_S(ws[j]); wb[j] = FOLD_B(wb[j]); }"
+                if folded(spec)
+                else ""
+            )
+            + " }"
         )
     else:  # lane kinds: the first lane's index from a division, the others stepped
         power = " wp[j] = WLOAD(power, WI_);" if pw else ""
@@ -274,7 +327,7 @@ def _vector_weights(spec: KernelSpec) -> tuple[str, str, str]:
             step = "if (++WI_ == (IDX)d1e) WI_ = 0;"
         load = (
             f"{{ {init}\n#pragma unroll\n        for (int j = 0; j < VEC; ++j) "
-            f"{{ ws[j] = WLOAD(scale, WI_); wb[j] = WLOAD(shift, WI_);{power} {step} }} }}"
+            f"{{ ws[j] = FOLD_S(WLOAD(scale, WI_)); wb[j] = FOLD_B(WLOAD(shift, WI_));{power} {step} }} }}"
         )
     return decl, load, "v[j] = op(v[j], ws[j], wb[j], wp[j]);"
 
@@ -284,7 +337,7 @@ def _element_weight(spec: KernelSpec) -> str:
     pw = not spec.power_is_one
     w = spec.weights
     if w == "uniform":
-        return "const float es = u_scale, eb = u_shift, ep = UPOW;"
+        return "const float es = FOLD_S(u_scale), eb = FOLD_B(u_shift), ep = UPOW;"
     if w == "table":
         idx = "const IDX k_ = e;"
     elif w in ("channel", "lane_channel"):
@@ -292,7 +345,8 @@ def _element_weight(spec: KernelSpec) -> str:
     else:
         idx = "const IDX k_ = e - DIV(e, d1e, m1e, s1e) * (IDX)d1e;"
     return (
-        f"{idx} const float es = WLOAD(scale, k_), eb = WLOAD(shift, k_), ep = {'WLOAD(power, k_)' if pw else '1.0f'};"
+        f"{idx} const float es = FOLD_S(WLOAD(scale, k_)), eb = FOLD_B(WLOAD(shift, k_)), "
+        f"ep = {'WLOAD(power, k_)' if pw else '1.0f'};"
     )
 
 
@@ -306,7 +360,7 @@ def kernel_source(spec: KernelSpec) -> str:
 def _header(spec: KernelSpec) -> str:
     """Helpers, cache-hinted loads and stores, index type, compile-time sizes, weight loads, the op and
     the (un)packing of one 16-byte vector."""
-    prec = _FLOAT_PREC[spec.precision]
+    prec = _precision_code(spec)
     vec = vector_width(spec.precision)
     div = (
         "#define DIV(n, d, m, s) ((IDX)(n) / (IDX)(d))\n"
@@ -322,8 +376,8 @@ typedef {"u64" if spec.index64 else "u32"} IDX;
 #define BLOCK {spec.block}
 #define VPT {spec.vpt}
 #define UPOW {"1.0f" if spec.power_is_one else "u_power"}
-{div}{_weight_code(spec.precision, vec)}
-{_quant_code(spec.nan_safe) if spec.precision == "int8" else ""}
+{div}{_weight_code(spec.precision, vec)}{_fold_code(spec)}
+{_quant_code(spec.nan_safe, folded(spec)) if spec.precision == "int8" else ""}
 __device__ __forceinline__ float op(float x, float s, float b, float p) {{
     float y = fmaf(x, s, b);
 {pow_line}    return y;
@@ -354,7 +408,7 @@ def _signature(spec: KernelSpec) -> str:
 
 def _scalar_element(spec: KernelSpec) -> str:
     """Statements that compute y[e] from x[e] one element at a time (the tail and the direct variant)."""
-    prec = _FLOAT_PREC[spec.precision]
+    prec = _precision_code(spec)
     element = _element_weight(spec)
     return f"""        const float xs_ = {prec["to_f"].format(e="x[e]")};
         {element}

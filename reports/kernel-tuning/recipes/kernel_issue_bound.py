@@ -1,10 +1,12 @@
 """How close a kernel point is to the SMs' instruction-issue limit: the bound bench/analysis/roofline.py
 does not model, and the one that stops int8 on a GPU whose memory outruns its arithmetic.
 
-For each cuda point of a run at or above --min-mib (default 64), this rebuilds the kernel source the
-row's `kernel_config` says ran, compiles it to PTX with NVRTC (no GPU needed), and counts the
-instructions of its largest basic block: the per-vector body, what one thread executes for one 16-byte
-vector. The issue time is then
+For each cuda point of a run at or above --min-mib (default 64), this builds the kernel source that this
+checkout's generator writes for the launch the row's `kernel_config` names, compiles it to PTX with NVRTC
+(no GPU needed), and counts the instructions of its largest basic block: the per-vector body, what one
+thread executes for one 16-byte vector. Where the generator changed since the run (the first line
+names both), the counts are today's kernel's against the run's times: what the change should buy. The
+issue time is then
 
     ceil(vectors / 32) warps x instructions per vector / (SMs x 4 schedulers x SM clock)
 
@@ -25,7 +27,7 @@ import math
 import re
 import sys
 
-from bench.gpu import kernel_cache, kernel_layout, kernel_source
+from bench.gpu import kernel_cache, kernel_generator, kernel_layout, kernel_source
 from bench.results import load
 
 SCHEDULERS_PER_SM = 4
@@ -69,6 +71,9 @@ def main(argv: list[str]) -> int:
     issue_rate = sms * SCHEDULERS_PER_SM * clock  # warp-instructions per second
     print(f"{first['gpu_name']}: {sms} SMs x {SCHEDULERS_PER_SM} schedulers at {clock / 1e6:.0f} MHz = "
           f"{issue_rate / 1e12:.3f}e12 warp-instructions/s; {args.precision} points >= {args.min_mib:g} MiB")  # fmt: skip
+    ran = sorted({str(k.get("kernel_generator")) for k in rows["kernel_config"] if k.get("kernel_generator")})
+    print(f"kernel source: this checkout's generator {kernel_generator.generator_hash()}; the run's rows name "
+          f"{', '.join(ran) if ran else 'no generator (recorded from 2026-12 on)'}")  # fmt: skip
     print()
     print("| point | config | PTX instr/vector | issue us | copy us | point us | issue/copy | point/copy |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
