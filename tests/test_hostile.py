@@ -580,6 +580,13 @@ def test_a_full_disk_while_the_report_is_written_is_one_line(tmp_path):
     refused(bench("report", str(run), "--out", str(out), preexec_fn=_limit_file_size(20_000)), "free space")
 
 
+def test_a_report_folder_that_cannot_be_made_is_one_line_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    run = next((ROOT / "results" / "h200-rotated-rounds1-2026-11-26").glob("*.parquet"))
+    refused(bench("report", str(run), "--out", str(blocker / "report")), "cannot make this folder")
+
+
 def test_selfcheck_to_a_full_device_is_one_line():
     refused(bench("selfcheck", "--out", "/dev/full", timeout=300), "free space")
 

@@ -48,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: is a file; give a folder for report.md and its PNGs")
+    try:  # before the results are read and the plots drawn
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"--out {args.out}: cannot make this folder ({exc.strerror or exc}); give a folder you can write"
+        ) from None
     path = report(load(args.results), args.out, sides_by=args.by, decision=decision, sources=noise_sources(args))
     console.print(f"report: {path}")
     return 0
