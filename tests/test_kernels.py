@@ -304,7 +304,9 @@ def test_every_source_defines_the_entry_point_the_launcher_looks_up() -> None:
 def test_generator_hash_covers_the_launch_arithmetic_and_the_source_generator(tmp_path) -> None:
     """The tuning store keys decisions on the generator hash: an edit to either module that decides what
     a launch runs must change it."""
-    assert set(KG.GENERATOR_MODULES) == {Path(K.__file__), Path(KS.__file__)}
+    from bench.gpu import kernel_elements
+
+    assert set(KG.GENERATOR_MODULES) == {Path(K.__file__), Path(kernel_elements.__file__), Path(KS.__file__)}
     assert KG.generator_hash() == KG.modules_hash(KG.GENERATOR_MODULES)
     copies = tuple(tmp_path / p.name for p in KG.GENERATOR_MODULES)
     for original, copy in zip(KG.GENERATOR_MODULES, copies, strict=True):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench import inputs, reference
-from bench.gpu.kernel_source import CONVERSIONS
+from bench.gpu.kernel_elements import CONVERSIONS
 from bench.precision import PRECISIONS, scale_of_amax
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ that generated the launches it timed.
 
 The modules hashed are those whose code decides what runs: the launch arithmetic
 (`bench.gpu.kernel_layout`: layout, grid, arguments) and the CUDA source written for it
-(`bench.gpu.kernel_source`). Their code is hashed without comments, docstrings, blank lines and
+(`bench.gpu.kernel_elements`, the shared pieces, and `bench.gpu.kernel_source`, their assembly). Their code is hashed without comments, docstrings, blank lines and
 trailing spaces, so an edit that only explains the code keeps every decision and baseline made before
 it, and a comparison does not report every launch as changed. Any other edit, even one that changes
 nothing that runs, gives a new hash: it costs a re-tune, never a stale decision. The text kept is the
@@ -20,9 +20,9 @@ import tokenize
 from functools import cache
 from pathlib import Path
 
-from bench.gpu import kernel_layout, kernel_source
+from bench.gpu import kernel_elements, kernel_layout, kernel_source
 
-GENERATOR_MODULES = (Path(kernel_layout.__file__), Path(kernel_source.__file__))
+GENERATOR_MODULES = (Path(kernel_layout.__file__), Path(kernel_elements.__file__), Path(kernel_source.__file__))
 
 
 @cache
