@@ -122,17 +122,21 @@ def test_candidates_are_fixed_ordered_unique_and_start_with_the_default() -> Non
     assert len(tiny) == len({K.effective_config(tiny_d if c.variant == "direct" else tiny_v, c) for c in tiny})
 
 
-def test_decide_takes_the_earliest_candidate_within_the_tie_of_the_fastest() -> None:
+def test_decide_takes_the_earliest_candidate_of_the_fastests_group_of_ties() -> None:
     c = [
         T.Candidate({}, "a", 2.0),
-        T.Candidate({}, "b", 1.004),  # within 0.5% of the fastest: the earliest such wins
+        T.Candidate({}, "b", 1.004),  # one link above the fastest: the earliest of the group wins
         T.Candidate({}, "c", 1.0),
         T.Candidate({}, "d", error="x"),
     ]
     assert T.decide(c) == 1
-    assert T.decide(c, tie=0.0) == 2
-    c[1].median_us = 1.006  # just outside the tie
+    assert T.decide(c, link=0.0, cap=0.0) == 2
+    c[1].median_us = 1.0105  # past the cap
     assert T.decide(c) == 2
+    chain = [T.Candidate({}, "a", 1.0095), T.Candidate({}, "b", 1.0045), T.Candidate({}, "c", 1.0)]
+    assert T.decide(chain) == 0  # reached through b, each step under a link, within the cap
+    chain.pop(1)
+    assert T.decide(chain) == 1  # without b, a is a gap of 0.95% away: not a tie
     with pytest.raises(ValueError, match="no candidate could be timed"):
         T.decide([T.Candidate({}, "d", error="CompileError: boom")])
 
@@ -142,7 +146,7 @@ def test_two_noisy_timings_of_the_same_candidates_agree_unless_a_candidate_sits_
     import numpy as np
 
     rng = np.random.default_rng(0)
-    true = np.array([1.010, 1.003, 1.000, 1.020, 1.001])  # a default 1% off, two near-ties of the best
+    true = np.array([1.015, 1.003, 1.000, 1.020, 1.001])  # a default 1.5% off, two near-ties of the best
     picks = set()
     for _ in range(200):
         timed = true * (1 + rng.normal(0, 0.0005, true.size))  # 0.05%: a median of ~50 rotated samples

@@ -88,7 +88,8 @@ class MemcpyPoint(GpuPreparedPoint):
             "bytes": self.nbytes,
             "contenders_median_us": {c.label: c.median_us for c in cands if c.timed},
             "contenders_failed": {c.label: c.error for c in cands if not c.timed},
-            "contest": f"{CONTEST_ROUNDS} interleaved rounds, tie {tuning.TIE:.1%}, {timing.method}, {timing.l2_mode}",
+            "contest": f"{CONTEST_ROUNDS} interleaved rounds, ties chained by {tuning.LINK:.2%} up to {tuning.CAP:.0%}, "
+            f"{timing.method}, {timing.l2_mode}",
         }
 
     def _contest(self, timing: TimingSettings) -> list[tuning.Candidate]:

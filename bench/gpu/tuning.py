@@ -21,11 +21,14 @@ different launches on 61 of 220 points, which moved up to 16.5%). So:
 - **Timed as points are timed.** Candidates are timed with the run's own timing method and L2 state
   (rotated buffers by default), so a launch that wins only with its data in the L2 does not win for a
   point that streams it.
-- **Ties go to a fixed order.** Candidates within `TIE` of the fastest are equally good; the earliest
-  in the class's fixed candidate order wins (the default first). The finalists (within
-  `FINALIST_MARGIN`) are timed again, interleaved, before the rule is applied, so the rule sees
-  medians good to about a tenth of a percent. Two fresh stores then differ only where a candidate lies
-  right at the edge of the tie, and there the two launches' times differ by about `TIE`.
+- **Ties go to a fixed order.** The fastest's group of ties is every candidate reached from it upward
+  through medians each at most `LINK` above the one before, none more than `CAP` above the fastest;
+  the earliest of the group in the class's fixed candidate order wins (the default first). The
+  finalists (within `FINALIST_MARGIN`) are timed again, interleaved, before the rule is applied. Two
+  fresh stores then differ only where neighbouring medians sit about `LINK` apart or a candidate sits
+  at the cap, and there the two launches' times differ by at most `CAP`. On the stores of two H200
+  leases (reports/tuning/README.md, recipe tie_rule_agreement.py) this rule agreed on 94.5% and 95.4%
+  of points, a plain 0.5% tie of the fastest on 85.8% and 87.7%.
 - **A class proposes, each point decides.** A tuning class (`tuning_key`) is what makes two points
   behave alike: precision, mode, how the weights are read (and, for periodic weights, their period's
   order of magnitude), the size class (`tiny`: the direct variant's range; `l2-N`: in and out fit the
@@ -57,7 +60,8 @@ from bench.gpu import kernel_layout as K
 # class's shortlist was timed on it), cached (a stored decision), imported (--tuning-from), pinned
 # (--kernel-config), default (--kernel-config default).
 SOURCES = ("tuned", "checked", "cached", "imported", "pinned", "default")
-TIE = 0.005  # candidates within 0.5% of the fastest median are ties: the earliest in the fixed order wins
+LINK = 0.0075  # neighbouring medians this close chain into the fastest's group of ties ...
+CAP = 0.01  # ... which reaches at most 1% above the fastest; the group's earliest candidate wins
 FINALIST_MARGIN = 0.03  # candidates within 3% of the fastest are timed again, interleaved
 FINALIST_MAX = 6
 FINALIST_ROUNDS = 2  # more rounds of the finalists after the first pass over every candidate
@@ -254,11 +258,19 @@ def _fastest(cands: Sequence[Candidate]) -> float:
     return float(min(timed))  # type: ignore[type-var]
 
 
-def decide(cands: Sequence[Candidate], tie: float = TIE) -> int:
-    """Index of the earliest candidate (in the given, fixed order) whose median is within ``tie`` of the
-    fastest; ValueError if none ran."""
+def decide(cands: Sequence[Candidate], link: float = LINK, cap: float = CAP) -> int:
+    """Index of the earliest candidate (in the given, fixed order) of the fastest's group: those reached
+    from the fastest upward through medians each at most ``link`` above the one before, all within
+    ``cap`` of the fastest; ValueError if none ran."""
     best = _fastest(cands)
-    return next(i for i, c in enumerate(cands) if c.timed and c.median_us <= best * (1 + tie))  # type: ignore[operator]
+    ranked = sorted((c.median_us, i) for i, c in enumerate(cands) if c.timed)
+    group, previous = [], best
+    for median, i in ranked:
+        if median > best * (1 + cap) or median > previous * (1 + link):  # type: ignore[operator]
+            break
+        group.append(i)
+        previous = median
+    return min(group)
 
 
 def finalists(cands: Sequence[Candidate], margin: float = FINALIST_MARGIN, most: int = FINALIST_MAX) -> list[int]:

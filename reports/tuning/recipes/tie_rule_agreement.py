@@ -4,12 +4,12 @@
 
 A packed pair of tuning stores (two trees of one commit, each tuned from empty on one GPU) holds, per
 point, every candidate each store timed and its median. On the candidates both stores timed, this
-applies the tuner's own rule (`bench.gpu.tuning.decide`: the earliest candidate, in the class's fixed
-order, within the tie of the fastest) at several tie widths to each store's medians and counts the
-points where the two picks agree. With a scan (`bench tuning scan` on the same GPU model), it also says
+applies the tuner's own rule (`bench.gpu.tuning.decide`) to each store's medians, as a plain tie (the
+earliest candidate, in the class's fixed order, within the tie of the fastest) at several widths and
+as chained ties (the earliest of the fastest's group, linked in steps of at most the link, capped at
+1%: the tuner's rule since these stores were made), and counts the points where the two picks agree. With a scan (`bench tuning scan` on the same GPU model), it also says
 what a disagreement costs (the two picks' scan medians apart) and how far each pick is from the best
-candidate the two stores shared. An alternative rule (chained ties, `_pick_chained`) is scored the same
-way, for comparison only.
+candidate the two stores shared.
 
 Then it asks why they disagree: for every pair of candidates both stores timed on a point, the
 difference between the stores' log ratios (a launch against the point's fastest), against the spread
@@ -32,6 +32,7 @@ from bench.gpu.tuning import Candidate, decide
 
 TIES = (0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02)
 LINKS = (0.005, 0.0075)
+CHAIN_CAP = 0.01
 
 
 def _timed(record: dict) -> dict[str, dict]:
@@ -44,27 +45,10 @@ def _shared(a: dict, b: dict) -> list[str]:
     return [c["label"] for c in a["candidates"] if c["label"] in ta and c["label"] in tb]
 
 
-def _pick(record: dict, labels: list[str], tie: float) -> str:
+def _pick(record: dict, labels: list[str], link: float, cap: float) -> str:
     timed = _timed(record)
     cands = [Candidate(timed[x]["config"], x, median_us=timed[x]["median_us"]) for x in labels]
-    return labels[decide(cands, tie)]
-
-
-def _pick_chained(record: dict, labels: list[str], link: float, cap: float = 0.01) -> str:
-    """An alternative rule, not the tuner's: the fastest's group is every candidate reached from it
-    upward in steps of at most ``link`` and within ``cap`` of it; the earliest of the group wins. Its
-    edges are gaps between neighbouring medians instead of a fixed distance from the fastest."""
-    timed = _timed(record)
-    ranked = sorted(labels, key=lambda x: timed[x]["median_us"])
-    best = prev = timed[ranked[0]]["median_us"]
-    group = {ranked[0]}
-    for x in ranked[1:]:
-        t = timed[x]["median_us"]
-        if t > best * (1 + cap) or t > prev * (1 + link):
-            break
-        group.add(x)
-        prev = t
-    return next(x for x in labels if x in group)
+    return labels[decide(cands, link=link, cap=cap)]
 
 
 def agreement(pa: dict, pb: dict, scan: dict, tie: float, chained: bool = False) -> str:
@@ -76,8 +60,8 @@ def agreement(pa: dict, pb: dict, scan: dict, tie: float, chained: bool = False)
         labels = _shared(pa[key], pb[key])
         if len(labels) < 2:
             continue
-        pick = _pick_chained if chained else _pick
-        x, y = pick(pa[key], labels, tie), pick(pb[key], labels, tie)
+        link, cap = (tie, CHAIN_CAP) if chained else (tie, tie)  # a plain tie: every link within the cap
+        x, y = _pick(pa[key], labels, link, cap), _pick(pb[key], labels, link, cap)
         total += 1
         same += x == y
         med = {c["label"]: c["median_us"] for c in scan.get(key, {}).get("candidates", []) if c["median_us"]}
