@@ -82,10 +82,11 @@ def time_each(
     point's own loop."""
     from bench.gpu.cuda import CudaError
 
-    if run_timing.method == "graph" and not run_timing.l2_flush:
+    interleave = run_timing.method == "graph" and not run_timing.l2_flush
+    if interleave:
         _launch_each_once(point, select, out)
     runnable = [i for i, o in enumerate(out) if not isinstance(o, str)]
-    if run_timing.method == "graph" and not run_timing.l2_flush and runnable:
+    if interleave and runnable:
         try:
             samples = _interleaved(point, select, runnable, rounds, run_timing)
         except (CudaError, RuntimeError) as exc:

@@ -101,12 +101,6 @@ def folds(precision: str, power_is_one: bool) -> bool:
     return precision == "int8" and power_is_one
 
 
-def folded(spec: KernelSpec) -> bool:
-    """The codes go in and come out unscaled: A = (in_scale * scale) * (1 / out_scale) and B = shift *
-    (1 / out_scale) are made per weight (`folds`; module docstring)."""
-    return spec.fold
-
-
 def _vector_weights(spec: KernelSpec) -> tuple[str, str, str]:
     """(declare, load for vector `@VI@`, apply to `v[j]`) of the weights of one vector."""
     pw = not spec.power_is_one
@@ -129,11 +123,7 @@ def _vector_weights(spec: KernelSpec) -> tuple[str, str, str]:
             "{ const IDX k0_ = (@VI@ - DIV(@VI@, d1, m1, s1) * (IDX)d1) * VEC; wload_vec(scale, k0_, ws); "
             "wload_vec(shift, k0_, wb);"
             + (" wload_vec(power, k0_, wp);" if pw else "")
-            + (
-                " for (int j = 0; j < VEC; ++j) { ws[j] = FOLD_S(ws[j]); wb[j] = FOLD_B(wb[j]); }"
-                if folded(spec)
-                else ""
-            )
+            + (" for (int j = 0; j < VEC; ++j) { ws[j] = FOLD_S(ws[j]); wb[j] = FOLD_B(wb[j]); }" if spec.fold else "")
             + " }"
         )
     else:  # lane kinds: the first lane's index from a division, the others stepped
